@@ -1,0 +1,34 @@
+#pragma once
+// Helpers shared by the test programs: where the fixtures are, running the CLI, temp folders.
+#include <string>
+#include <vector>
+
+namespace nt::test {
+
+// Absolute path of something under ../shared (fixtures, models, experiments).
+std::string shared_path(const std::string& relative);
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs the built neurontrace binary with `args` (no shell; stdin closed), capturing both streams.
+CliResult run_cli(const std::vector<std::string>& args);
+
+// A fresh empty folder under the build tree's tmp/, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void write_text(const std::string& path, const std::string& text);
+std::string read_text(const std::string& path);
+
+}  // namespace nt::test
