@@ -63,7 +63,11 @@ TempDir::TempDir() {
   static std::atomic<int> counter{0};
   std::filesystem::path base = std::filesystem::path(NT_BUILD_DIR) / "tmp";
   std::filesystem::create_directories(base);
-  path_ = (base / ("t" + std::to_string(::getpid()) + "_" + std::to_string(counter++))).string();
+  std::string name = "t";
+  name += std::to_string(::getpid());
+  name += '_';
+  name += std::to_string(counter++);
+  path_ = (base / name).string();
   std::filesystem::remove_all(path_);
   std::filesystem::create_directories(path_);
 }

@@ -1,0 +1,86 @@
+// neurontrace generate: continue prompts with a model, batched, greedy or sampled.
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "io/prompts_file.h"
+#include "runtime/session.h"
+#include "util/error.h"
+
+namespace nt::cli {
+
+void add_generation_flags(CLI::App& cmd, GenerationConfig& config) {
+  cmd.add_option("-n,--max-new-tokens", config.max_new_tokens, "New tokens per prompt")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--temperature", config.sampling.temperature, "Sampling temperature (0 = greedy)")
+      ->capture_default_str();
+  cmd.add_option("--top-k", config.sampling.top_k, "Keep the K most likely tokens (0 = off)")->capture_default_str();
+  cmd.add_option("--top-p", config.sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
+  cmd.add_option("--seed", config.sampling.seed, "Random seed (per prompt: seed and prompt index)")
+      ->capture_default_str();
+  cmd.add_option("--batch", config.max_batch, "Sequences generated together")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+}
+
+namespace {
+
+struct GenerateOptions {
+  std::string model;
+  std::vector<std::string> prompts;
+  std::string prompts_file;
+  GenerationConfig gen;
+  bool json = false;
+  bool no_stop = false;
+};
+
+int run_generate(const GenerateOptions& o) {
+  std::vector<std::string> texts = o.prompts;
+  if (!o.prompts_file.empty())
+    for (auto& p : load_prompts(o.prompts_file)) texts.push_back(p);
+  if (texts.empty()) throw Error("no prompt given (use -p TEXT or --prompts FILE.json)");
+  Session session = open_session(o.model);
+  auto ids = session.encode_prompts(texts);
+  GenerationConfig gen = o.gen;
+  gen.stop_at_eos = !o.no_stop;
+  Generator generator(*session.model, nullptr);
+  Progress progress("generate");
+  generator.on_progress([&](const GenerationProgress& p) { progress.update(p); });
+  auto results = generator.generate(ids, gen);
+
+  if (o.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (size_t i = 0; i < results.size(); ++i) {
+      out.push_back({{"prompt", texts[i]},
+                     {"prompt_ids", results[i].prompt_ids},
+                     {"generated_ids", results[i].generated_ids},
+                     {"text", session.tokenizer->decode(results[i].generated_ids)},
+                     {"stop_reason", results[i].stop_reason}});
+    }
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return 0;
+  }
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results.size() > 1) std::cout << (i ? "\n" : "") << "=== prompt " << i << " ===\n";
+    std::cout << texts[i] << session.tokenizer->decode(results[i].generated_ids) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+Runner add_generate(CLI::App& app) {
+  auto o = std::make_shared<GenerateOptions>();
+  CLI::App* cmd = app.add_subcommand("generate", "Continue prompts with a model");
+  cmd->add_option("-m,--model", o->model, "Model folder in Hugging Face layout")->required();
+  cmd->add_option("-p,--prompt", o->prompts, "Prompt text (repeatable)");
+  cmd->add_option("--prompts", o->prompts_file, "JSON file {\"prompts\": [...]}");
+  add_generation_flags(*cmd, o->gen);
+  cmd->add_flag("--json", o->json, "Print prompt ids, generated ids and text as JSON");
+  cmd->add_flag("--no-stop", o->no_stop, "Do not stop at end-of-text");
+  return [o] { return run_generate(*o); };
+}
+
+}  // namespace nt::cli

@@ -1,0 +1,36 @@
+// neurontrace: trace which neurons of a transformer LM fire for a concept while it generates,
+// and steer generation by switching them off or on.
+#include <cblas.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "commands.h"
+#include "util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"neurontrace: trace and steer the neurons of transformer language models"};
+  app.set_version_flag("--version", std::string("neurontrace ") + NT_VERSION);
+  app.require_subcommand(1);
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  app.add_option("--threads", threads, "Worker threads for matrix products")->check(CLI::Range(1, 256));
+  nt::cli::Runner run;
+  auto generate = nt::cli::add_generate(app);
+  app.get_subcommand("generate")->final_callback([&] { run = generate; });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  openblas_set_num_threads(threads);
+  try {
+    return run();
+  } catch (const nt::Error& e) {
+    std::fprintf(stderr, "neurontrace: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "neurontrace: error: out of memory\n");
+    return 1;
+  }
+}

@@ -1,0 +1,97 @@
+#include "hooks/hook_point.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include "util/error.h"
+
+namespace nt {
+
+namespace {
+
+struct SiteName {
+  HookSite site;
+  const char* name;
+  const char* alias;
+};
+constexpr std::array<SiteName, kHookSiteCount> kSites = {{
+    {HookSite::Embed, "hook_embed", "embed"},
+    {HookSite::PosEmbed, "hook_pos_embed", "pos_embed"},
+    {HookSite::ResidPre, "hook_resid_pre", "resid_pre"},
+    {HookSite::AttnOut, "hook_attn_out", "attn_out"},
+    {HookSite::ResidMid, "hook_resid_mid", "resid_mid"},
+    {HookSite::MlpPre, "mlp.hook_pre", "mlp_pre"},
+    {HookSite::MlpPreLinear, "mlp.hook_pre_linear", "mlp_pre_linear"},
+    {HookSite::MlpPost, "mlp.hook_post", "mlp_post"},
+    {HookSite::MlpOut, "hook_mlp_out", "mlp_out"},
+    {HookSite::ResidPost, "hook_resid_post", "resid_post"},
+    {HookSite::LnFinal, "ln_final.hook_normalized", "ln_final"},
+}};
+
+std::string valid_names() {
+  std::string s;
+  for (const auto& e : kSites) s += (s.empty() ? "" : ", ") + std::string(e.name);
+  return s;
+}
+
+}  // namespace
+
+bool site_is_per_layer(HookSite site) {
+  return site != HookSite::Embed && site != HookSite::PosEmbed && site != HookSite::LnFinal;
+}
+
+std::string site_name(HookSite site) { return kSites[static_cast<size_t>(site)].name; }
+
+std::string hook_name(HookPoint point) {
+  if (!site_is_per_layer(point.site)) return site_name(point.site);
+  return "blocks." + std::to_string(point.layer) + "." + site_name(point.site);
+}
+
+int site_width(HookSite site, const ModelConfig& config) {
+  switch (site) {
+    case HookSite::MlpPre:
+    case HookSite::MlpPreLinear:
+    case HookSite::MlpPost:
+      return config.d_mlp;
+    default:
+      return config.d_model;
+  }
+}
+
+HookSite parse_site(const std::string& name) {
+  for (const auto& e : kSites)
+    if (name == e.name || name == e.alias) return e.site;
+  throw Error("unknown hook site '" + name + "' (valid: " + valid_names() + ")");
+}
+
+std::vector<HookPoint> parse_hook_points(const std::string& name, const ModelConfig& config) {
+  std::vector<HookPoint> points;
+  const std::string prefix = "blocks.";
+  if (name.rfind(prefix, 0) == 0) {
+    size_t dot = name.find('.', prefix.size());
+    if (dot == std::string::npos) throw Error("malformed hook name '" + name + "'");
+    std::string layer = name.substr(prefix.size(), dot - prefix.size());
+    HookSite site = parse_site(name.substr(dot + 1));
+    if (!site_is_per_layer(site)) throw Error("hook '" + site_name(site) + "' has no layer: '" + name + "'");
+    if (layer == "*") {
+      for (int l = 0; l < config.n_layer; ++l) points.push_back({site, l});
+      return points;
+    }
+    if (layer.empty() || layer.size() > 6 ||
+        !std::all_of(layer.begin(), layer.end(), [](unsigned char c) { return std::isdigit(c); }))
+      throw Error("malformed layer '" + layer + "' in hook name '" + name + "'");
+    int l = std::stoi(layer);
+    if (l >= config.n_layer)
+      throw Error("layer " + layer + " out of range in '" + name + "' (model has " +
+                  std::to_string(config.n_layer) + " layers)");
+    points.push_back({site, l});
+    return points;
+  }
+  HookSite site = parse_site(name);
+  if (!site_is_per_layer(site)) return {{site, -1}};
+  for (int l = 0; l < config.n_layer; ++l) points.push_back({site, l});
+  return points;
+}
+
+}  // namespace nt

@@ -1,0 +1,49 @@
+#pragma once
+// Hook points, named as TransformerLens names them:
+//   hook_embed, hook_pos_embed, blocks.{l}.hook_resid_pre, blocks.{l}.hook_attn_out,
+//   blocks.{l}.hook_resid_mid, blocks.{l}.mlp.hook_pre, blocks.{l}.mlp.hook_pre_linear (Llama),
+//   blocks.{l}.mlp.hook_post, blocks.{l}.hook_mlp_out, blocks.{l}.hook_resid_post,
+//   ln_final.hook_normalized
+#include <string>
+#include <vector>
+
+#include "io/model_config.h"
+
+namespace nt {
+
+enum class HookSite {
+  Embed,         // hook_embed                 [rows, d_model]
+  PosEmbed,      // hook_pos_embed             [rows, d_model] (GPT-2 only)
+  ResidPre,      // blocks.l.hook_resid_pre    [rows, d_model]
+  AttnOut,       // blocks.l.hook_attn_out     [rows, d_model]
+  ResidMid,      // blocks.l.hook_resid_mid    [rows, d_model]
+  MlpPre,        // blocks.l.mlp.hook_pre      [rows, d_mlp]
+  MlpPreLinear,  // blocks.l.mlp.hook_pre_linear [rows, d_mlp] (Llama up projection)
+  MlpPost,       // blocks.l.mlp.hook_post     [rows, d_mlp]
+  MlpOut,        // blocks.l.hook_mlp_out      [rows, d_model]
+  ResidPost,     // blocks.l.hook_resid_post   [rows, d_model]
+  LnFinal,       // ln_final.hook_normalized   [rows, d_model]
+};
+inline constexpr int kHookSiteCount = 11;
+
+struct HookPoint {
+  HookSite site;
+  int layer = -1;  // -1 for hook_embed, hook_pos_embed, ln_final.hook_normalized
+  bool operator==(const HookPoint&) const = default;
+};
+
+bool site_is_per_layer(HookSite site);
+// The name part after "blocks.{l}." ("hook_resid_post", "mlp.hook_post"), or the full global name.
+std::string site_name(HookSite site);
+std::string hook_name(HookPoint point);
+// Width of the activation vector at a site for this model.
+int site_width(HookSite site, const ModelConfig& config);
+
+// Parses a site name such as "hook_resid_post", "resid_post", "mlp.hook_post", "mlp_post".
+// Throws nt::Error listing the valid names when unknown.
+HookSite parse_site(const std::string& name);
+// Parses a full hook name, with "*" allowed for the layer ("blocks.*.hook_resid_post" gives every
+// layer). A bare site name means every layer. Throws nt::Error on unknown names or layers out of range.
+std::vector<HookPoint> parse_hook_points(const std::string& name, const ModelConfig& config);
+
+}  // namespace nt

@@ -1,0 +1,87 @@
+#include "io/model_weights.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "util/atomic_file.h"
+#include "util/error.h"
+
+namespace nt {
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+ModelWeights::ModelWeights(const std::string& model_dir) {
+  namespace fs = std::filesystem;
+  const std::string single = model_dir + "/model.safetensors";
+  const std::string index = model_dir + "/model.safetensors.index.json";
+  std::vector<std::string> shard_paths;
+  if (fs::exists(single)) {
+    source_ = single;
+    shard_paths.push_back(single);
+  } else if (fs::exists(index)) {
+    source_ = index;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(index));
+    } catch (const nlohmann::json::exception& e) {
+      std::string what = e.what();
+      throw Error(index + ": malformed JSON (" + what.substr(0, what.find('\n')) + ")");
+    }
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+      throw Error(index + ": missing object 'weight_map'");
+    std::set<std::string> names;
+    for (auto& [tensor, file] : j["weight_map"].items()) {
+      if (!file.is_string()) throw Error(index + ": weight_map entry '" + tensor + "' is not a file name");
+      std::string f = file.get<std::string>();
+      if (f.find('/') != std::string::npos || f == ".." || f.empty())
+        throw Error(index + ": weight_map entry '" + tensor + "' names an invalid file '" + f + "'");
+      names.insert(f);
+    }
+    for (const auto& f : names) shard_paths.push_back(model_dir + "/" + f);
+  } else {
+    throw Error(model_dir + ": no model.safetensors or model.safetensors.index.json");
+  }
+  for (const auto& p : shard_paths) {
+    if (!fs::exists(p)) throw Error(p + ": missing weights file");
+    files_.push_back(std::make_unique<SafetensorsFile>(p));
+    const SafetensorsFile* f = files_.back().get();
+    for (const auto& info : f->tensors()) {
+      auto [it, inserted] = entries_.emplace(info.name, Entry{f, &info});
+      if (!inserted)
+        throw Error(p + ": tensor '" + info.name + "' also in " + it->second.file->path());
+    }
+  }
+}
+
+const ModelWeights::Entry* ModelWeights::lookup(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) it = entries_.find("transformer." + name);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+bool ModelWeights::has(const std::string& name) const { return lookup(name) != nullptr; }
+
+const float* ModelWeights::get(const std::string& name, const std::vector<int64_t>& shape) {
+  const Entry* e = lookup(name);
+  if (!e) throw Error(source_ + ": missing tensor '" + name + "'");
+  if (e->info->shape != shape)
+    throw Error(e->file->path() + ": tensor '" + e->info->name + "' has shape " +
+                shape_string(e->info->shape) + ", expected " + shape_string(shape));
+  const DType dt = e->info->dtype;
+  if (dt != DType::F32 && dt != DType::F16 && dt != DType::BF16)
+    throw Error(e->file->path() + ": tensor '" + e->info->name + "' has unsupported dtype " +
+                dtype_name(dt) + " (supported: F32, F16, BF16)");
+  bytes_used_ += static_cast<size_t>(e->info->numel()) * sizeof(float);
+  const uint8_t* raw = e->file->data(*e->info);
+  if (dt == DType::F32 && reinterpret_cast<uintptr_t>(raw) % alignof(float) == 0)
+    return reinterpret_cast<const float*>(raw);
+  converted_.push_back(e->file->read_f32(*e->info));
+  return converted_.back().data();
+}
+
+}  // namespace nt

@@ -1,0 +1,170 @@
+#include "model/gpt2.h"
+
+#include <vector>
+
+#include "model/kernels.h"
+#include "util/error.h"
+
+namespace nt {
+
+namespace {
+
+struct Gpt2Block {
+  const float* ln1_w;   // [C]
+  const float* ln1_b;   // [C]
+  const float* qkv_w;   // [C, 3C]   columns: q | k | v, head j = columns j*hd .. j*hd+hd-1 of each
+  const float* qkv_b;   // [3C]
+  const float* proj_w;  // [C, C]
+  const float* proj_b;  // [C]
+  const float* ln2_w;   // [C]
+  const float* ln2_b;   // [C]
+  const float* fc_w;    // [C, M]
+  const float* fc_b;    // [M]
+  const float* out_w;   // [M, C]
+  const float* out_b;   // [C]
+};
+
+// Activations of one step, resized to the step's row count (capacity is kept between steps).
+struct RunState {
+  std::vector<float> x;     // [rows, C]  residual stream
+  std::vector<float> pos;   // [rows, C]  position embeddings
+  std::vector<float> ln;    // [rows, C]  normalized input of a sub-layer
+  std::vector<float> qkv;   // [rows, 3C]
+  std::vector<float> q;     // [rows, C]
+  std::vector<float> k;     // [rows, C]
+  std::vector<float> v;     // [rows, C]
+  std::vector<float> att;   // [rows, C]  attention output before c_proj
+  std::vector<float> out;   // [rows, C]  output of a sub-layer before the residual add
+  std::vector<float> mlp;   // [rows, M]
+  std::vector<float> last;  // [logit rows, C]
+};
+
+class Gpt2Model : public Model {
+ public:
+  Gpt2Model(const std::string& dir, const ModelConfig& config, std::unique_ptr<ModelWeights> weights)
+      : config_(config), weights_(std::move(weights)), source_(dir) {
+    const int64_t C = config.d_model, M = config.d_mlp, V = config.vocab_size, P = config.n_ctx;
+    ModelWeights& w = *weights_;
+    wte_ = w.get("wte.weight", {V, C});
+    wpe_ = w.get("wpe.weight", {P, C});
+    for (int l = 0; l < config.n_layer; ++l) {
+      const std::string p = "h." + std::to_string(l) + ".";
+      blocks_.push_back(Gpt2Block{
+          w.get(p + "ln_1.weight", {C}), w.get(p + "ln_1.bias", {C}),
+          w.get(p + "attn.c_attn.weight", {C, 3 * C}), w.get(p + "attn.c_attn.bias", {3 * C}),
+          w.get(p + "attn.c_proj.weight", {C, C}), w.get(p + "attn.c_proj.bias", {C}),
+          w.get(p + "ln_2.weight", {C}), w.get(p + "ln_2.bias", {C}),
+          w.get(p + "mlp.c_fc.weight", {C, M}), w.get(p + "mlp.c_fc.bias", {M}),
+          w.get(p + "mlp.c_proj.weight", {M, C}), w.get(p + "mlp.c_proj.bias", {C})});
+    }
+    lnf_w_ = w.get("ln_f.weight", {C});
+    lnf_b_ = w.get("ln_f.bias", {C});
+    if (!config.tie_embeddings && w.has("lm_head.weight"))
+      lm_head_ = w.get("lm_head.weight", {V, C});
+    else
+      lm_head_ = wte_;
+    weight_bytes_ = w.bytes_used() - static_cast<size_t>(P) * C * sizeof(float);  // wpe: one row per token
+  }
+
+  const ModelConfig& config() const override { return config_; }
+  size_t weight_bytes() const override { return weight_bytes_; }
+  const std::string& source() const override { return source_; }
+
+  void forward(const StepBatch& batch, KVCache& cache, const Hooks* hooks, float* logits) override {
+    const int n = static_cast<int>(batch.tokens.size());
+    const int C = config_.d_model, M = config_.d_mlp, H = config_.n_head, hd = config_.head_dim;
+    const size_t nc = static_cast<size_t>(n) * C;
+    RunState& s = state_;
+    s.x.resize(nc);
+    s.pos.resize(nc);
+    s.ln.resize(nc);
+    s.qkv.resize(nc * 3);
+    s.q.resize(nc);
+    s.k.resize(nc);
+    s.v.resize(nc);
+    s.att.resize(nc);
+    s.out.resize(nc);
+    s.mlp.resize(static_cast<size_t>(n) * M);
+    std::span<const RowInfo> rows(batch.rows);
+    auto hook = [&](HookSite site, int layer, float* acts, int width) {
+      if (hooks && hooks->any({site, layer})) hooks->run({site, layer}, rows, acts, width);
+    };
+
+    // Embeddings: x = wte[token] + wpe[pos]
+    for (int r = 0; r < n; ++r) {
+      const int tok = batch.tokens[r];
+      const int p = batch.rows[r].pos;
+      if (tok < 0 || tok >= config_.vocab_size) throw Error("token id " + std::to_string(tok) + " out of range");
+      if (p < 0 || p >= config_.n_ctx)
+        throw Error("position " + std::to_string(p) + " exceeds the model's context of " +
+                    std::to_string(config_.n_ctx));
+      std::copy_n(wte_ + static_cast<size_t>(tok) * C, C, s.x.data() + static_cast<size_t>(r) * C);
+      std::copy_n(wpe_ + static_cast<size_t>(p) * C, C, s.pos.data() + static_cast<size_t>(r) * C);
+    }
+    hook(HookSite::Embed, -1, s.x.data(), C);
+    hook(HookSite::PosEmbed, -1, s.pos.data(), C);
+    add_inplace(s.x.data(), s.pos.data(), nc);
+
+    for (int l = 0; l < config_.n_layer; ++l) {
+      const Gpt2Block& b = blocks_[static_cast<size_t>(l)];
+      hook(HookSite::ResidPre, l, s.x.data(), C);
+      // Attention
+      layer_norm(s.x.data(), n, C, b.ln1_w, b.ln1_b, config_.norm_eps, s.ln.data());
+      linear(s.ln.data(), n, C, b.qkv_w, WeightLayout::InOut, 3 * C, b.qkv_b, s.qkv.data());
+      for (int r = 0; r < n; ++r) {
+        const float* src = s.qkv.data() + static_cast<size_t>(r) * 3 * C;
+        std::copy_n(src, C, s.q.data() + static_cast<size_t>(r) * C);
+        std::copy_n(src + C, C, s.k.data() + static_cast<size_t>(r) * C);
+        std::copy_n(src + 2 * C, C, s.v.data() + static_cast<size_t>(r) * C);
+      }
+      store_kv(s.k.data(), s.v.data(), rows, cache, l, H, hd);
+      attention(s.q.data(), rows, cache, l, H, H, hd, s.att.data());
+      linear(s.att.data(), n, C, b.proj_w, WeightLayout::InOut, C, b.proj_b, s.out.data());
+      hook(HookSite::AttnOut, l, s.out.data(), C);
+      add_inplace(s.x.data(), s.out.data(), nc);
+      hook(HookSite::ResidMid, l, s.x.data(), C);
+      // MLP
+      layer_norm(s.x.data(), n, C, b.ln2_w, b.ln2_b, config_.norm_eps, s.ln.data());
+      linear(s.ln.data(), n, C, b.fc_w, WeightLayout::InOut, M, b.fc_b, s.mlp.data());
+      hook(HookSite::MlpPre, l, s.mlp.data(), M);
+      gelu_tanh(s.mlp.data(), static_cast<size_t>(n) * M);
+      hook(HookSite::MlpPost, l, s.mlp.data(), M);
+      linear(s.mlp.data(), n, M, b.out_w, WeightLayout::InOut, C, b.out_b, s.out.data());
+      hook(HookSite::MlpOut, l, s.out.data(), C);
+      add_inplace(s.x.data(), s.out.data(), nc);
+      hook(HookSite::ResidPost, l, s.x.data(), C);
+    }
+
+    layer_norm(s.x.data(), n, C, lnf_w_, lnf_b_, config_.norm_eps, s.ln.data());
+    hook(HookSite::LnFinal, -1, s.ln.data(), C);
+    const int nl = static_cast<int>(batch.logit_rows.size());
+    if (nl == 0) return;
+    s.last.resize(static_cast<size_t>(nl) * C);
+    for (int i = 0; i < nl; ++i)
+      std::copy_n(s.ln.data() + static_cast<size_t>(batch.logit_rows[i]) * C, C,
+                  s.last.data() + static_cast<size_t>(i) * C);
+    linear(s.last.data(), nl, C, lm_head_, WeightLayout::OutIn, config_.vocab_size, nullptr, logits);
+  }
+
+ private:
+  ModelConfig config_;
+  std::unique_ptr<ModelWeights> weights_;
+  std::string source_;
+  const float* wte_ = nullptr;  // [V, C]
+  const float* wpe_ = nullptr;  // [P, C]
+  std::vector<Gpt2Block> blocks_;
+  const float* lnf_w_ = nullptr;
+  const float* lnf_b_ = nullptr;
+  const float* lm_head_ = nullptr;  // [V, C]
+  size_t weight_bytes_ = 0;
+  RunState state_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> load_gpt2(const std::string& model_dir, const ModelConfig& config,
+                                 std::unique_ptr<ModelWeights> weights) {
+  return std::make_unique<Gpt2Model>(model_dir, config, std::move(weights));
+}
+
+}  // namespace nt

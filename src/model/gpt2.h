@@ -1,0 +1,16 @@
+#pragma once
+// GPT-2 as Hugging Face's modeling_gpt2.py computes it: learned positions, pre-LayerNorm blocks,
+// tanh-GELU MLP, Conv1D weights stored [in, out], LM head tied to the token embedding.
+#include <memory>
+#include <string>
+
+#include "io/model_config.h"
+#include "io/model_weights.h"
+#include "model/model.h"
+
+namespace nt {
+
+std::unique_ptr<Model> load_gpt2(const std::string& model_dir, const ModelConfig& config,
+                                 std::unique_ptr<ModelWeights> weights);
+
+}  // namespace nt

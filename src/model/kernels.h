@@ -1,0 +1,40 @@
+#pragma once
+// The numerical building blocks of the forward pass. All activations are row-major [rows, width].
+#include <span>
+
+#include "hooks/hooks.h"
+#include "model/kv_cache.h"
+
+namespace nt {
+
+// How a weight matrix is stored: GPT-2's Conv1D keeps [in, out]; nn.Linear keeps [out, in].
+enum class WeightLayout { InOut, OutIn };
+
+// y[n, out] = x[n, in] @ W (+ bias). One BLAS call for all n rows, so the weights are read once.
+void linear(const float* x, int n, int in, const float* w, WeightLayout layout, int out,
+            const float* bias, float* y);
+
+// LayerNorm over each row: (x - mean) / sqrt(var + eps) * w + b, biased variance.
+void layer_norm(const float* x, int n, int width, const float* w, const float* b, float eps, float* y);
+// RMSNorm over each row: w * x / sqrt(mean(x^2) + eps).
+void rms_norm(const float* x, int n, int width, const float* w, float eps, float* y);
+
+// gelu_new(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), in place.
+void gelu_tanh(float* x, size_t count);
+
+// y += x
+void add_inplace(float* y, const float* x, size_t count);
+
+// Causal attention for each row over positions 0..pos of its own sequence, reading keys and values
+// from the cache (already written for every row of this step).
+//   q:   [rows, n_head * head_dim]
+//   out: [rows, n_head * head_dim]
+// Query head h uses KV head h / (n_head / n_kv_head).
+void attention(const float* q, std::span<const RowInfo> rows, KVCache& cache, int layer,
+               int n_head, int n_kv_head, int head_dim, float* out);
+
+// Writes row k/v vectors ([rows, n_kv_head * head_dim]) into the cache at each row's position.
+void store_kv(const float* k, const float* v, std::span<const RowInfo> rows, KVCache& cache, int layer,
+              int n_kv_head, int head_dim);
+
+}  // namespace nt

@@ -1,0 +1,21 @@
+#include "io/model_config.h"
+#include "io/model_weights.h"
+#include "model/gpt2.h"
+#include "model/model.h"
+#include "util/error.h"
+
+namespace nt {
+
+std::unique_ptr<Model> load_model(const std::string& model_dir) {
+  ModelConfig config = load_model_config(model_dir);
+  auto weights = std::make_unique<ModelWeights>(model_dir);
+  switch (config.arch) {
+    case Arch::Gpt2:
+      return load_gpt2(model_dir, config, std::move(weights));
+    case Arch::Llama:
+      break;
+  }
+  throw Error(model_dir + "/config.json: architecture '" + config.model_type + "' is not implemented");
+}
+
+}  // namespace nt

@@ -1,0 +1,86 @@
+#include "runtime/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "util/error.h"
+
+namespace nt {
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+void validate(const SamplingConfig& c) {
+  if (!(c.temperature >= 0.0f) || !std::isfinite(c.temperature))
+    throw Error("--temperature must be >= 0 (got " + std::to_string(c.temperature) + ")");
+  if (c.top_k < 0) throw Error("--top-k must be >= 0 (got " + std::to_string(c.top_k) + ")");
+  if (!(c.top_p > 0.0f && c.top_p <= 1.0f))
+    throw Error("--top-p must be in (0, 1] (got " + std::to_string(c.top_p) + ")");
+}
+
+Sampler::Sampler(const SamplingConfig& config, uint64_t sequence_index)
+    : config_(config), rng_(splitmix64(config.seed ^ splitmix64(sequence_index + 0x5eed))) {}
+
+int argmax(const float* logits, int n) {
+  int best = 0;
+  for (int i = 1; i < n; ++i)
+    if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+int Sampler::next(const float* logits, int vocab_size) {
+  if (config_.temperature == 0.0f) return argmax(logits, vocab_size);
+  auto& c = candidates_;
+  c.clear();
+  c.reserve(static_cast<size_t>(vocab_size));
+  for (int i = 0; i < vocab_size; ++i) c.emplace_back(logits[i] / config_.temperature, i);
+  // Highest logit first; equal logits by lower id, so the order is fully determined.
+  auto by_logit = [](const std::pair<float, int>& a, const std::pair<float, int>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  size_t keep = c.size();
+  if (config_.top_k > 0 && static_cast<size_t>(config_.top_k) < keep) {
+    keep = static_cast<size_t>(config_.top_k);
+    std::partial_sort(c.begin(), c.begin() + static_cast<long>(keep), c.end(), by_logit);
+  } else {
+    std::sort(c.begin(), c.end(), by_logit);
+  }
+  c.resize(keep);
+  const float maxv = c[0].first;
+  double total = 0.0;
+  std::vector<double> probs(keep);
+  for (size_t i = 0; i < keep; ++i) total += probs[i] = std::exp(static_cast<double>(c[i].first - maxv));
+  if (config_.top_p < 1.0f) {
+    // Keep the smallest prefix whose probability reaches top_p (at least one token).
+    double cum = 0.0;
+    size_t cut = keep;
+    for (size_t i = 0; i < keep; ++i) {
+      cum += probs[i] / total;
+      if (cum >= config_.top_p) {
+        cut = i + 1;
+        break;
+      }
+    }
+    keep = cut;
+    total = 0.0;
+    for (size_t i = 0; i < keep; ++i) total += probs[i];
+  }
+  const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * total;
+  double acc = 0.0;
+  for (size_t i = 0; i < keep; ++i) {
+    acc += probs[i];
+    if (u < acc) return c[i].second;
+  }
+  return c[keep - 1].second;
+}
+
+}  // namespace nt

@@ -1,0 +1,187 @@
+// The forward pass and greedy generation against goldens from an independent implementation
+// (../shared/fixtures/models/*/goldens): activations, logits and every greedy step's chosen logit
+// within 1e-5, token ids exactly.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors.h"
+#include "model/model.h"
+#include "runtime/generator.h"
+#include "runtime/session.h"
+#include "test_support.h"
+
+using namespace nt;
+using nt::test::shared_path;
+
+namespace {
+
+constexpr float kTol = 1e-5f;
+
+nlohmann::json load_goldens(const std::string& model) {
+  std::ifstream in(shared_path("fixtures/models/" + model + "/goldens/goldens.json"));
+  return nlohmann::json::parse(in);
+}
+
+float max_abs_diff(const float* a, const float* b, size_t n) {
+  float m = 0.0f;
+  for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+// Captures the activations of a hook site for every layer, rows in the order the step gave them.
+struct Capture {
+  std::vector<std::vector<float>> per_layer;
+  void attach(Hooks& hooks, HookSite site, int n_layer) {
+    per_layer.assign(static_cast<size_t>(n_layer), {});
+    for (int l = 0; l < n_layer; ++l)
+      hooks.add({site, l}, [this, l](const HookContext& ctx, float* acts) {
+        per_layer[static_cast<size_t>(l)].assign(acts, acts + ctx.rows.size() * ctx.width);
+      });
+  }
+};
+
+// Runs the whole prompt as one step and returns logits for every position.
+std::vector<float> prefill(Model& model, const std::vector<int>& ids, const Hooks* hooks) {
+  const ModelConfig& c = model.config();
+  KVCache cache(c);
+  cache.open(0, static_cast<int>(ids.size()));
+  StepBatch batch;
+  batch.tokens = ids;
+  for (int p = 0; p < static_cast<int>(ids.size()); ++p) {
+    batch.rows.push_back({0, p, false});
+    batch.logit_rows.push_back(p);
+  }
+  std::vector<float> logits(ids.size() * static_cast<size_t>(c.vocab_size));
+  model.forward(batch, cache, hooks, logits.data());
+  return logits;
+}
+
+class ModelGoldens : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir_ = shared_path("fixtures/models/" + GetParam());
+    session_ = open_session(dir_);
+    goldens_ = load_goldens(GetParam());
+  }
+  std::string dir_;
+  Session session_;
+  nlohmann::json goldens_;
+};
+
+TEST_P(ModelGoldens, PromptIdsMatchExactly) {
+  for (const auto& p : goldens_["prompts"]) {
+    const std::string text = p["text"];
+    if (text.empty()) continue;  // the empty Llama prompt is BOS only
+    EXPECT_EQ(session_.encode_prompt(text, 0), p["input_ids"].get<std::vector<int>>()) << text;
+  }
+}
+
+TEST_P(ModelGoldens, ActivationsAndLogitsWithin1e5) {
+  Model& model = *session_.model;
+  const ModelConfig& c = model.config();
+  for (const auto& p : goldens_["prompts"]) {
+    SafetensorsFile golden(dir_ + "/goldens/" + p["file"].get<std::string>());
+    std::vector<int> ids;
+    for (int64_t id : golden.read_i64(golden.get("input_ids"))) ids.push_back(static_cast<int>(id));
+    const size_t T = ids.size();
+    Hooks hooks(c.n_layer);
+    Capture resid_post, mlp_post, resid_pre;
+    resid_post.attach(hooks, HookSite::ResidPost, c.n_layer);
+    mlp_post.attach(hooks, HookSite::MlpPost, c.n_layer);
+    resid_pre.attach(hooks, HookSite::ResidPre, c.n_layer);
+    auto logits = prefill(model, ids, &hooks);
+
+    auto emb = golden.read_f32(golden.get("embeddings"));
+    ASSERT_EQ(resid_pre.per_layer[0].size(), emb.size());
+    EXPECT_LT(max_abs_diff(resid_pre.per_layer[0].data(), emb.data(), emb.size()), kTol) << p["file"];
+
+    auto block_out = golden.read_f32(golden.get("block_out"));
+    auto mlp_act = golden.read_f32(golden.get("mlp_act"));
+    for (int l = 0; l < c.n_layer; ++l) {
+      const size_t nd = T * c.d_model, nm = T * c.d_mlp;
+      ASSERT_EQ(resid_post.per_layer[l].size(), nd);
+      EXPECT_LT(max_abs_diff(resid_post.per_layer[l].data(), block_out.data() + l * nd, nd), kTol)
+          << p["file"] << " layer " << l << " hook_resid_post";
+      ASSERT_EQ(mlp_post.per_layer[l].size(), nm);
+      EXPECT_LT(max_abs_diff(mlp_post.per_layer[l].data(), mlp_act.data() + l * nm, nm), kTol)
+          << p["file"] << " layer " << l << " mlp.hook_post";
+    }
+    auto golden_logits = golden.read_f32(golden.get("logits"));
+    ASSERT_EQ(logits.size(), golden_logits.size());
+    EXPECT_LT(max_abs_diff(logits.data(), golden_logits.data(), logits.size()), kTol) << p["file"];
+  }
+}
+
+// Decodes one token at a time with the KV cache and checks the chosen token's logit at every step.
+TEST_P(ModelGoldens, GreedyStepsWithKvCacheMatchTopLogits) {
+  Model& model = *session_.model;
+  const ModelConfig& c = model.config();
+  for (const auto& p : goldens_["prompts"]) {
+    std::vector<int> ids = p["input_ids"];
+    auto expected_ids = p["greedy_ids"].get<std::vector<int>>();
+    auto expected_top = p["greedy_top_logits"].get<std::vector<float>>();
+    KVCache cache(c);
+    cache.open(0, static_cast<int>(ids.size() + expected_ids.size()));
+    StepBatch batch;
+    batch.tokens = ids;
+    for (int i = 0; i < static_cast<int>(ids.size()); ++i) batch.rows.push_back({0, i, false});
+    batch.logit_rows = {static_cast<int>(ids.size()) - 1};
+    std::vector<float> logits(static_cast<size_t>(c.vocab_size));
+    for (size_t step = 0; step < expected_ids.size(); ++step) {
+      model.forward(batch, cache, nullptr, logits.data());
+      const int tok = argmax(logits.data(), c.vocab_size);
+      ASSERT_EQ(tok, expected_ids[step]) << p["text"] << " step " << step;
+      EXPECT_NEAR(logits[static_cast<size_t>(tok)], expected_top[step], kTol) << p["text"] << " step " << step;
+      const int pos = static_cast<int>(ids.size() + step);
+      batch.tokens = {tok};
+      batch.rows = {{0, pos, true}};
+      batch.logit_rows = {0};
+    }
+  }
+}
+
+TEST_P(ModelGoldens, GeneratorGreedyContinuations) {
+  std::vector<std::vector<int>> prompts;
+  for (const auto& p : goldens_["prompts"]) prompts.push_back(p["input_ids"]);
+  GenerationConfig gen;
+  gen.max_new_tokens = goldens_["n_greedy"];
+  gen.stop_at_eos = false;
+  Generator generator(*session_.model, nullptr);
+  auto results = generator.generate(prompts, gen);  // all four prompts in one batch
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(results[i].generated_ids, goldens_["prompts"][i]["greedy_ids"].get<std::vector<int>>()) << i;
+}
+
+TEST_P(ModelGoldens, AblationOfLastBlockDims) {
+  const auto& a = goldens_["ablation"];
+  Model& model = *session_.model;
+  const ModelConfig& c = model.config();
+  const int layer = a["layer"];
+  const std::vector<int> dims = a["dims"];
+  Hooks hooks(c.n_layer);
+  hooks.add({HookSite::ResidPost, layer}, [&](const HookContext& ctx, float* acts) {
+    for (size_t r = 0; r < ctx.rows.size(); ++r)
+      for (int d : dims) acts[r * ctx.width + d] = 0.0f;
+  });
+  SafetensorsFile golden(dir_ + "/goldens/" + a["file"].get<std::string>());
+  std::vector<int> ids = a["input_ids"];
+  auto logits = prefill(model, ids, &hooks);
+  auto golden_logits = golden.read_f32(golden.get("logits"));
+  ASSERT_EQ(logits.size(), golden_logits.size());
+  EXPECT_LT(max_abs_diff(logits.data(), golden_logits.data(), logits.size()), kTol);
+
+  GenerationConfig gen;
+  gen.max_new_tokens = goldens_["n_greedy"];
+  gen.stop_at_eos = false;
+  Generator generator(model, &hooks);
+  auto results = generator.generate({ids}, gen);
+  EXPECT_EQ(results[0].generated_ids, a["greedy_ids"].get<std::vector<int>>());
+  EXPECT_NE(results[0].generated_ids, a["unablated_greedy_ids"].get<std::vector<int>>());
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelGoldens, ::testing::Values("gpt2-tiny"));
+
+}  // namespace
