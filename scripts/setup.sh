@@ -13,6 +13,10 @@ packages=(
   libpcre2-dev
   libfmt-dev
   libcairo2-dev
+  libsentencepiece-dev
+  libcurl4-openssl-dev
+  clang libclang-rt-14-dev
+  chromium
   python3
 )
 

@@ -263,6 +263,25 @@ TEST(TokenizerGpt2, TokenizerJsonUnsupportedIsReported) {
   expect_error([&] { BpeTokenizer::from_tokenizer_json(path); }, path + ": malformed JSON");
 }
 
+TEST(TokenizerGpt2, TokenizerJsonSmallOptions) {
+  TempDir dir;
+  const std::string path = dir.file("tokenizer.json");
+  const std::string body = R"("model": {"type": "BPE", "vocab": {"\u0120": 0, "h": 1, "i": 2, "\u0120h": 3,
+      "\u0120hi": 4}, "merges": [["\u0120", "h"], "\u0120h i"]}, "normalizer": null)";
+  write_text(path, "{" + body + R"(, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": true}})");
+  auto tok = BpeTokenizer::from_tokenizer_json(path);
+  EXPECT_EQ(tok->encode("hi"), (std::vector<int>{4}));
+  EXPECT_EQ(tok->encode(" hi"), (std::vector<int>{4}));
+  EXPECT_EQ(tok->eos_id(), -1);
+  EXPECT_EQ(tok->vocab_size(), 5);
+
+  write_text(path, "{" + body + R"(, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false}})");
+  EXPECT_EQ(BpeTokenizer::from_tokenizer_json(path)->encode("hi"), (std::vector<int>{1, 2}));
+
+  write_text(path, "{" + body + R"(, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": "yes"}})");
+  expect_error([&] { BpeTokenizer::from_tokenizer_json(path); }, path + ": unexpected structure");
+}
+
 TEST(TokenizerGpt2, UnusableTokenizerJsonFallsBackToVocabMerges) {
   TempDir dir;
   write_text(dir.file("tokenizer.json"), R"({"model": {"type": "WordPiece"}})");

@@ -16,6 +16,7 @@ struct RowInfo {
   int seq = 0;             // sequence id (the prompt's index)
   int pos = 0;             // position in the sequence (0 = first prompt token)
   bool generated = false;  // the row's token was generated (false: a prompt token)
+  int token = -1;          // the row's token id
 };
 
 struct HookContext {

@@ -43,6 +43,10 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
   std::vector<float> logits;
   StepBatch batch;
 
+  auto done = [&](int index) {
+    ++progress.sequences_done;
+    if (sequence_done_) sequence_done_(index, results[static_cast<size_t>(index)]);
+  };
   auto finish = [&](Running& s, const char* reason) {
     GenerationResult& res = results[static_cast<size_t>(s.index)];
     res.prompt_ids.assign(s.tokens.begin(), s.tokens.begin() + s.prompt_len);
@@ -68,7 +72,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
       if (config.max_new_tokens == 0 && !config.feed_last_token) {
         cache.close(idx);
         finish(s, "length");
-        ++progress.sequences_done;
+        done(idx);
         continue;
       }
       if (config.max_new_tokens == 0) s.finishing = true;
@@ -84,7 +88,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
       const int from = config.recompute ? 0 : s.fed;
       for (int p = from; p < static_cast<int>(s.tokens.size()); ++p) {
         batch.tokens.push_back(s.tokens[static_cast<size_t>(p)]);
-        batch.rows.push_back(RowInfo{s.index, p, p >= s.prompt_len});
+        batch.rows.push_back(RowInfo{s.index, p, p >= s.prompt_len, s.tokens[static_cast<size_t>(p)]});
       }
       if (!s.finishing) batch.logit_rows.push_back(static_cast<int>(batch.rows.size()) - 1);
     }
@@ -99,7 +103,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
       s.fed = static_cast<int>(s.tokens.size());
       if (s.finishing) {
         cache.close(s.index);
-        ++progress.sequences_done;
+        done(s.index);
         continue;
       }
       const float* row = logits.data() + li++ * static_cast<size_t>(mc.vocab_size);
@@ -119,7 +123,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
           still.push_back(std::move(s));
         } else {
           cache.close(s.index);
-          ++progress.sequences_done;
+          done(s.index);
         }
         continue;
       }

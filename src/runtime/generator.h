@@ -42,6 +42,8 @@ class Generator {
  public:
   Generator(Model& model, const Hooks* hooks) : model_(model), hooks_(hooks) {}
   void on_progress(std::function<void(const GenerationProgress&)> fn) { progress_ = std::move(fn); }
+  // Called once per sequence after its last forward step (hooks will see no more rows of it).
+  void on_sequence_done(std::function<void(int seq, const GenerationResult&)> fn) { sequence_done_ = std::move(fn); }
   // Throws nt::Error when a prompt is empty or does not fit the model's context.
   std::vector<GenerationResult> generate(const std::vector<std::vector<int>>& prompts,
                                          const GenerationConfig& config);
@@ -50,6 +52,7 @@ class Generator {
   Model& model_;
   const Hooks* hooks_;
   std::function<void(const GenerationProgress&)> progress_;
+  std::function<void(int, const GenerationResult&)> sequence_done_;
 };
 
 }  // namespace nt

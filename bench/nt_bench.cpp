@@ -1,0 +1,530 @@
+// nt_bench: throughput of the engine on a GPT-2-sized model, next to what the machine can do.
+//
+//   nt_bench [--model DIR] [--threads 2] [--json FILE] [--quick]
+//
+// --model defaults to <folder of this binary>/bench-model/gpt2-small, which is written with random
+// weights (src/io/random_model.h, the same code as tools/make_random_model) when missing.
+//
+// Measures, in this order:
+//   prefill    one Model::forward step over a 128-token prompt (logits for the last row only, as
+//              generation asks for), best of several; GFLOP/s counts every matrix product
+//              (2 * matmul parameters * tokens, lm_head once) plus attention (4 * d_model per
+//              (query, key) pair per layer).
+//   decode     nt::Generator, greedy, stop_at_eos off, at batch 1, 4, 16, 45 (see run_decode).
+//   tracing    placeholder row: generation with an observer on every MLP neuron (see bench_tracing).
+//   memory     peak RSS (getrusage) after the model runs, weight bytes, KV cache bytes at batch 45.
+//   machine    STREAM-style read (sum) and copy bandwidth, and the OpenBLAS SGEMM rate for the
+//              prefill shape 128x768 @ 768x3072 (run last, so their 1 GiB buffer is not in the RSS).
+// Prints Markdown tables and the goal ratios; --json writes the same numbers.
+#include <cblas.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hooks/hooks.h"
+#include "io/random_model.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "runtime/generator.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Options {
+  std::string model_dir;
+  bool default_model = true;
+  int threads = 2;
+  std::string json_path;
+  bool quick = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Machine: memory bandwidth and SGEMM rate.
+
+// Sum with 32 independent accumulators, so the compiler vectorises it and the adds do not form
+// one dependency chain (that would cap the rate well below memory bandwidth).
+float sum_floats(const float* p, size_t n) {
+  float acc[32] = {};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int j = 0; j < 32; ++j) acc[j] += p[i + j];
+  for (; i < n; ++i) acc[0] += p[i];
+  float s = 0.0f;
+  for (float a : acc) s += a;
+  return s;
+}
+
+// Runs fn(thread, begin, end) on `threads` threads over [0, n), split in contiguous parts.
+template <class Fn>
+void parallel_ranges(size_t n, int threads, Fn fn) {
+  std::vector<std::thread> pool;
+  const size_t part = (n + static_cast<size_t>(threads) - 1) / static_cast<size_t>(threads);
+  for (int t = 1; t < threads; ++t) {
+    const size_t b = std::min(n, part * static_cast<size_t>(t)), e = std::min(n, b + part);
+    pool.emplace_back([=, &fn] { fn(t, b, e); });
+  }
+  fn(0, 0, std::min(n, part));
+  for (auto& th : pool) th.join();
+}
+
+struct Bandwidth {
+  double read_gbs = 0, copy_gbs = 0;
+  size_t bytes = 0;
+};
+
+// STREAM-style: read = sum over the whole array; copy = first half to second half, counted as
+// 2 x half bytes (read + write, no write-allocate traffic), as STREAM counts it. Best of `reps`.
+Bandwidth measure_bandwidth(size_t bytes, int threads, int reps) {
+  const size_t n = bytes / sizeof(float);
+  std::unique_ptr<float[]> a(new float[n]);
+  parallel_ranges(n, threads, [&](int, size_t b, size_t e) {  // first touch by the thread that reads it
+    for (size_t i = b; i < e; ++i) a[i] = static_cast<float>(i & 1023) * 1e-3f;
+  });
+  Bandwidth bw;
+  bw.bytes = n * sizeof(float);
+  std::vector<float> partial(static_cast<size_t>(threads));
+  double best = 1e30;
+  volatile float sink = 0.0f;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    parallel_ranges(n, threads, [&](int t, size_t b, size_t e) {
+      partial[static_cast<size_t>(t)] = sum_floats(a.get() + b, e - b);
+    });
+    best = std::min(best, seconds_since(t0));
+    for (float p : partial) sink = sink + p;
+  }
+  bw.read_gbs = static_cast<double>(bw.bytes) / best / 1e9;
+  const size_t half = n / 2;
+  best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    parallel_ranges(half, threads, [&](int, size_t b, size_t e) {
+      std::memcpy(a.get() + half + b, a.get() + b, (e - b) * sizeof(float));
+    });
+    best = std::min(best, seconds_since(t0));
+  }
+  bw.copy_gbs = 2.0 * static_cast<double>(half * sizeof(float)) / best / 1e9;
+  return bw;
+}
+
+// GFLOP/s of C[m,n] = A[m,k] @ B[k,n], best of `reps`.
+double measure_sgemm(int m, int k, int n, int reps) {
+  std::vector<float> A(static_cast<size_t>(m) * k), B(static_cast<size_t>(k) * n), C(static_cast<size_t>(m) * n);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 0.02f);
+  for (auto& x : A) x = nd(rng);
+  for (auto& x : B) x = nd(rng);
+  double best = 1e30;
+  for (int r = 0; r < reps + 1; ++r) {  // the first run warms up the BLAS threads
+    const auto t0 = Clock::now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, A.data(), k, B.data(), n, 0.0f,
+                C.data(), n);
+    if (r > 0) best = std::min(best, seconds_since(t0));
+  }
+  return 2.0 * m * n * k / best / 1e9;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model.
+
+std::vector<int> random_tokens(int n, int vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> d(0, std::min(vocab, 50000) - 1);
+  std::vector<int> ids(static_cast<size_t>(n));
+  for (auto& id : ids) id = d(rng);
+  return ids;
+}
+
+// Multiply-adds of one row through the stack (matrix products only, lm_head excluded), x2 = FLOPs.
+double matmul_flops_per_row(const nt::ModelConfig& c) {
+  const double C = c.d_model, M = c.d_mlp;
+  const double kv = static_cast<double>(c.n_kv_head) * c.head_dim;
+  const double per_layer = C * (C + 2 * kv) + C * C + C * M + M * C;
+  return 2.0 * c.n_layer * per_layer;
+}
+
+struct PrefillResult {
+  int tokens = 0;
+  double seconds = 0, tokens_per_s = 0, gflop = 0, gflops = 0;
+};
+
+// One forward step over a `tokens`-row prompt, as Generator's first step would run it alone.
+PrefillResult bench_prefill(nt::Model& model, int tokens, int reps) {
+  const nt::ModelConfig& c = model.config();
+  nt::KVCache cache(c);
+  cache.open(0, tokens);
+  nt::StepBatch batch;
+  batch.tokens = random_tokens(tokens, c.vocab_size, 7);
+  for (int p = 0; p < tokens; ++p) batch.rows.push_back({0, p, false});
+  batch.logit_rows = {tokens - 1};
+  std::vector<float> logits(static_cast<size_t>(c.vocab_size));
+  double best = 1e30;
+  for (int r = 0; r < reps + 1; ++r) {  // the first run faults the weights in
+    const auto t0 = Clock::now();
+    model.forward(batch, cache, nullptr, logits.data());
+    if (r > 0) best = std::min(best, seconds_since(t0));
+  }
+  PrefillResult res;
+  res.tokens = tokens;
+  res.seconds = best;
+  res.tokens_per_s = tokens / best;
+  const double attn_pairs = 0.5 * tokens * (tokens + 1.0);
+  const double flops = matmul_flops_per_row(c) * tokens + 2.0 * c.d_model * c.vocab_size +
+                       4.0 * c.n_layer * static_cast<double>(c.n_head) * c.head_dim * attn_pairs;
+  res.gflop = flops / 1e9;
+  res.gflops = res.gflop / best;
+  return res;
+}
+
+struct DecodeResult {
+  int batch = 0;
+  int new_tokens = 0;
+  long decode_tokens = 0;  // tokens generated by decode steps (all but the prefill step's)
+  int decode_steps = 0;
+  double prefill_s = 0;    // the first step: every prompt, plus sampling the first token
+  double decode_s = 0;
+  double per_seq_tok_s = 0;
+  double aggregate_tok_s = 0;
+  size_t kv_bytes = 0;     // KV cache reserved while all `batch` sequences run
+};
+
+// Prompts of 8..16 tokens (a few different lengths), fixed by the seed.
+std::vector<std::vector<int>> make_prompts(int batch, int vocab) {
+  std::vector<std::vector<int>> prompts;
+  for (int i = 0; i < batch; ++i) prompts.push_back(random_tokens(8 + (i * 5) % 9, vocab, 100 + static_cast<uint64_t>(i)));
+  return prompts;
+}
+
+// Greedy generation of `new_tokens` tokens for `batch` prompts at once (max_batch = batch, so all
+// prompts are prefilled together in the first step and every later step decodes exactly `batch`
+// rows; stop_at_eos is off, so no sequence leaves early).
+//
+// How decode is separated from prefill: the progress callback runs after every step and carries
+// the running count of generated tokens. We take a timestamp and that count after the first step
+// (prefill of all prompts + their first token) and after the last step; decode rate =
+// (tokens_last - tokens_first) / (t_last - t_first). This times exactly the decode steps
+// (forward + sampling + Generator bookkeeping) in one run, with no subtraction of two noisy runs.
+// With feed_last_token (tracing), the last step only feeds tokens and generates none; it is
+// included in the time, as tracing pays for it.
+DecodeResult run_decode(nt::Model& model, const nt::Hooks* hooks, int batch, int new_tokens,
+                        bool feed_last_token = false) {
+  const nt::ModelConfig& c = model.config();
+  const auto prompts = make_prompts(batch, c.vocab_size);
+  nt::GenerationConfig gc;
+  gc.max_new_tokens = new_tokens;
+  gc.sampling.temperature = 0.0f;
+  gc.stop_at_eos = false;
+  gc.feed_last_token = feed_last_token;
+  gc.max_batch = batch;
+  nt::Generator gen(model, hooks);
+  int steps = 0;
+  long tok_first = 0, tok_last = 0;
+  Clock::time_point t_first, t_last;
+  gen.on_progress([&](const nt::GenerationProgress& p) {
+    const auto now = Clock::now();
+    if (++steps == 1) {
+      t_first = now;
+      tok_first = p.tokens_generated;
+    }
+    t_last = now;
+    tok_last = p.tokens_generated;
+  });
+  const auto t0 = Clock::now();
+  gen.generate(prompts, gc);
+  DecodeResult r;
+  r.batch = batch;
+  r.new_tokens = new_tokens;
+  r.decode_steps = steps - 1;
+  r.decode_tokens = tok_last - tok_first;
+  r.prefill_s = std::chrono::duration<double>(t_first - t0).count();
+  r.decode_s = std::chrono::duration<double>(t_last - t_first).count();
+  if (r.decode_s > 0) {
+    r.aggregate_tok_s = static_cast<double>(r.decode_tokens) / r.decode_s;
+    r.per_seq_tok_s = r.aggregate_tok_s / batch;
+  }
+  // KVCache::open reserves n_layer x n_kv_head x capacity x head_dim floats for K and for V.
+  for (const auto& p : prompts) {
+    const size_t cap = static_cast<size_t>(std::min(c.n_ctx, static_cast<int>(p.size()) + new_tokens));
+    r.kv_bytes += 2 * sizeof(float) * static_cast<size_t>(c.n_layer) * c.n_kv_head * cap * c.head_dim;
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TRACING ROW — hook-in point for the tracer.
+//
+// bench_tracing() runs generation with `hooks` attached (feed_last_token on, as tracing does) and
+// reports it like a decode row. Until the tracer API exists, main() passes hooks from
+// add_placeholder_observer(): an observer on blocks.*.mlp.hook_post of every layer that reads every
+// neuron of every row (a running max per neuron), i.e. the least a tracer must do. To measure the
+// real tracer, build its Hooks here instead (or add a second row) and keep the call to
+// bench_tracing() unchanged.
+struct PlaceholderObserver {
+  std::vector<std::vector<float>> max_per_layer;  // [layer][neuron]
+};
+
+void add_placeholder_observer(nt::Hooks& hooks, const nt::ModelConfig& c, PlaceholderObserver& obs) {
+  obs.max_per_layer.assign(static_cast<size_t>(c.n_layer), std::vector<float>(static_cast<size_t>(c.d_mlp), -INFINITY));
+  for (int l = 0; l < c.n_layer; ++l) {
+    hooks.add({nt::HookSite::MlpPost, l}, [&obs, l](const nt::HookContext& ctx, float* acts) {
+      float* m = obs.max_per_layer[static_cast<size_t>(l)].data();
+      for (size_t r = 0; r < ctx.rows.size(); ++r) {
+        const float* a = acts + r * static_cast<size_t>(ctx.width);
+        for (int i = 0; i < ctx.width; ++i) m[i] = std::max(m[i], a[i]);
+      }
+    });
+  }
+}
+
+DecodeResult bench_tracing(nt::Model& model, nt::Hooks* hooks, int batch, int new_tokens) {
+  return run_decode(model, hooks, batch, new_tokens, /*feed_last_token=*/true);
+}
+// END TRACING ROW
+// ---------------------------------------------------------------------------------------------
+
+long peak_rss_bytes() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss * 1024L;  // Linux reports KiB
+}
+
+// Writes the default model in a child process, so its ~1 GB of buffers does not count in our RSS.
+void ensure_model(const Options& opt) {
+  const nt::RandomGpt2Spec spec;  // GPT-2 small, seed 0
+  if (!opt.default_model) {
+    if (!std::filesystem::exists(opt.model_dir + "/config.json"))
+      throw nt::Error(opt.model_dir + ": no config.json (write one with make_random_model --out DIR)");
+    return;
+  }
+  if (nt::random_gpt2_is_current(opt.model_dir, spec)) return;
+  std::fprintf(stderr, "nt_bench: writing random GPT-2 small to %s ...\n", opt.model_dir.c_str());
+  std::fflush(stderr);
+  const auto t0 = Clock::now();
+  const pid_t pid = fork();
+  if (pid < 0) throw nt::Error("fork failed: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    try {
+      nt::write_random_gpt2(opt.model_dir, spec, nt::default_random_gpt2_tokenizer_dir());
+      _exit(0);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "nt_bench: error: %s\n", e.what());
+      _exit(1);
+    }
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw nt::Error("could not write the benchmark model to " + opt.model_dir);
+  std::fprintf(stderr, "nt_bench: wrote it in %.1f s\n", seconds_since(t0));
+}
+
+std::string exe_dir() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("build") : p.parent_path().string();
+}
+
+int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
+  size_t used = 0;
+  int x = 0;
+  try {
+    x = std::stoi(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size() || x < lo || x > hi)
+    throw nt::Error(flag + ": expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
+  return x;
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  o.model_dir = exe_dir() + "/bench-model/gpt2-small";
+  for (int i = 1; i < argc; ++i) {
+    const std::string f = argv[i];
+    if (f == "--quick") {
+      o.quick = true;
+      continue;
+    }
+    if (f == "-h" || f == "--help") {
+      std::puts("usage: nt_bench [--model DIR] [--threads N] [--json FILE] [--quick]");
+      std::exit(0);
+    }
+    if (i + 1 >= argc) throw nt::Error(f + ": missing value");
+    const std::string v = argv[++i];
+    if (f == "--model") {
+      o.model_dir = v;
+      o.default_model = false;
+    } else if (f == "--threads") {
+      o.threads = parse_int(f, v, 1, 256);
+    } else if (f == "--json") {
+      o.json_path = v;
+    } else {
+      throw nt::Error("unknown option '" + f + "'");
+    }
+  }
+  return o;
+}
+
+const char* verdict(double value, double goal) { return value >= goal ? "met" : "NOT met"; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Options opt = parse_args(argc, argv);
+    openblas_set_num_threads(opt.threads);
+    ensure_model(opt);
+    const auto t_start = Clock::now();
+
+    auto model = nt::load_model(opt.model_dir);
+    const nt::ModelConfig& c = model->config();
+    const double weight_bytes = static_cast<double>(model->weight_bytes());
+
+    // Sizes: a full run stays within ~3 minutes on 2 cores; --quick is a smoke run.
+    const int prefill_tokens = std::min(128, c.n_ctx);
+    const int prefill_reps = opt.quick ? 1 : 4;
+    struct DecodePlan {
+      int batch, new_tokens;
+    };
+    const std::vector<DecodePlan> plans =
+        opt.quick ? std::vector<DecodePlan>{{1, 6}, {4, 6}, {16, 6}, {45, 6}}
+                  : std::vector<DecodePlan>{{1, 64}, {4, 48}, {16, 32}, {45, 24}};
+    const int trace_batch = 16, trace_tokens = opt.quick ? 6 : 32;
+
+    const PrefillResult prefill = bench_prefill(*model, prefill_tokens, prefill_reps);
+    std::vector<DecodeResult> decode;
+    for (const auto& p : plans) decode.push_back(run_decode(*model, nullptr, p.batch, p.new_tokens));
+
+    nt::Hooks hooks(c.n_layer);
+    PlaceholderObserver observer;
+    add_placeholder_observer(hooks, c, observer);
+    const DecodeResult traced = bench_tracing(*model, &hooks, trace_batch, trace_tokens);
+    const DecodeResult* untraced = nullptr;
+    for (const auto& d : decode)
+      if (d.batch == trace_batch) untraced = &d;
+
+    const long rss = peak_rss_bytes();
+    const size_t kv_bytes_max = decode.empty() ? 0 : decode.back().kv_bytes;
+
+    const Bandwidth bw = measure_bandwidth(opt.quick ? (size_t{256} << 20) : (size_t{1} << 30), opt.threads,
+                                           opt.quick ? 2 : 5);
+    const int gm = 128, gk = 768, gn = 3072;
+    const double sgemm_gflops = measure_sgemm(gm, gk, gn, opt.quick ? 3 : 20);
+    const double total_s = seconds_since(t_start);
+
+    // Derived figures.
+    auto find = [&](int b) -> const DecodeResult* {
+      for (const auto& d : decode)
+        if (d.batch == b) return &d;
+      return nullptr;
+    };
+    const DecodeResult* b1 = find(1);
+    const double bound_tok_s = bw.read_gbs * 1e9 / weight_bytes;
+    const double b1_rate = b1 ? b1->per_seq_tok_s : 0.0;
+    const double frac_bound = b1_rate / bound_tok_s;
+    const double r16 = find(16) && b1_rate > 0 ? find(16)->aggregate_tok_s / b1_rate : 0.0;
+    const double r45 = find(45) && b1_rate > 0 ? find(45)->aggregate_tok_s / b1_rate : 0.0;
+    const double prefill_frac = prefill.gflops / sgemm_gflops;
+    const double trace_overhead =
+        untraced && traced.aggregate_tok_s > 0 ? untraced->aggregate_tok_s / traced.aggregate_tok_s - 1.0 : 0.0;
+
+    // ---- Markdown
+    std::printf("## nt_bench: %s\n\n", opt.model_dir.c_str());
+    std::printf("Model: %d layers, d_model %d, %d heads, d_mlp %d, vocab %d, context %d. Threads: %d.%s\n\n",
+                c.n_layer, c.d_model, c.n_head, c.d_mlp, c.vocab_size, c.n_ctx, opt.threads,
+                opt.quick ? " (--quick: small counts, numbers are noisy)" : "");
+    std::printf("| Measure | Value |\n|---|---|\n");
+    std::printf("| Read bandwidth (sum over %.0f MiB, %d threads) | %.1f GB/s |\n",
+                static_cast<double>(bw.bytes) / (1 << 20), opt.threads, bw.read_gbs);
+    std::printf("| Copy bandwidth (read + write counted) | %.1f GB/s |\n", bw.copy_gbs);
+    std::printf("| SGEMM %dx%d @ %dx%d (%d threads) | %.1f GFLOP/s |\n", gm, gk, gk, gn, opt.threads, sgemm_gflops);
+    std::printf("| Weights read per step | %.1f MB |\n", weight_bytes / 1e6);
+    std::printf("| Batch-1 bandwidth bound (read BW / weight bytes) | %.1f tokens/s |\n", bound_tok_s);
+    std::printf("| Prefill, %d tokens, one step | %.1f ms, %.0f tokens/s |\n", prefill.tokens, prefill.seconds * 1e3,
+                prefill.tokens_per_s);
+    std::printf("| Prefill compute rate (%.1f GFLOP) | %.1f GFLOP/s |\n", prefill.gflop, prefill.gflops);
+    std::printf("| KV cache at batch %d | %.1f MB |\n", decode.empty() ? 0 : decode.back().batch,
+                static_cast<double>(kv_bytes_max) / 1e6);
+    std::printf("| Peak RSS (after the model runs) | %.1f MB |\n\n", static_cast<double>(rss) / 1e6);
+
+    std::printf("| Decode batch | New tokens | ms / step | Per-sequence tokens/s | Aggregate tokens/s | vs batch 1 |\n");
+    std::printf("|---|---|---|---|---|---|\n");
+    for (const auto& d : decode)
+      std::printf("| %d | %d | %.1f | %.2f | %.1f | %.2fx |\n", d.batch, d.new_tokens,
+                  d.decode_steps > 0 ? d.decode_s / d.decode_steps * 1e3 : 0.0, d.per_seq_tok_s, d.aggregate_tok_s,
+                  b1_rate > 0 ? d.aggregate_tok_s / b1_rate : 0.0);
+    std::printf("| %d, traced (placeholder observer on every MLP neuron) | %d | %.1f | %.2f | %.1f | %.2fx |\n\n",
+                traced.batch, traced.new_tokens, traced.decode_steps > 0 ? traced.decode_s / traced.decode_steps * 1e3 : 0.0,
+                traced.per_seq_tok_s, traced.aggregate_tok_s, b1_rate > 0 ? traced.aggregate_tok_s / b1_rate : 0.0);
+
+    std::printf("| Goal | Measured | Target | Status |\n|---|---|---|---|\n");
+    std::printf("| Batch-16 aggregate / batch-1 | %.2fx | >= 6x | %s |\n", r16, verdict(r16, 6));
+    std::printf("| Batch-45 aggregate / batch-1 | %.2fx | >= 10x | %s |\n", r45, verdict(r45, 10));
+    std::printf("| Batch-1 decode / bandwidth bound | %.0f%% | >= 50%% (stretch 85%%) | %s |\n", frac_bound * 100,
+                frac_bound >= 0.85 ? "met (stretch)" : verdict(frac_bound, 0.5));
+    std::printf("| Prefill GFLOP/s / SGEMM GFLOP/s | %.0f%% | >= 50%% | %s |\n", prefill_frac * 100,
+                verdict(prefill_frac, 0.5));
+    std::printf("\nTracing overhead at batch %d (placeholder observer): %.1f%%. Whole run: %.0f s.\n", trace_batch,
+                trace_overhead * 100, total_s);
+
+    // ---- JSON
+    if (!opt.json_path.empty()) {
+      json j;
+      j["model"] = {{"dir", opt.model_dir}, {"n_layer", c.n_layer}, {"d_model", c.d_model},
+                    {"n_head", c.n_head}, {"d_mlp", c.d_mlp}, {"vocab_size", c.vocab_size}, {"n_ctx", c.n_ctx}};
+      j["threads"] = opt.threads;
+      j["quick"] = opt.quick;
+      j["machine"] = {{"read_gb_s", bw.read_gbs}, {"copy_gb_s", bw.copy_gbs}, {"stream_bytes", bw.bytes},
+                      {"sgemm_shape", {gm, gk, gn}}, {"sgemm_gflop_s", sgemm_gflops}};
+      j["memory"] = {{"weight_bytes", model->weight_bytes()}, {"kv_cache_bytes_max_batch", kv_bytes_max},
+                     {"peak_rss_bytes", rss}};
+      j["prefill"] = {{"tokens", prefill.tokens}, {"seconds", prefill.seconds},
+                      {"tokens_per_s", prefill.tokens_per_s}, {"gflop", prefill.gflop}, {"gflop_s", prefill.gflops}};
+      auto row = [](const DecodeResult& d) {
+        return json{{"batch", d.batch}, {"new_tokens", d.new_tokens}, {"decode_steps", d.decode_steps},
+                    {"decode_tokens", d.decode_tokens}, {"decode_seconds", d.decode_s},
+                    {"prefill_step_seconds", d.prefill_s}, {"per_sequence_tokens_per_s", d.per_seq_tok_s},
+                    {"aggregate_tokens_per_s", d.aggregate_tok_s}, {"kv_cache_bytes", d.kv_bytes}};
+      };
+      j["decode"] = json::array();
+      for (const auto& d : decode) j["decode"].push_back(row(d));
+      j["tracing"] = row(traced);
+      j["tracing"]["observer"] = "placeholder: running max of every neuron at blocks.*.mlp.hook_post";
+      j["tracing"]["overhead_vs_untraced"] = trace_overhead;
+      j["goals"] = {
+          {"batch16_over_batch1", {{"value", r16}, {"target", 6.0}, {"met", r16 >= 6.0}}},
+          {"batch45_over_batch1", {{"value", r45}, {"target", 10.0}, {"met", r45 >= 10.0}}},
+          {"batch1_fraction_of_bandwidth_bound",
+           {{"value", frac_bound}, {"target", 0.5}, {"stretch", 0.85}, {"bound_tokens_per_s", bound_tok_s},
+            {"met", frac_bound >= 0.5}}},
+          {"prefill_fraction_of_sgemm", {{"value", prefill_frac}, {"target", 0.5}, {"met", prefill_frac >= 0.5}}}};
+      j["total_seconds"] = total_s;
+      nt::write_file_atomic(opt.json_path, j.dump(2) + "\n");
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "nt_bench: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,209 @@
+#include "analysis/consistency.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+
+#include "util/error.h"
+
+namespace nt {
+
+Normalization parse_normalization(const std::string& s) {
+  if (s == "none") return Normalization::None;
+  if (s == "subtract") return Normalization::Subtract;
+  if (s == "zscore") return Normalization::ZScore;
+  throw Error("unknown normalization '" + s + "' (valid: none, subtract, zscore)");
+}
+
+RankBy parse_rank_by(const std::string& s) {
+  if (s == "mean") return RankBy::Mean;
+  if (s == "mean-abs" || s == "mean_abs") return RankBy::MeanAbs;
+  if (s == "max") return RankBy::Max;
+  throw Error("unknown ranking '" + s + "' (valid: mean, mean-abs, max)");
+}
+
+std::string normalization_name(Normalization n) {
+  switch (n) {
+    case Normalization::None: return "none";
+    case Normalization::Subtract: return "subtract";
+    case Normalization::ZScore: return "zscore";
+  }
+  return "?";
+}
+
+std::string rank_by_name(RankBy r) {
+  switch (r) {
+    case RankBy::Mean: return "mean";
+    case RankBy::MeanAbs: return "mean-abs";
+    case RankBy::Max: return "max";
+  }
+  return "?";
+}
+
+float sample_stat(const SampleSummary& s, size_t i, RankBy rank_by) {
+  switch (rank_by) {
+    case RankBy::Mean: return s.mean[i];
+    case RankBy::MeanAbs: return s.mean_abs[i];
+    case RankBy::Max: return s.max[i];
+  }
+  return 0.0f;
+}
+
+namespace {
+
+// Linear-interpolated quantile of sorted values (numpy's default).
+double quantile(std::vector<double>& v, double q) {
+  std::sort(v.begin(), v.end());
+  if (v.empty()) return 0.0;
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+}  // namespace
+
+BaselineStats compute_baseline(const Recorder& rec, size_t setting, int group, const std::vector<int>& seqs,
+                               RankBy rank_by) {
+  const size_t n = rec.layout().total;
+  BaselineStats b;
+  std::vector<const SampleSummary*> used;
+  for (int s : seqs)
+    if (rec.sample(setting, s).n_tokens > 0) used.push_back(&rec.sample(setting, s));
+  b.n_samples = static_cast<int>(used.size());
+  b.mean.assign(n, 0.0);
+  b.std_samples.assign(n, 0.0);
+  b.std_tokens.assign(n, 0.0);
+  b.p95.assign(n, 0.0);
+  if (used.empty()) return b;
+  // Token-level spread over all baseline tokens, merged by the recorder from the group's sequences.
+  const TokenStats& tokens = rec.group(setting, group);
+  std::vector<double> values(used.size());
+  for (size_t i = 0; i < n; ++i) {
+    double sum = 0.0;
+    for (size_t k = 0; k < used.size(); ++k) sum += values[k] = sample_stat(*used[k], i, rank_by);
+    const double m = sum / static_cast<double>(used.size());
+    double ss = 0.0;
+    for (double v : values) ss += (v - m) * (v - m);
+    b.mean[i] = m;
+    b.std_samples[i] = used.size() > 1 ? std::sqrt(ss / static_cast<double>(used.size() - 1)) : 0.0;
+    b.p95[i] = quantile(values, 0.95);
+    b.std_tokens[i] = tokens.std(i);
+  }
+  return b;
+}
+
+ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::string& name,
+                                const std::vector<int>& seqs, const BaselineStats& baseline,
+                                const AnalysisOptions& opt) {
+  const NeuronLayout& layout = rec.layout();
+  ConceptAnalysis out;
+  out.concept_name = name;
+  out.positions = rec.options().settings.at(setting);
+  if (opt.top_k <= 0) throw Error("--top-k must be positive");
+  for (size_t s = 0; s < layout.sites.size(); ++s)
+    if (static_cast<size_t>(opt.top_k) > layout.site_size(static_cast<int>(s)))
+      throw Error("--top-k " + std::to_string(opt.top_k) + " is larger than the " +
+                  std::to_string(layout.site_size(static_cast<int>(s))) + " neurons of " +
+                  site_name(layout.sites[s]));
+  if (opt.normalization != Normalization::None && baseline.n_samples == 0)
+    throw Error("normalization '" + normalization_name(opt.normalization) +
+                "' needs baseline prompts with recorded tokens (give --baseline, or use --normalize none)");
+
+  std::vector<int> used;
+  for (int s : seqs) {
+    if (rec.sample(setting, s).n_tokens > 0) used.push_back(s);
+  }
+  if (used.size() < seqs.size())
+    out.warnings.push_back(std::to_string(seqs.size() - used.size()) + " of " + std::to_string(seqs.size()) +
+                           " '" + name + "' samples recorded no tokens");
+  out.no_tokens = used.empty();
+
+  auto score = [&](const SampleSummary& smp, size_t i) -> double {
+    const double v = sample_stat(smp, i, opt.rank_by);
+    switch (opt.normalization) {
+      case Normalization::None: return v;
+      case Normalization::Subtract: return v - baseline.mean[i];
+      case Normalization::ZScore: return (v - baseline.mean[i]) / std::max(baseline.std_tokens[i], opt.std_floor);
+    }
+    return v;
+  };
+
+  for (size_t site = 0; site < layout.sites.size(); ++site) {
+    SiteConsistency sc;
+    sc.site = layout.sites[site];
+    sc.max_occurrences = static_cast<int>(used.size());
+    const size_t begin = layout.offsets[site], count = layout.site_size(static_cast<int>(site));
+    std::vector<int> occurrences(count, 0);
+    std::vector<double> score_sum(count, 0.0);
+    std::vector<double> scores(count);
+    std::vector<size_t> order(count);
+    for (int seq : used) {
+      const SampleSummary& smp = rec.sample(setting, seq);
+      for (size_t i = 0; i < count; ++i) {
+        scores[i] = score(smp, begin + i);
+        score_sum[i] += scores[i];
+      }
+      std::iota(order.begin(), order.end(), size_t{0});
+      std::partial_sort(order.begin(), order.begin() + opt.top_k, order.end(), [&](size_t a, size_t b) {
+        return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+      });
+      SampleTop top{seq, smp.n_tokens, {}};
+      for (int k = 0; k < opt.top_k; ++k) {
+        ++occurrences[order[static_cast<size_t>(k)]];
+        top.top.push_back({layout.id(begin + order[static_cast<size_t>(k)]), static_cast<float>(scores[order[static_cast<size_t>(k)]])});
+      }
+      sc.samples.push_back(std::move(top));
+    }
+    // Consistency: occurrences, then mean normalized score, then layer, then neuron (= flat index).
+    std::vector<size_t> cand;
+    for (size_t i = 0; i < count; ++i)
+      if (occurrences[i] > 0) cand.push_back(i);
+    std::sort(cand.begin(), cand.end(), [&](size_t a, size_t b) {
+      if (occurrences[a] != occurrences[b]) return occurrences[a] > occurrences[b];
+      if (score_sum[a] != score_sum[b]) return score_sum[a] > score_sum[b];
+      return a < b;
+    });
+    if (cand.size() > static_cast<size_t>(opt.table_rows)) cand.resize(static_cast<size_t>(opt.table_rows));
+    for (size_t r = 0; r < cand.size(); ++r) {
+      const size_t flat = begin + cand[r];
+      ConsistencyRow row;
+      row.rank = static_cast<int>(r) + 1;
+      row.neuron = layout.id(flat);
+      row.occurrences = occurrences[cand[r]];
+      row.percent = 100.0 * row.occurrences / static_cast<double>(used.size());
+      row.mean_score = score_sum[cand[r]] / static_cast<double>(used.size());
+      // Selectivity over samples.
+      double sum = 0.0, ss = 0.0;
+      int above = 0;
+      for (int seq : used) {
+        const double v = sample_stat(rec.sample(setting, seq), flat, opt.rank_by);
+        sum += v;
+        if (baseline.n_samples > 0 && v > baseline.p95[flat]) ++above;
+      }
+      const double nc = static_cast<double>(used.size());
+      row.concept_mean = sum / nc;
+      for (int seq : used) {
+        const double d = sample_stat(rec.sample(setting, seq), flat, opt.rank_by) - row.concept_mean;
+        ss += d * d;
+      }
+      if (baseline.n_samples > 0) {
+        row.baseline_mean = baseline.mean[flat];
+        const double nb = baseline.n_samples;
+        const double sc2 = nc > 1 ? ss / (nc - 1) : 0.0;
+        const double sb2 = baseline.std_samples[flat] * baseline.std_samples[flat];
+        const double dof = nc + nb - 2.0;
+        double pooled = dof > 0 ? std::sqrt(((nc - 1) * sc2 + (nb - 1) * sb2) / dof) : 0.0;
+        pooled = std::max(pooled, 1e-6);
+        row.cohens_d = (row.concept_mean - row.baseline_mean) / pooled;
+        row.frac_above_p95 = above / nc;
+      }
+      sc.rows.push_back(row);
+    }
+    out.sites.push_back(std::move(sc));
+  }
+  return out;
+}
+
+}  // namespace nt

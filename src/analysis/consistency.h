@@ -1,0 +1,88 @@
+#pragma once
+// From recorded statistics to the notes' tables: normalize each sample's per-neuron statistic
+// against the baseline, take the top K neurons of each sample (per site), count in how many
+// samples each neuron appears, and add selectivity measures for the neurons reported.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trace/recorder.h"
+
+namespace nt {
+
+enum class Normalization { None, Subtract, ZScore };
+enum class RankBy { Mean, MeanAbs, Max };
+Normalization parse_normalization(const std::string& s);  // none | subtract | zscore
+RankBy parse_rank_by(const std::string& s);               // mean | mean-abs | max
+std::string normalization_name(Normalization n);
+std::string rank_by_name(RankBy r);
+
+struct AnalysisOptions {
+  Normalization normalization = Normalization::Subtract;
+  RankBy rank_by = RankBy::Mean;
+  int top_k = 10;          // neurons taken from each sample
+  int table_rows = 10;     // rows of the consistency table
+  double std_floor = 1e-3; // zscore: denominators below this are raised to it
+};
+
+// Per-neuron baseline figures, from the baseline samples of one position setting.
+struct BaselineStats {
+  int n_samples = 0;               // baseline samples with at least one recorded token
+  std::vector<double> mean;        // mean over samples of the ranked statistic
+  std::vector<double> std_samples; // its standard deviation over samples (n-1)
+  std::vector<double> std_tokens;  // standard deviation of the activation over all baseline tokens
+  std::vector<double> p95;         // 95th percentile over samples of the ranked statistic
+};
+
+struct RankedNeuron {
+  NeuronId neuron;
+  float score = 0.0f;  // normalized score in that sample
+};
+
+struct SampleTop {
+  int seq = 0;
+  int64_t n_tokens = 0;
+  std::vector<RankedNeuron> top;  // best first
+};
+
+struct ConsistencyRow {
+  int rank = 0;
+  NeuronId neuron;
+  int occurrences = 0;
+  double percent = 0.0;
+  double mean_score = 0.0;      // mean normalized score over the concept's samples
+  double concept_mean = 0.0;    // mean over concept samples of the raw ranked statistic
+  double baseline_mean = 0.0;   // same over baseline samples (0 without a baseline)
+  double cohens_d = 0.0;        // (concept - baseline) / pooled sd over samples
+  double frac_above_p95 = 0.0;  // share of concept samples above the baseline's 95th percentile
+};
+
+struct SiteConsistency {
+  HookSite site;
+  int max_occurrences = 0;  // samples with at least one recorded token
+  std::vector<ConsistencyRow> rows;
+  std::vector<SampleTop> samples;
+};
+
+struct ConceptAnalysis {
+  std::string concept_name;
+  Positions positions;
+  std::vector<SiteConsistency> sites;
+  std::vector<std::string> warnings;
+  bool no_tokens = false;  // nothing was recorded for this concept
+};
+
+// Baseline from the sequences `seqs`, all of recorder group `group` (empty `seqs`: no baseline).
+BaselineStats compute_baseline(const Recorder& rec, size_t setting, int group, const std::vector<int>& seqs,
+                               RankBy rank_by);
+
+// Throws nt::Error when K exceeds a site's neuron count, or when a normalization needs a baseline
+// that has no samples.
+ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::string& name,
+                                const std::vector<int>& seqs, const BaselineStats& baseline,
+                                const AnalysisOptions& options);
+
+// The ranked statistic of one sample for neuron i.
+float sample_stat(const SampleSummary& s, size_t i, RankBy rank_by);
+
+}  // namespace nt

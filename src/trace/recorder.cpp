@@ -1,0 +1,152 @@
+#include "trace/recorder.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "util/error.h"
+
+namespace nt {
+
+Positions parse_positions(const std::string& name) {
+  if (name == "last") return Positions::Last;
+  if (name == "generated") return Positions::Generated;
+  if (name == "prompt") return Positions::Prompt;
+  if (name == "all") return Positions::All;
+  throw Error("unknown positions '" + name + "' (valid: last, generated, prompt, all)");
+}
+
+std::string positions_name(Positions p) {
+  switch (p) {
+    case Positions::Last: return "last";
+    case Positions::Generated: return "generated";
+    case Positions::Prompt: return "prompt";
+    case Positions::All: return "all";
+  }
+  return "?";
+}
+
+Recorder::Recorder(const ModelConfig& config, const Tokenizer& tokenizer, RecorderOptions options,
+                   std::vector<int> group_of_seq, int n_groups)
+    : layout_(options.sites, config),
+      tokenizer_(tokenizer),
+      options_(std::move(options)),
+      group_of_seq_(std::move(group_of_seq)) {
+  if (options_.sites.empty()) throw Error("no site to trace");
+  if (options_.settings.empty()) throw Error("no position setting to trace");
+  const size_t n_seq = group_of_seq_.size();
+  const size_t n_set = options_.settings.size();
+  in_flight_.resize(n_set);
+  samples_.assign(n_set, std::vector<SampleSummary>(n_seq));
+  groups_.assign(n_set, std::vector<TokenStats>(static_cast<size_t>(n_groups), TokenStats(layout_.total)));
+  for (auto& v : in_flight_) v.resize(n_seq);
+  window_until_.assign(n_seq, -1);
+  step_mask_.resize(n_set);
+}
+
+void Recorder::attach(Hooks& hooks) {
+  // hook_embed runs first in every step: decide there which rows each setting records.
+  hooks.add({HookSite::Embed, -1}, [this](const HookContext& ctx, float*) { begin_step(ctx); });
+  for (size_t s = 0; s < layout_.sites.size(); ++s)
+    for (int l = 0; l < layout_.n_layer; ++l)
+      hooks.add({layout_.sites[s], l},
+                [this, s](const HookContext& ctx, float* acts) { observe(ctx, static_cast<int>(s), acts); });
+}
+
+bool Recorder::wanted(Positions p, const RowInfo& row) const {
+  switch (p) {
+    case Positions::Last:
+    case Positions::Generated: return row.generated;
+    case Positions::Prompt: return !row.generated;
+    case Positions::All: return true;
+  }
+  return false;
+}
+
+void Recorder::begin_step(const HookContext& ctx) {
+  const size_t n = ctx.rows.size();
+  // Token selection: a row is selected when its token matches, or when it falls within `window`
+  // positions after a match. Rows of one sequence arrive in increasing position order.
+  std::vector<char> selected(n, 1);
+  if (options_.selector) {
+    for (size_t r = 0; r < n; ++r) {
+      const RowInfo& row = ctx.rows[r];
+      auto& until = window_until_[static_cast<size_t>(row.seq)];
+      if (options_.selector->matches(tokenizer_.token_bytes(row.token)))
+        until = std::max(until, row.pos + options_.selector->window());
+      selected[r] = row.pos <= until;
+    }
+  }
+  for (size_t s = 0; s < options_.settings.size(); ++s) {
+    auto& mask = step_mask_[s];
+    mask.assign(n, 0);
+    for (size_t r = 0; r < n; ++r) {
+      const RowInfo& row = ctx.rows[r];
+      if (!selected[r] || (options_.skip_first && row.pos == 0) || !wanted(options_.settings[s], row)) continue;
+      mask[r] = 1;
+      auto& st = in_flight_[s][static_cast<size_t>(row.seq)];
+      if (!st) st = std::make_unique<TokenStats>(layout_.total);
+      if (options_.settings[s] == Positions::Last) {
+        st->reset(layout_.total);  // keep only the latest recorded token
+      }
+      ++st->count;
+    }
+  }
+  step_dump_row_.assign(n, -1);
+  if (options_.keep_rows) {
+    for (size_t r = 0; r < n; ++r) {
+      if (!step_mask_[0][r]) continue;
+      step_dump_row_[r] = static_cast<int>(rows_.seq.size());
+      rows_.seq.push_back(ctx.rows[r].seq);
+      rows_.pos.push_back(ctx.rows[r].pos);
+      rows_.token.push_back(ctx.rows[r].token);
+      rows_.acts.resize(rows_.acts.size() + layout_.total);
+    }
+  }
+}
+
+void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
+  const size_t offset =
+      layout_.offsets[static_cast<size_t>(site)] + static_cast<size_t>(ctx.point.layer) * ctx.width;
+  for (size_t s = 0; s < options_.settings.size(); ++s) {
+    const auto& mask = step_mask_[s];
+    for (size_t r = 0; r < ctx.rows.size(); ++r) {
+      if (!mask[r]) continue;
+      in_flight_[s][static_cast<size_t>(ctx.rows[r].seq)]->add(offset, acts + r * ctx.width, ctx.width);
+    }
+  }
+  if (options_.keep_rows)
+    for (size_t r = 0; r < ctx.rows.size(); ++r)
+      if (step_dump_row_[r] >= 0)
+        std::copy_n(acts + r * ctx.width, ctx.width,
+                    rows_.acts.data() + static_cast<size_t>(step_dump_row_[r]) * layout_.total + offset);
+}
+
+void Recorder::sequence_done(int seq) {
+  for (size_t s = 0; s < options_.settings.size(); ++s) {
+    auto& st = in_flight_[s][static_cast<size_t>(seq)];
+    SampleSummary& out = samples_[s][static_cast<size_t>(seq)];
+    out.mean.assign(layout_.total, 0.0f);
+    out.mean_abs.assign(layout_.total, 0.0f);
+    out.max.assign(layout_.total, 0.0f);
+    out.n_tokens = st ? st->count : 0;
+    if (st && st->count > 0) {
+      for (size_t i = 0; i < layout_.total; ++i) {
+        out.mean[i] = static_cast<float>(st->mean(i));
+        out.mean_abs[i] = static_cast<float>(st->mean_abs(i));
+        out.max[i] = st->max[i];
+      }
+      groups_[s][static_cast<size_t>(group_of_seq_[static_cast<size_t>(seq)])].merge(*st);
+    }
+    st.reset();
+  }
+}
+
+const SampleSummary& Recorder::sample(size_t setting, int seq) const {
+  return samples_.at(setting).at(static_cast<size_t>(seq));
+}
+
+const TokenStats& Recorder::group(size_t setting, int group) const {
+  return groups_.at(setting).at(static_cast<size_t>(group));
+}
+
+}  // namespace nt

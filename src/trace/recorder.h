@@ -1,0 +1,82 @@
+#pragma once
+// The recorder: observers on every layer of the traced sites that keep streaming statistics per
+// sequence and neuron while the model generates, for one or more position settings at once (a
+// study compares `last` with `generated` from a single generation). When a sequence finishes its
+// statistics become a SampleSummary and are merged into its group's token statistics; memory
+// follows the sequences in flight, not the number of generated tokens.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hooks/hooks.h"
+#include "tokenizer/tokenizer.h"
+#include "trace/neuron_layout.h"
+#include "trace/token_selector.h"
+#include "trace/token_stats.h"
+
+namespace nt {
+
+enum class Positions {
+  Last,       // only the last generated token (the notes' first variant)
+  Generated,  // every generated token (default)
+  Prompt,     // the prompt tokens
+  All,        // prompt and generated tokens
+};
+Positions parse_positions(const std::string& name);  // throws nt::Error
+std::string positions_name(Positions p);
+
+struct RecorderOptions {
+  std::vector<HookSite> sites{HookSite::ResidPost};
+  std::vector<Positions> settings{Positions::Generated};
+  bool skip_first = false;                  // ignore position 0 (BOS / the first prompt token)
+  const TokenSelector* selector = nullptr;  // record only matching tokens (and their window)
+  bool keep_rows = false;                   // keep every recorded row (for --dump-activations), setting 0
+};
+
+// One sequence under one position setting: per-neuron statistics over its recorded tokens.
+struct SampleSummary {
+  int64_t n_tokens = 0;
+  std::vector<float> mean, mean_abs, max;
+};
+
+// The raw rows kept for a dump: token, position, sequence, and every traced neuron's activation.
+struct RecordedRows {
+  std::vector<int> seq, pos, token;
+  std::vector<float> acts;  // [rows, layout.total]
+};
+
+class Recorder {
+ public:
+  // group_of_seq[i]: the group (concept, baseline, ...) of sequence i; groups are 0..n_groups-1.
+  Recorder(const ModelConfig& config, const Tokenizer& tokenizer, RecorderOptions options,
+           std::vector<int> group_of_seq, int n_groups);
+  void attach(Hooks& hooks);
+  // Folds a finished sequence into its summary and group statistics, and frees its buffers.
+  void sequence_done(int seq);
+
+  const NeuronLayout& layout() const { return layout_; }
+  const RecorderOptions& options() const { return options_; }
+  const SampleSummary& sample(size_t setting, int seq) const;
+  const TokenStats& group(size_t setting, int group) const;
+  const RecordedRows& rows() const { return rows_; }
+
+ private:
+  void begin_step(const HookContext& ctx);
+  void observe(const HookContext& ctx, int site, const float* acts);
+  bool wanted(Positions p, const RowInfo& row) const;
+
+  NeuronLayout layout_;
+  const Tokenizer& tokenizer_;
+  RecorderOptions options_;
+  std::vector<int> group_of_seq_;
+  std::vector<std::vector<std::unique_ptr<TokenStats>>> in_flight_;  // [setting][seq]
+  std::vector<std::vector<SampleSummary>> samples_;                  // [setting][seq]
+  std::vector<std::vector<TokenStats>> groups_;                      // [setting][group]
+  std::vector<int> window_until_;                                    // [seq] last position in a match window
+  std::vector<std::vector<char>> step_mask_;                         // [setting][row of the step]
+  std::vector<int> step_dump_row_;                                   // [row of the step] -> rows_ index or -1
+  RecordedRows rows_;
+};
+
+}  // namespace nt
