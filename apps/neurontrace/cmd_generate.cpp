@@ -10,13 +10,13 @@
 
 namespace nt::cli {
 
-void add_generation_flags(CLI::App& cmd, GenerationConfig& config) {
+void add_generation_flags(CLI::App& cmd, GenerationConfig& config, const std::string& top_k_flag) {
   cmd.add_option("-n,--max-new-tokens", config.max_new_tokens, "New tokens per prompt")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd.add_option("--temperature", config.sampling.temperature, "Sampling temperature (0 = greedy)")
       ->capture_default_str();
-  cmd.add_option("--top-k", config.sampling.top_k, "Keep the K most likely tokens (0 = off)")->capture_default_str();
+  cmd.add_option(top_k_flag, config.sampling.top_k, "Keep the K most likely tokens (0 = off)")->capture_default_str();
   cmd.add_option("--top-p", config.sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
   cmd.add_option("--seed", config.sampling.seed, "Random seed (per prompt: seed and prompt index)")
       ->capture_default_str();
@@ -71,16 +71,16 @@ int run_generate(const GenerateOptions& o) {
 
 }  // namespace
 
-Runner add_generate(CLI::App& app) {
+Command add_generate(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
   CLI::App* cmd = app.add_subcommand("generate", "Continue prompts with a model");
   cmd->add_option("-m,--model", o->model, "Model folder in Hugging Face layout")->required();
   cmd->add_option("-p,--prompt", o->prompts, "Prompt text (repeatable)");
   cmd->add_option("--prompts", o->prompts_file, "JSON file {\"prompts\": [...]}");
-  add_generation_flags(*cmd, o->gen);
+  add_generation_flags(*cmd, o->gen, "--top-k");
   cmd->add_flag("--json", o->json, "Print prompt ids, generated ids and text as JSON");
   cmd->add_flag("--no-stop", o->no_stop, "Do not stop at end-of-text");
-  return [o] { return run_generate(*o); };
+  return {cmd, [o] { return run_generate(*o); }};
 }
 
 }  // namespace nt::cli

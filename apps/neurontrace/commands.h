@@ -8,11 +8,20 @@
 namespace nt::cli {
 
 using Runner = std::function<int()>;
+struct Command {
+  CLI::App* app;
+  Runner run;
+};
 
-Runner add_generate(CLI::App& app);
+Command add_generate(CLI::App& app);
+Command add_trace(CLI::App& app);
 
-// Options shared by every command that generates: -n, --temperature, --top-k, --top-p, --seed.
-void add_generation_flags(CLI::App& cmd, GenerationConfig& config);
+// Options shared by every command that generates: -n, --temperature, --top-k, --top-p, --seed,
+// --batch. Commands where --top-k means neurons name the sampling one --sample-top-k.
+void add_generation_flags(CLI::App& cmd, GenerationConfig& config, const std::string& top_k_flag = "--top-k");
+
+// Writes `contents` to `path` atomically; creates the folder first.
+void write_output(const std::string& path, const std::string& contents);
 
 // Progress line on stderr when it is a terminal; silent otherwise.
 class Progress {

@@ -16,8 +16,10 @@ int main(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--threads", threads, "Worker threads for matrix products")->check(CLI::Range(1, 256));
   nt::cli::Runner run;
-  auto generate = nt::cli::add_generate(app);
-  app.get_subcommand("generate")->final_callback([&] { run = generate; });
+  for (auto add : {nt::cli::add_generate, nt::cli::add_trace}) {
+    nt::cli::Command cmd = add(app);
+    cmd.app->final_callback([&run, cmd] { run = cmd.run; });
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <system_error>
 #include <thread>
@@ -201,7 +202,9 @@ void write_random_gpt2(const std::string& dir, const RandomGpt2Spec& spec, const
     offsets.push_back(total);
     total += t.numel();
   }
-  std::vector<float> values(total);
+  // Not zero-initialised: every element is written below, and the page faults then happen in the
+  // generating threads.
+  std::unique_ptr<float[]> values(new float[total]);
 
   // Work items: (tensor, chunk), handed out to threads through an atomic counter.
   struct Item {
@@ -218,7 +221,7 @@ void write_random_gpt2(const std::string& dir, const RandomGpt2Spec& spec, const
       const size_t begin = it.chunk * kChunk;
       const size_t n = std::min(kChunk, t.numel() - begin);
       const uint64_t stream = mix(mix(spec.seed, it.tensor + 1), it.chunk + 1);
-      fill_normal(values.data() + offsets[it.tensor] + begin, n, t.offset, t.stddev, stream);
+      fill_normal(values.get() + offsets[it.tensor] + begin, n, t.offset, t.stddev, stream);
     }
   };
   const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
@@ -229,13 +232,13 @@ void write_random_gpt2(const std::string& dir, const RandomGpt2Spec& spec, const
 
   std::vector<TensorToWrite> tensors;
   for (size_t t = 0; t < specs.size(); ++t) {
-    const auto* bytes = reinterpret_cast<const uint8_t*>(values.data() + offsets[t]);
+    const auto* bytes = reinterpret_cast<const uint8_t*>(values.get() + offsets[t]);
     tensors.push_back({specs[t].name, DType::F32, specs[t].shape,
                        std::span<const uint8_t>(bytes, specs[t].numel() * sizeof(float))});
   }
   write_safetensors(dir + "/model.safetensors", tensors,
                     {{"format", "pt"}, {kSeedKey, std::to_string(spec.seed)}});
-  std::vector<float>().swap(values);
+  values.reset();
 
   for (const char* f : {"vocab.json", "merges.txt"})
     write_file_atomic(dir + "/" + f, read_file(tokenizer_dir + "/" + f));

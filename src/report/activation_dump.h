@@ -1,0 +1,14 @@
+#pragma once
+// --dump-activations: the raw per-token activations a trace recorded, as safetensors that numpy,
+// torch and safetensors' own loaders read:
+//   "<site>" F32 [tokens, n_layer, width] for each traced site (e.g. "hook_resid_post", "mlp.hook_post")
+//   "token_ids" I64 [tokens], "positions" I64 [tokens], "prompt_index" I64 [tokens]
+#include <string>
+
+#include "trace/recorder.h"
+
+namespace nt {
+
+void write_activation_dump(const std::string& path, const Recorder& recorder);
+
+}  // namespace nt
