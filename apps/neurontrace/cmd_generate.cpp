@@ -20,6 +20,7 @@ void add_generation_flags(CLI::App& cmd, GenerationConfig& config, const std::st
   cmd.add_option("--top-p", config.sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
   cmd.add_option("--seed", config.sampling.seed, "Random seed (per prompt: seed and prompt index)")
       ->capture_default_str();
+  cmd.add_flag("--no-stop{false}", config.stop_at_eos, "Do not stop at end-of-text");
   cmd.add_option("--batch", config.max_batch, "Sequences generated together")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
@@ -33,7 +34,6 @@ struct GenerateOptions {
   std::string prompts_file;
   GenerationConfig gen;
   bool json = false;
-  bool no_stop = false;
 };
 
 int run_generate(const GenerateOptions& o) {
@@ -43,8 +43,7 @@ int run_generate(const GenerateOptions& o) {
   if (texts.empty()) throw Error("no prompt given (use -p TEXT or --prompts FILE.json)");
   Session session = open_session(o.model);
   auto ids = session.encode_prompts(texts);
-  GenerationConfig gen = o.gen;
-  gen.stop_at_eos = !o.no_stop;
+  const GenerationConfig& gen = o.gen;
   Generator generator(*session.model, nullptr);
   Progress progress("generate");
   generator.on_progress([&](const GenerationProgress& p) { progress.update(p); });
@@ -79,7 +78,6 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--prompts", o->prompts_file, "JSON file {\"prompts\": [...]}");
   add_generation_flags(*cmd, o->gen, "--top-k");
   cmd->add_flag("--json", o->json, "Print prompt ids, generated ids and text as JSON");
-  cmd->add_flag("--no-stop", o->no_stop, "Do not stop at end-of-text");
   return {cmd, [o] { return run_generate(*o); }};
 }
 

@@ -1,0 +1,261 @@
+// Tracing: recorded statistics checked against the fixture goldens (computed independently of the
+// recorder), the notes' baseline finding reproduced with planted neurons, token selection, dumps,
+// and the CLI's errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "analysis/consistency.h"
+#include "io/safetensors.h"
+#include "runtime/session.h"
+#include "test_support.h"
+#include "trace/trace_run.h"
+#include "util/error.h"
+
+using namespace nt;
+using nt::test::run_cli;
+using nt::test::shared_path;
+using nt::test::TempDir;
+using nt::test::write_text;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string kTiny = shared_path("fixtures/models/gpt2-tiny");
+
+struct Golden {
+  std::vector<float> block_out, mlp_act;  // [L, T, d], [L, T, m]
+  size_t T;
+};
+Golden golden_prompt(int k) {
+  SafetensorsFile f(kTiny + "/goldens/prompt_" + std::to_string(k) + ".safetensors");
+  Golden g;
+  g.block_out = f.read_f32(f.get("block_out"));
+  g.mlp_act = f.read_f32(f.get("mlp_act"));
+  g.T = static_cast<size_t>(f.get("input_ids").shape[0]);
+  return g;
+}
+
+json load_json(const std::string& path) {
+  std::ifstream in(path);
+  return json::parse(in);
+}
+
+const json& stats_for(const json& trace, const std::string& positions, const std::string& group, const std::string& site) {
+  for (const auto& s : trace["neuron_stats"])
+    if (s["positions"] == positions && s["group"] == group && s["site"] == site) return s;
+  throw std::runtime_error("no stats for " + site);
+}
+
+// Per-neuron means over the prompt tokens of golden prompt 0 equal what the trace recorded.
+TEST(Trace, PromptMeansMatchGoldenActivations) {
+  TempDir tmp;
+  write_text(tmp.file("p.json"), R"({"prompts": ["Hello, my name is"]})");
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--positions", "prompt", "--normalize", "none",
+                    "--site", "hook_resid_post", "--site", "mlp.hook_post", "-n", "1", "--out", tmp.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json trace = load_json(tmp.file("trace.json"));
+  Golden g = golden_prompt(0);
+  const int L = 2, d = 64, m = 256;
+  const json& resid = stats_for(trace, "prompt", "concept", "hook_resid_post");
+  const json& mlp = stats_for(trace, "prompt", "concept", "mlp.hook_post");
+  EXPECT_EQ(resid["tokens"], 5);
+  std::vector<std::pair<double, int>> golden_means;  // (mean, flat l*d+i) for the top-K check
+  for (int l = 0; l < L; ++l) {
+    for (int i = 0; i < d; ++i) {
+      double sum = 0, mx = -1e30;
+      for (size_t t = 0; t < g.T; ++t) {
+        const double v = g.block_out[(l * g.T + t) * d + i];
+        sum += v;
+        mx = std::max(mx, v);
+      }
+      EXPECT_NEAR(resid["mean"][l][i].get<double>(), sum / g.T, 1e-5) << "L" << l << "N" << i;
+      EXPECT_NEAR(resid["max"][l][i].get<double>(), mx, 1e-5);
+      golden_means.push_back({sum / g.T, l * d + i});
+    }
+    for (int i = 0; i < m; ++i) {
+      double sum = 0;
+      for (size_t t = 0; t < g.T; ++t) sum += g.mlp_act[(l * g.T + t) * m + i];
+      EXPECT_NEAR(mlp["mean"][l][i].get<double>(), sum / g.T, 1e-5);
+    }
+  }
+  // With one sample and no normalization, the table is that sample's top 10 by mean.
+  std::sort(golden_means.begin(), golden_means.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  const json& table = trace["results"][0]["sites"][0]["table"];
+  ASSERT_EQ(table.size(), 10u);
+  for (int k = 0; k < 10; ++k) {
+    EXPECT_EQ(table[k]["layer"].get<int>() * d + table[k]["neuron"].get<int>(), golden_means[k].second) << k;
+    EXPECT_EQ(table[k]["occurrences"], 1);
+  }
+  // The terminal table has the notes' layout.
+  EXPECT_NE(r.out.find("Most consistent concept neurons\n====================\nMax possible occurrences: 1\n"
+                       "Rank  Layer  Neuron  Occurrences  %\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("  100.00%\n"), std::string::npos);
+}
+
+// Token selection on prompt tokens: only the token " name" (position 3) is recorded.
+TEST(Trace, TokenSelectionRecordsOnlyMatchingTokens) {
+  TempDir tmp;
+  write_text(tmp.file("p.json"), R"({"prompts": ["Hello, my name is"]})");
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--positions", "prompt", "--normalize", "none",
+                    "--select-words", "name", "-n", "1", "--out", tmp.path(), "--dump-activations", tmp.file("d.safetensors")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json trace = load_json(tmp.file("trace.json"));
+  const json& resid = stats_for(trace, "prompt", "concept", "hook_resid_post");
+  EXPECT_EQ(resid["tokens"], 1);
+  Golden g = golden_prompt(0);
+  for (int l = 0; l < 2; ++l)
+    for (int i = 0; i < 64; ++i)
+      EXPECT_NEAR(resid["mean"][l][i].get<double>(), g.block_out[(l * g.T + 3) * 64 + i], 1e-5);
+  SafetensorsFile dump(tmp.file("d.safetensors"));
+  EXPECT_EQ(dump.read_i64(dump.get("positions")), std::vector<int64_t>{3});
+  EXPECT_EQ(dump.read_i64(dump.get("token_ids")), std::vector<int64_t>{1438});
+  EXPECT_EQ(dump.get("hook_resid_post").shape, (std::vector<int64_t>{1, 2, 64}));
+  auto acts = dump.read_f32(dump.get("hook_resid_post"));
+  for (int l = 0; l < 2; ++l)
+    for (int i = 0; i < 64; ++i) EXPECT_NEAR(acts[l * 64 + i], g.block_out[(l * g.T + 3) * 64 + i], 1e-5);
+}
+
+TEST(Trace, DumpHoldsEveryGeneratedToken) {
+  TempDir tmp;
+  write_text(tmp.file("p.json"), R"({"prompts": ["Hello", "The quick brown fox"]})");
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "-n", "6",
+                    "--no-stop", "--dump-activations", tmp.file("d.safetensors")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  SafetensorsFile dump(tmp.file("d.safetensors"));
+  auto seq = dump.read_i64(dump.get("prompt_index"));
+  auto pos = dump.read_i64(dump.get("positions"));
+  EXPECT_EQ(std::count(seq.begin(), seq.end(), 0), 6);
+  EXPECT_EQ(std::count(seq.begin(), seq.end(), 1), 6);
+  for (size_t i = 0; i < seq.size(); ++i) EXPECT_GE(pos[i], seq[i] == 0 ? 1 : 4);
+}
+
+// The notes' finding on purpose. Neuron 5 of the last block is pushed up for concept prompts only;
+// neuron 7 is pushed up even more for every prompt. Raw means rank neuron 7 first; subtracting the
+// baseline (or z-scoring) ranks neuron 5 first in every sample, and neuron 7 disappears.
+class PlantedNeurons : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { session_ = new Session(open_session(kTiny)); }
+  static void TearDownTestSuite() { delete session_; }
+  static Session* session_;
+
+  std::vector<ConceptAnalysis> run(const std::vector<Normalization>& norms) {
+    std::vector<PromptGroup> groups = {
+        {"concept", {"Tulips are spring flowers that", "The tulip fields of the Netherlands", "A bouquet of red tulips",
+                     "Tulip petals open in the morning", "Gardeners say the best soil"}},
+        {"baseline", {"The quick brown fox jumps over the lazy dog.", "She opened the window.",
+                      "He walked to the store.", "They studied quietly in the library."}}};
+    const int n_concept = 5;
+    const int L = session_->model->config().n_layer;
+    Hooks hooks(L);
+    hooks.add({HookSite::ResidPost, L - 1}, [&](const HookContext& ctx, float* acts) {
+      for (size_t r = 0; r < ctx.rows.size(); ++r) {
+        if (ctx.rows[r].seq < n_concept) acts[r * ctx.width + 5] += 40.0f;
+        acts[r * ctx.width + 7] += 100.0f;
+      }
+    });
+    RecorderOptions rec;
+    GenerationConfig gen;
+    gen.max_new_tokens = 8;
+    TraceRun tr = run_trace(*session_, groups, rec, gen, &hooks);
+    BaselineStats base = compute_baseline(*tr.recorder, 0, 1, tr.seqs_of(1), RankBy::Mean);
+    std::vector<ConceptAnalysis> out;
+    for (auto n : norms) {
+      AnalysisOptions opt;
+      opt.normalization = n;
+      out.push_back(analyze_concept(*tr.recorder, 0, "concept", tr.seqs_of(0), base, opt));
+    }
+    return out;
+  }
+  static bool in_table(const SiteConsistency& sc, int layer, int index) {
+    for (const auto& r : sc.rows)
+      if (r.neuron.layer == layer && r.neuron.index == index) return true;
+    return false;
+  }
+};
+Session* PlantedNeurons::session_ = nullptr;
+
+TEST_F(PlantedNeurons, BaselineSubtractionFindsTheConceptNeuron) {
+  auto a = run({Normalization::None, Normalization::Subtract, Normalization::ZScore});
+  const int last = 1;
+  const auto& raw = a[0].sites[0];
+  EXPECT_EQ(raw.rows[0].neuron.layer, last);
+  EXPECT_EQ(raw.rows[0].neuron.index, 7);
+  EXPECT_EQ(raw.rows[0].occurrences, 5);
+  for (int k : {1, 2}) {
+    const auto& sc = a[static_cast<size_t>(k)].sites[0];
+    EXPECT_EQ(sc.rows[0].neuron.layer, last) << k;
+    EXPECT_EQ(sc.rows[0].neuron.index, 5) << k;
+    EXPECT_EQ(sc.rows[0].occurrences, 5) << k;
+    EXPECT_DOUBLE_EQ(sc.rows[0].percent, 100.0) << k;
+    EXPECT_FALSE(in_table(sc, last, 7)) << k;
+    EXPECT_GT(sc.rows[0].cohens_d, 5.0);
+    EXPECT_DOUBLE_EQ(sc.rows[0].frac_above_p95, 1.0);
+  }
+}
+
+TEST(TraceErrors, EmptyPromptList) {
+  TempDir tmp;
+  write_text(tmp.file("p.json"), R"({"prompts": []})");
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("p.json: the prompt list is empty"), std::string::npos) << r.err;
+}
+
+TEST(TraceErrors, MissingAndInvalidJson) {
+  TempDir tmp;
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("none.json"), "--normalize", "none"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("none.json: prompts file not found"), std::string::npos) << r.err;
+  write_text(tmp.file("bad.json"), "{\"prompts\": [\"a\",");
+  r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("bad.json"), "--normalize", "none"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("bad.json: malformed JSON"), std::string::npos) << r.err;
+}
+
+TEST(TraceErrors, UnknownSite) {
+  TempDir tmp;
+  write_text(tmp.file("p.json"), R"({"prompts": ["Hello"]})");
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--site", "hook_nothing"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("unknown hook site 'hook_nothing'"), std::string::npos) << r.err;
+}
+
+TEST(TraceErrors, TopKLargerThanNeurons) {
+  TempDir tmp;
+  write_text(tmp.file("p.json"), R"({"prompts": ["Hello"]})");
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--top-k", "129"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--top-k 129 is larger than the number of neurons"), std::string::npos) << r.err;
+}
+
+TEST(TraceErrors, NormalizationWithoutBaseline) {
+  TempDir tmp;
+  write_text(tmp.file("p.json"), R"({"prompts": ["Hello"]})");
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("needs --baseline"), std::string::npos) << r.err;
+}
+
+TEST(TraceErrors, SelectionThatNeverMatches) {
+  TempDir tmp;
+  write_text(tmp.file("p.json"), R"({"prompts": ["Hello", "The quick brown fox"]})");
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--select-regex",
+                    "^zzzqqq$", "-n", "4", "--out", tmp.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: no tokens recorded"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("no tokens recorded"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("nan"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("inf"), std::string::npos) << r.out;
+  json trace = load_json(tmp.file("trace.json"));
+  EXPECT_TRUE(trace["results"][0]["no_tokens_recorded"].get<bool>());
+  EXPECT_TRUE(trace["results"][0]["sites"][0]["table"].empty());
+  EXPECT_EQ(test::read_text(tmp.file("trace.json")).find("NaN"), std::string::npos);
+}
+
+}  // namespace
