@@ -64,7 +64,9 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
       if (!running.empty() && step_rows + len > config.max_step_rows) break;
       waiting.pop_front();
       Running s{idx, prompts[static_cast<size_t>(idx)], len, 0, false,
-                std::make_unique<Sampler>(config.sampling, static_cast<uint64_t>(idx))};
+                std::make_unique<Sampler>(config.sampling, config.sampling_streams.empty()
+                                                               ? static_cast<uint64_t>(idx)
+                                                               : config.sampling_streams.at(static_cast<size_t>(idx)))};
       s.tokens.reserve(static_cast<size_t>(len + config.max_new_tokens));
       const int capacity = std::min(mc.n_ctx, len + config.max_new_tokens);
       cache.open(idx, capacity);

@@ -22,6 +22,9 @@ struct GenerationConfig {
   // Recompute the whole sequence at every step instead of using the KV cache (for checking that
   // both give the same result; much slower).
   bool recompute = false;
+  // Random stream of each prompt's sampler; empty: the prompt's index. Steering gives every variant
+  // of one prompt the same stream, so steered and unsteered text differ only through the steering.
+  std::vector<uint64_t> sampling_streams;
   int max_batch = 64;          // sequences in flight at once
   int max_step_rows = 2048;    // prompt tokens admitted per step (bounds activation memory)
 };

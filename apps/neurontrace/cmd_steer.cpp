@@ -1,0 +1,194 @@
+// neurontrace steer: generate with and without an intervention on chosen neurons (same seed),
+// show the texts side by side, and measure the effect against random-neuron controls.
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "io/model_identity.h"
+#include "io/prompts_file.h"
+#include "steer/steering_json.h"
+#include "util/error.h"
+
+namespace nt::cli {
+
+namespace {
+
+struct SteerOptions {
+  std::string model;
+  std::vector<std::string> prompts;
+  std::string prompts_file;
+  std::string ablate;  // neurons
+  std::string site;    // default hook_resid_post, or the trace's site
+  std::string mode = "zero";
+  std::string where = "all";
+  std::string from_trace, trace_positions;
+  int top = 0;
+  std::vector<std::string> concept_words;
+  int controls = 20;
+  uint64_t control_seed = 0;
+  bool json = false;
+  std::string out;
+  GenerationConfig gen;
+};
+
+int terminal_width() {
+  if (!::isatty(1)) return 0;
+  winsize w{};
+  if (::ioctl(1, TIOCGWINSZ, &w) != 0) return 0;
+  return w.ws_col;
+}
+
+// Splits text into lines of at most `width` bytes, breaking at spaces where possible.
+std::vector<std::string> wrap(const std::string& text, size_t width) {
+  std::vector<std::string> lines;
+  std::string line;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      lines.push_back(line);
+      line.clear();
+      continue;
+    }
+    line.push_back(c);
+    if (line.size() >= width) {
+      size_t cut = line.rfind(' ');
+      if (cut == std::string::npos || cut < width / 2) cut = line.size();
+      // never cut inside a UTF-8 sequence
+      while (cut < line.size() && cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
+      lines.push_back(line.substr(0, cut));
+      line = line.substr(cut == line.size() ? cut : cut + (line[cut] == ' ' ? 1 : 0));
+    }
+  }
+  lines.push_back(line);
+  return lines;
+}
+
+size_t display_width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::string marked(const Tokenizer& tok, const std::vector<int>& ids, int divergence) {
+  if (divergence < 0) return tok.decode(ids);
+  std::vector<int> head(ids.begin(), ids.begin() + std::min<size_t>(ids.size(), static_cast<size_t>(divergence)));
+  std::vector<int> tail(ids.begin() + static_cast<long>(head.size()), ids.end());
+  return tok.decode(head) + "▶" + tok.decode(tail);
+}
+
+void print_side_by_side(const std::string& a_title, const std::string& a, const std::string& b_title,
+                        const std::string& b, int width) {
+  if (width >= 100) {
+    const size_t col = static_cast<size_t>((width - 3) / 2);
+    auto la = wrap(a, col), lb = wrap(b, col);
+    auto pad = [&](const std::string& s) { return s + std::string(col - std::min(col, display_width(s)), ' '); };
+    std::cout << pad(a_title) << " | " << b_title << "\n" << std::string(col, '-') << "-+-" << std::string(col, '-') << "\n";
+    for (size_t i = 0; i < std::max(la.size(), lb.size()); ++i)
+      std::cout << pad(i < la.size() ? la[i] : "") << " | " << (i < lb.size() ? lb[i] : "") << "\n";
+  } else {
+    std::cout << "--- " << a_title << " ---\n" << a << "\n--- " << b_title << " ---\n" << b << "\n";
+  }
+}
+
+int run_steer(const SteerOptions& o) {
+  std::vector<std::string> texts = o.prompts;
+  if (!o.prompts_file.empty())
+    for (auto& p : load_prompts(o.prompts_file)) texts.push_back(p);
+  if (texts.empty()) throw Error("no prompt given (use -p TEXT or --prompts FILE.json)");
+  if (o.ablate.empty() == o.from_trace.empty())
+    throw Error("give the neurons with either --ablate L11N197,... or --from-trace trace.json --top N");
+  SteeringOptions opt;
+  opt.gen = o.gen;
+  opt.concept_words = o.concept_words;
+  opt.controls = o.controls;
+  opt.control_seed = o.control_seed;
+  parse_mode(o.mode, opt.intervention);
+  opt.intervention.where = parse_where(o.where);
+  if (!o.ablate.empty()) opt.intervention.neurons = parse_neurons(o.ablate);
+  if (!o.site.empty()) {
+    std::string s = o.site.rfind("blocks.*.", 0) == 0 ? o.site.substr(9) : o.site;
+    opt.intervention.site = parse_site(s);
+  }
+
+  Session session = open_session(o.model);
+  const ModelConfig& config = session.model->config();
+  const ModelIdentity id = model_identity(o.model, config);
+  if (!o.from_trace.empty()) {
+    if (o.top <= 0) throw Error("--from-trace needs --top N (how many of the trace's top neurons)");
+    TraceSelection sel = select_from_trace(o.from_trace, id.to_json(), o.site.empty() ? "" : site_name(opt.intervention.site),
+                                           o.trace_positions, o.top);
+    opt.intervention.site = sel.site;
+    opt.intervention.neurons = sel.neurons;
+    opt.site_means = sel.site_means;
+  }
+  if (opt.intervention.mode == InterventionMode::Mean) {
+    if (opt.site_means.empty()) throw Error("mode 'mean' needs --from-trace with a trace that has a baseline");
+    const int width = site_width(opt.intervention.site, config);
+    for (const auto& n : opt.intervention.neurons)
+      if (n.layer < config.n_layer && n.index < width)
+        opt.intervention.means.push_back(opt.site_means[static_cast<size_t>(n.layer) * width + n.index]);
+  }
+  validate(opt.intervention, config);
+
+  SteeringResult r = run_steering(session, texts, opt);
+  nlohmann::json j = steering_json(r);
+  j["model"] = id.to_json();
+  j["concept_words"] = o.concept_words;
+  if (!o.out.empty()) write_output(o.out, j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  if (o.json) {
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return 0;
+  }
+  const int width = terminal_width();
+  std::cout << "Intervention: " << r.intervention.describe() << "\n\n";
+  for (const auto& p : r.prompts) {
+    std::cout << "Prompt: " << p.prompt << "\n";
+    if (p.first_divergence < 0) std::cout << "(steered text is identical to the unsteered text)\n";
+    else std::cout << "(texts diverge at generated token " << p.first_divergence << ", marked ▶)\n";
+    print_side_by_side("unsteered", marked(*session.tokenizer, p.unsteered_ids, p.first_divergence), "steered",
+                       marked(*session.tokenizer, p.steered_ids, p.first_divergence), width);
+    std::cout << "\n";
+  }
+  std::cout << fmt::format("Effect against {} random controls ({} neurons each, same site and layers)\n", o.controls,
+                           r.intervention.neurons.size());
+  std::cout << "Measure            Effect   Control median   Control 5%..95%        Percentile\n";
+  for (const auto& s : r.summary)
+    std::cout << fmt::format("{:<16} {:>9.4f}   {:>14.4f}   {:>9.4f}..{:<9.4f}   {:>9.1f}%\n", s.measure, s.effect,
+                             s.median, s.p5, s.p95, s.percentile);
+  std::cout << "(kl: mean next-token KL from the unsteered model on its own text; hit_rate and concept_logprob:\n"
+               " steered minus unsteered. Percentile: share of controls below the effect.)\n";
+  return 0;
+}
+
+}  // namespace
+
+Command add_steer(CLI::App& app) {
+  auto o = std::make_shared<SteerOptions>();
+  o->gen.max_new_tokens = 32;
+  CLI::App* cmd = app.add_subcommand("steer", "Generate with neurons switched off or on, and measure the effect");
+  cmd->add_option("-m,--model", o->model, "Model folder in Hugging Face layout")->required();
+  cmd->add_option("-p,--prompt", o->prompts, "Prompt text (repeatable)");
+  cmd->add_option("--prompts", o->prompts_file, "JSON file {\"prompts\": [...]}");
+  cmd->add_option("--ablate", o->ablate, "Neurons to steer: L11N197,L11N373 or 11:197,11:373");
+  cmd->add_option("--site", o->site, "Hook site of the neurons (default hook_resid_post, or the trace's)");
+  cmd->add_option("--mode", o->mode, "zero, mean, scale:F, set:V, add:V")->capture_default_str();
+  cmd->add_option("--where", o->where, "Positions steered: all, prompt, generated")->capture_default_str();
+  cmd->add_option("--from-trace", o->from_trace, "Take the neurons from a trace.json");
+  cmd->add_option("--top", o->top, "With --from-trace: how many of its top consistent neurons");
+  cmd->add_option("--trace-positions", o->trace_positions, "With --from-trace: which positions setting's table");
+  cmd->add_option("--concept-words", o->concept_words, "Words of the concept, for the concept score (comma-separated)")
+      ->delimiter(',');
+  cmd->add_option("--controls", o->controls, "Random-neuron control runs")->capture_default_str()->check(CLI::Range(0, 1000));
+  cmd->add_option("--control-seed", o->control_seed, "Seed of the random controls")->capture_default_str();
+  add_generation_flags(*cmd, o->gen);
+  cmd->add_flag("--json", o->json, "Print texts, token ids and all measures as JSON");
+  cmd->add_option("--out", o->out, "Also write the JSON to this file");
+  return {cmd, [o] { return run_steer(*o); }};
+}
+
+}  // namespace nt::cli

@@ -1,0 +1,265 @@
+#include "steer/steering.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+
+#include "util/error.h"
+
+namespace nt {
+
+std::vector<std::vector<Neuron>> random_control_sets(const std::vector<Neuron>& exclude, int width, int count,
+                                                     uint64_t seed) {
+  std::map<int, int> per_layer;
+  std::set<Neuron> excluded(exclude.begin(), exclude.end());
+  for (const auto& n : exclude) ++per_layer[n.layer];
+  std::vector<std::vector<Neuron>> sets;
+  for (int r = 0; r < count; ++r) {
+    std::mt19937_64 rng(seed * 1000003ULL + static_cast<uint64_t>(r));
+    std::vector<Neuron> set;
+    for (const auto& [layer, k] : per_layer) {
+      std::vector<int> pool;
+      for (int i = 0; i < width; ++i)
+        if (!excluded.count({layer, i})) pool.push_back(i);
+      if (static_cast<int>(pool.size()) < k)
+        throw Error("layer " + std::to_string(layer) + " has too few other neurons for a random control");
+      // Partial Fisher-Yates with our own index draws (std::uniform_int_distribution is not portable).
+      for (int j = 0; j < k; ++j) {
+        const size_t pick = static_cast<size_t>(j) + static_cast<size_t>(rng() % (pool.size() - static_cast<size_t>(j)));
+        std::swap(pool[static_cast<size_t>(j)], pool[pick]);
+        set.push_back({layer, pool[static_cast<size_t>(j)]});
+      }
+    }
+    std::sort(set.begin(), set.end());
+    sets.push_back(std::move(set));
+  }
+  return sets;
+}
+
+int count_concept_hits(const std::string& text, const std::vector<std::string>& words, int* total_words) {
+  std::set<std::string> targets;
+  for (auto w : words) {
+    std::transform(w.begin(), w.end(), w.begin(), [](unsigned char c) { return std::tolower(c); });
+    targets.insert(w);
+    targets.insert(w + "s");
+  }
+  int hits = 0, total = 0;
+  std::string cur;
+  auto flush = [&] {
+    if (cur.empty()) return;
+    ++total;
+    hits += targets.count(cur) ? 1 : 0;
+    cur.clear();
+  };
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '\'' || c >= 0x80) cur.push_back(static_cast<char>(std::tolower(c)));
+    else flush();
+  }
+  flush();
+  if (total_words) *total_words = total;
+  return hits;
+}
+
+namespace {
+
+// Log-softmax of a logits row, in double.
+void log_softmax(const float* x, int n, std::vector<double>& out) {
+  out.resize(static_cast<size_t>(n));
+  double mx = x[0];
+  for (int i = 1; i < n; ++i) mx = std::max(mx, static_cast<double>(x[i]));
+  double sum = 0.0;
+  for (int i = 0; i < n; ++i) sum += std::exp(x[i] - mx);
+  const double lse = mx + std::log(sum);
+  for (int i = 0; i < n; ++i) out[static_cast<size_t>(i)] = x[i] - lse;
+}
+
+// Logits at the positions that predict each generated token: prompt_len-1 .. total-2.
+std::vector<float> teacher_forced_logits(Model& model, const Hooks* hooks, const std::vector<int>& tokens,
+                                         int prompt_len) {
+  const ModelConfig& c = model.config();
+  KVCache cache(c);
+  cache.open(0, static_cast<int>(tokens.size()));
+  StepBatch batch;
+  batch.tokens = tokens;
+  for (int p = 0; p < static_cast<int>(tokens.size()); ++p) {
+    batch.rows.push_back({0, p, p >= prompt_len, tokens[static_cast<size_t>(p)]});
+    if (p >= prompt_len - 1 && p + 1 < static_cast<int>(tokens.size())) batch.logit_rows.push_back(p);
+  }
+  std::vector<float> logits(batch.logit_rows.size() * static_cast<size_t>(c.vocab_size));
+  model.forward(batch, cache, hooks, logits.data());
+  return logits;
+}
+
+double percentile_below(const std::vector<double>& v, double x) {
+  if (v.empty()) return 0.0;
+  double below = 0.0;
+  for (double y : v) below += y < x ? 1.0 : (y == x ? 0.5 : 0.0);
+  return 100.0 * below / static_cast<double>(v.size());
+}
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+}  // namespace
+
+SteeringResult run_steering(Session& session, const std::vector<std::string>& prompts, const SteeringOptions& opt) {
+  Model& model = *session.model;
+  const ModelConfig& c = model.config();
+  validate(opt.intervention, c);
+  if (prompts.empty()) throw Error("no prompt to steer");
+  if (opt.controls < 0) throw Error("--controls must be >= 0");
+  const int width = site_width(opt.intervention.site, c);
+  if (opt.intervention.mode == InterventionMode::Mean && opt.site_means.size() != static_cast<size_t>(c.n_layer) * width)
+    throw Error("mode 'mean' needs the baseline means of the site from a trace (--from-trace)");
+
+  SteeringResult result;
+  result.intervention = opt.intervention;
+  result.control_sets = random_control_sets(opt.intervention.neurons, width, opt.controls, opt.control_seed);
+
+  // Variants: 0 unsteered, 1 steered, 2.. controls. Sequence id = prompt * n_variants + variant.
+  const int n_var = 2 + opt.controls;
+  const int n_prompts = static_cast<int>(prompts.size());
+  std::vector<Intervention> variants(static_cast<size_t>(n_var));
+  variants[1] = opt.intervention;
+  for (int r = 0; r < opt.controls; ++r) {
+    Intervention iv = opt.intervention;
+    iv.neurons = result.control_sets[static_cast<size_t>(r)];
+    iv.means.clear();
+    if (iv.mode == InterventionMode::Mean)
+      for (const auto& n : iv.neurons) iv.means.push_back(opt.site_means[static_cast<size_t>(n.layer) * width + n.index]);
+    variants[static_cast<size_t>(2 + r)] = iv;
+  }
+  auto prompt_ids = session.encode_prompts(prompts);
+  std::vector<std::vector<int>> seq_prompts;
+  GenerationConfig gen = opt.gen;
+  gen.sampling_streams.clear();
+  for (int p = 0; p < n_prompts; ++p)
+    for (int v = 0; v < n_var; ++v) {
+      seq_prompts.push_back(prompt_ids[static_cast<size_t>(p)]);
+      gen.sampling_streams.push_back(static_cast<uint64_t>(p));
+    }
+  Hooks hooks(c.n_layer);
+  for (int v = 1; v < n_var; ++v) {
+    Intervention iv = variants[static_cast<size_t>(v)];
+    for (int p = 0; p < n_prompts; ++p) iv.only_seqs.push_back(p * n_var + v);
+    add_intervention(hooks, iv);
+  }
+  Generator generator(model, &hooks);
+  auto generations = generator.generate(seq_prompts, gen);
+
+  std::vector<int> concept_tokens;
+  {
+    std::set<int> firsts;
+    for (const auto& w : opt.concept_words) {
+      if (w.empty()) continue;
+      std::string cap = w;
+      cap[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(cap[0])));
+      for (const std::string& form : {" " + w, " " + cap, w}) {
+        auto ids = session.tokenizer->encode(form);
+        if (!ids.empty()) firsts.insert(ids[0]);
+      }
+    }
+    concept_tokens.assign(firsts.begin(), firsts.end());
+  }
+
+  std::vector<double> lp_ref, lp_var;
+  for (int p = 0; p < n_prompts; ++p) {
+    SteeredPrompt sp;
+    sp.prompt = prompts[static_cast<size_t>(p)];
+    sp.prompt_ids = prompt_ids[static_cast<size_t>(p)];
+    const auto& ref = generations[static_cast<size_t>(p * n_var)];
+    sp.unsteered_ids = ref.generated_ids;
+    sp.steered_ids = generations[static_cast<size_t>(p * n_var + 1)].generated_ids;
+    sp.unsteered_text = session.tokenizer->decode(sp.unsteered_ids);
+    sp.steered_text = session.tokenizer->decode(sp.steered_ids);
+    const size_t common = std::min(sp.unsteered_ids.size(), sp.steered_ids.size());
+    for (size_t i = 0; i < common && sp.first_divergence < 0; ++i)
+      if (sp.unsteered_ids[i] != sp.steered_ids[i]) sp.first_divergence = static_cast<int>(i);
+    if (sp.first_divergence < 0 && sp.unsteered_ids.size() != sp.steered_ids.size())
+      sp.first_divergence = static_cast<int>(common);
+
+    // Teacher-forced passes over prompt + unsteered continuation, one per variant.
+    std::vector<int> tokens = sp.prompt_ids;
+    tokens.insert(tokens.end(), sp.unsteered_ids.begin(), sp.unsteered_ids.end());
+    const int plen = static_cast<int>(sp.prompt_ids.size());
+    std::vector<float> ref_logits = teacher_forced_logits(model, nullptr, tokens, plen);
+    const size_t n_pos = ref_logits.size() / static_cast<size_t>(c.vocab_size);
+    std::vector<EffectMeasures> measures(static_cast<size_t>(n_var));
+    for (int v = 0; v < n_var; ++v) {
+      EffectMeasures& m = measures[static_cast<size_t>(v)];
+      const auto& text_ids = generations[static_cast<size_t>(p * n_var + v)].generated_ids;
+      m.hits = count_concept_hits(session.tokenizer->decode(text_ids), opt.concept_words, &m.words);
+      m.hit_rate = m.words ? static_cast<double>(m.hits) / m.words : 0.0;
+      std::vector<float> var_logits;
+      if (v > 0) {
+        Hooks one(c.n_layer);
+        add_intervention(one, variants[static_cast<size_t>(v)]);
+        var_logits = teacher_forced_logits(model, &one, tokens, plen);
+      }
+      const std::vector<float>& vl = v > 0 ? var_logits : ref_logits;
+      double kl = 0.0, clp = 0.0;
+      for (size_t i = 0; i < n_pos; ++i) {
+        log_softmax(ref_logits.data() + i * c.vocab_size, c.vocab_size, lp_ref);
+        log_softmax(vl.data() + i * c.vocab_size, c.vocab_size, lp_var);
+        double k = 0.0;
+        if (v > 0)
+          for (int t = 0; t < c.vocab_size; ++t) k += std::exp(lp_ref[t]) * (lp_ref[t] - lp_var[t]);
+        kl += std::max(0.0, k);
+        if (!concept_tokens.empty()) {
+          double mass = 0.0;
+          for (int t : concept_tokens) mass += std::exp(lp_var[static_cast<size_t>(t)]);
+          clp += std::log(std::max(mass, 1e-300));
+        }
+      }
+      m.kl = n_pos ? kl / static_cast<double>(n_pos) : 0.0;
+      m.concept_logprob = n_pos ? clp / static_cast<double>(n_pos) : 0.0;
+    }
+    sp.unsteered = measures[0];
+    sp.steered = measures[1];
+    sp.controls.assign(measures.begin() + 2, measures.end());
+    result.prompts.push_back(std::move(sp));
+  }
+
+  // Summary over prompts: mean per variant, then the effect within the control distribution.
+  auto mean_over_prompts = [&](auto getter, int variant) {
+    double s = 0.0;
+    for (const auto& sp : result.prompts) {
+      const EffectMeasures& m = variant == 0 ? sp.unsteered : variant == 1 ? sp.steered : sp.controls[static_cast<size_t>(variant - 2)];
+      s += getter(m);
+    }
+    return s / static_cast<double>(result.prompts.size());
+  };
+  struct Measure {
+    const char* name;
+    double (*get)(const EffectMeasures&);
+    bool relative;  // effect = variant - unsteered
+  };
+  const Measure list[] = {{"kl", [](const EffectMeasures& m) { return m.kl; }, false},
+                          {"hit_rate", [](const EffectMeasures& m) { return m.hit_rate; }, true},
+                          {"concept_logprob", [](const EffectMeasures& m) { return m.concept_logprob; }, true}};
+  for (const auto& ms : list) {
+    const double base = ms.relative ? mean_over_prompts(ms.get, 0) : 0.0;
+    ControlSummary s;
+    s.measure = ms.name;
+    s.effect = mean_over_prompts(ms.get, 1) - base;
+    std::vector<double> ctl;
+    for (int r = 0; r < opt.controls; ++r) ctl.push_back(mean_over_prompts(ms.get, 2 + r) - base);
+    s.median = quantile(ctl, 0.5);
+    s.p5 = quantile(ctl, 0.05);
+    s.p95 = quantile(ctl, 0.95);
+    s.percentile = percentile_below(ctl, s.effect);
+    result.summary.push_back(s);
+  }
+  return result;
+}
+
+}  // namespace nt

@@ -1,0 +1,74 @@
+#pragma once
+// Steering with a measured effect. For each prompt the model generates, in one batch and with the
+// same random stream: the unsteered text, the steered text, and R control texts where the same
+// number of neurons, drawn at random from the same site and layers, get the same intervention.
+// Measures, per variant:
+//   kl              mean next-token KL(unsteered || variant), teacher-forced on the unsteered
+//                   continuation (the positions that predict each generated token)
+//   hit_rate        concept-word hits per generated word in the variant's own text
+//   concept_logprob mean over the same positions of log P(next token starts a concept word)
+// and the effect of the traced neurons is placed within the controls' distribution.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/generator.h"
+#include "runtime/session.h"
+#include "steer/intervention.h"
+
+namespace nt {
+
+struct SteeringOptions {
+  Intervention intervention;
+  std::vector<std::string> concept_words;
+  int controls = 20;
+  uint64_t control_seed = 0;
+  // Mode mean: the baseline mean of every neuron of the site ([layer * width + index]), used for
+  // the controls' random neurons too.
+  std::vector<float> site_means;
+  GenerationConfig gen;
+};
+
+struct EffectMeasures {
+  double kl = 0.0;
+  double hit_rate = 0.0;
+  double concept_logprob = 0.0;
+  int hits = 0;
+  int words = 0;
+};
+
+struct SteeredPrompt {
+  std::string prompt;
+  std::vector<int> prompt_ids, unsteered_ids, steered_ids;
+  std::string unsteered_text, steered_text;
+  int first_divergence = -1;  // index into the generated tokens; -1: identical
+  EffectMeasures unsteered, steered;
+  std::vector<EffectMeasures> controls;
+};
+
+struct ControlSummary {
+  std::string measure;
+  double effect = 0.0;         // the steered value (kl) or steered - unsteered (hit_rate, concept_logprob)
+  double median = 0.0, p5 = 0.0, p95 = 0.0;
+  double percentile = 0.0;     // share of controls whose value is below the effect, in %
+};
+
+struct SteeringResult {
+  Intervention intervention;
+  std::vector<std::vector<Neuron>> control_sets;
+  std::vector<SteeredPrompt> prompts;
+  std::vector<ControlSummary> summary;  // kl, hit_rate, concept_logprob
+};
+
+// Random neuron sets for the control: same site, same number per layer, never one of `exclude`.
+// Reproducible from `seed`. Throws nt::Error when a layer has too few other neurons.
+std::vector<std::vector<Neuron>> random_control_sets(const std::vector<Neuron>& exclude, int width, int count,
+                                                     uint64_t seed);
+
+// Concept-word hits in a text: words (letters, digits, apostrophes) equal, case-insensitively, to a
+// listed word or to it plus "s".
+int count_concept_hits(const std::string& text, const std::vector<std::string>& words, int* total_words);
+
+SteeringResult run_steering(Session& session, const std::vector<std::string>& prompts, const SteeringOptions& options);
+
+}  // namespace nt

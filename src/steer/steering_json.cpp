@@ -1,0 +1,85 @@
+#include "steer/steering_json.h"
+
+#include "io/model_identity.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+
+namespace nt {
+
+nlohmann::json measures_json(const EffectMeasures& m) {
+  return {{"kl", m.kl}, {"hit_rate", m.hit_rate}, {"concept_logprob", m.concept_logprob}, {"hits", m.hits},
+          {"words", m.words}};
+}
+
+nlohmann::json steering_json(const SteeringResult& r) {
+  nlohmann::json prompts = nlohmann::json::array();
+  for (const auto& p : r.prompts) {
+    nlohmann::json controls = nlohmann::json::array();
+    for (const auto& c : p.controls) controls.push_back(measures_json(c));
+    prompts.push_back({{"prompt", p.prompt},
+                       {"prompt_ids", p.prompt_ids},
+                       {"unsteered", {{"ids", p.unsteered_ids}, {"text", p.unsteered_text}, {"measures", measures_json(p.unsteered)}}},
+                       {"steered", {{"ids", p.steered_ids}, {"text", p.steered_text}, {"measures", measures_json(p.steered)}}},
+                       {"first_divergence", p.first_divergence},
+                       {"controls", controls}});
+  }
+  nlohmann::json sets = nlohmann::json::array();
+  for (const auto& s : r.control_sets) sets.push_back(neurons_text(s));
+  nlohmann::json summary = nlohmann::json::array();
+  for (const auto& s : r.summary)
+    summary.push_back({{"measure", s.measure}, {"effect", s.effect}, {"control_median", s.median},
+                       {"control_p5", s.p5}, {"control_p95", s.p95}, {"effect_percentile", s.percentile}});
+  nlohmann::json neurons = nlohmann::json::array();
+  for (const auto& n : r.intervention.neurons) neurons.push_back({{"layer", n.layer}, {"neuron", n.index}});
+  return {{"intervention", {{"site", site_name(r.intervention.site)}, {"neurons", neurons},
+                            {"description", r.intervention.describe()}}},
+          {"prompts", prompts}, {"control_sets", sets}, {"summary", summary}};
+}
+
+TraceSelection select_from_trace(const std::string& trace_path, const nlohmann::json& current_model,
+                                 const std::string& site, const std::string& positions, int n) {
+  nlohmann::json trace;
+  try {
+    trace = nlohmann::json::parse(read_file(trace_path));
+  } catch (const nlohmann::json::exception& e) {
+    std::string what = e.what();
+    throw Error(trace_path + ": malformed JSON (" + what.substr(0, what.find('\n')) + ")");
+  }
+  if (!trace.is_object() || trace.value("kind", "") != "trace" || !trace.contains("model"))
+    throw Error(trace_path + ": not a neurontrace trace.json");
+  const ModelIdentity made_with = ModelIdentity::from_json(trace["model"]);
+  const ModelIdentity now = ModelIdentity::from_json(current_model);
+  if (!made_with.same_model(now))
+    throw Error(trace_path + ": made with model " + made_with.describe() + ", not with " + now.describe());
+  if (n <= 0) throw Error("--top must be positive");
+  TraceSelection sel;
+  try {
+    for (const auto& r : trace.at("results")) {
+      if (!positions.empty() && r.at("positions") != positions) continue;
+      for (const auto& s : r.at("sites")) {
+        if (!site.empty() && s.at("site").get<std::string>() != site) continue;
+        sel.site = parse_site(s.at("site").get<std::string>());
+        sel.concept_name = r.at("concept").get<std::string>();
+        const auto& table = s.at("table");
+        if (static_cast<int>(table.size()) < n)
+          throw Error(trace_path + ": its table has " + std::to_string(table.size()) + " neurons, fewer than --top " +
+                      std::to_string(n));
+        for (int i = 0; i < n; ++i) sel.neurons.push_back({table[static_cast<size_t>(i)].at("layer").get<int>(),
+                                                           table[static_cast<size_t>(i)].at("neuron").get<int>()});
+        const std::string pos = r.at("positions").get<std::string>();
+        for (const auto& st : trace.at("neuron_stats")) {
+          if (st.at("positions") != pos || st.at("group") != "baseline" || st.at("site") != s.at("site")) continue;
+          for (const auto& layer : st.at("mean"))
+            for (const auto& v : layer) sel.site_means.push_back(v.get<float>());
+        }
+        return sel;
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(trace_path + ": unexpected layout (" + std::string(e.what()) + ")");
+  }
+  throw Error(trace_path + ": no table for site '" + (site.empty() ? "any" : site) + "'" +
+              (positions.empty() ? "" : " at positions '" + positions + "'"));
+}
+
+}  // namespace nt
