@@ -20,7 +20,7 @@ void add_generation_flags(CLI::App& cmd, GenerationConfig& config, const std::st
   cmd.add_option("--top-p", config.sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
   cmd.add_option("--seed", config.sampling.seed, "Random seed (per prompt: seed and prompt index)")
       ->capture_default_str();
-  cmd.add_flag("--no-stop{false}", config.stop_at_eos, "Do not stop at end-of-text");
+  cmd.add_flag_callback("--no-stop", [&config] { config.stop_at_eos = false; }, "Do not stop at end-of-text");
   cmd.add_option("--batch", config.max_batch, "Sequences generated together")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));

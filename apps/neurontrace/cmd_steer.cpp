@@ -117,7 +117,7 @@ int run_steer(const SteerOptions& o) {
 
   Session session = open_session(o.model);
   const ModelConfig& config = session.model->config();
-  const ModelIdentity id = model_identity(o.model, config);
+  const ModelIdentity id = model_identity(session.model_dir, config);
   if (!o.from_trace.empty()) {
     if (o.top <= 0) throw Error("--from-trace needs --top N (how many of the trace's top neurons)");
     TraceSelection sel = select_from_trace(o.from_trace, id.to_json(), o.site.empty() ? "" : site_name(opt.intervention.site),

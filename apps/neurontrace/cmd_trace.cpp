@@ -107,7 +107,7 @@ int run_trace_command(const TraceOptions& o) {
         {"rank_by", o.rank_by}, {"top_k", o.top_k}, {"std_floor", o.std_floor},
         {"max_new_tokens", o.gen.max_new_tokens}, {"temperature", o.gen.sampling.temperature},
         {"sample_top_k", o.gen.sampling.top_k}, {"top_p", o.gen.sampling.top_p}, {"seed", o.gen.sampling.seed}};
-    const ModelIdentity id = model_identity(o.model, session.model->config());
+    const ModelIdentity id = model_identity(session.model_dir, session.model->config());
     auto j = trace_json(run, *session.tokenizer, id, config, analyses);
     write_output(o.out_dir + "/trace.json", j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     write_output(o.out_dir + "/consistency.md", consistency_markdown(analyses));

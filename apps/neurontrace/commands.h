@@ -16,6 +16,7 @@ struct Command {
 Command add_generate(CLI::App& app);
 Command add_trace(CLI::App& app);
 Command add_steer(CLI::App& app);
+Command add_study(CLI::App& app);
 
 // Options shared by every command that generates: -n, --temperature, --top-k, --top-p, --seed,
 // --batch. Commands where --top-k means neurons name the sampling one --sample-top-k.

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--threads", threads, "Worker threads for matrix products")->check(CLI::Range(1, 256));
   nt::cli::Runner run;
-  for (auto add : {nt::cli::add_generate, nt::cli::add_trace, nt::cli::add_steer}) {
+  for (auto add : {nt::cli::add_generate, nt::cli::add_trace, nt::cli::add_steer, nt::cli::add_study}) {
     nt::cli::Command cmd = add(app);
     cmd.app->final_callback([&run, cmd] { run = cmd.run; });
   }

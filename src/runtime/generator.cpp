@@ -37,9 +37,10 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
   std::vector<GenerationResult> results(prompts.size());
   KVCache cache(mc);
   std::deque<int> waiting;
-  for (size_t i = 0; i < prompts.size(); ++i) waiting.push_back(static_cast<int>(i));
+  for (size_t i = 0; i < prompts.size(); ++i)
+    if (config.skip.empty() || !config.skip.at(i)) waiting.push_back(static_cast<int>(i));
   std::vector<Running> running;
-  GenerationProgress progress{0, static_cast<int>(prompts.size()), 0};
+  GenerationProgress progress{0, static_cast<int>(waiting.size()), 0};
   std::vector<float> logits;
   StepBatch batch;
 

@@ -25,6 +25,9 @@ struct GenerationConfig {
   // Random stream of each prompt's sampler; empty: the prompt's index. Steering gives every variant
   // of one prompt the same stream, so steered and unsteered text differ only through the steering.
   std::vector<uint64_t> sampling_streams;
+  // Prompts to leave out (skip[i] != 0): no forward step, an empty result. Sequence ids stay the
+  // prompts' indices, so a resumed study generates exactly what a full run would have.
+  std::vector<char> skip;
   int max_batch = 64;          // sequences in flight at once
   int max_step_rows = 2048;    // prompt tokens admitted per step (bounds activation memory)
 };

@@ -1,10 +1,12 @@
 #include "runtime/session.h"
 
+#include "io/model_resolver.h"
 #include "util/error.h"
 
 namespace nt {
 
-Session open_session(const std::string& model_dir) {
+Session open_session(const std::string& model) {
+  const std::string model_dir = resolve_model(model);
   Session s;
   s.model_dir = model_dir;
   s.model = load_model(model_dir);

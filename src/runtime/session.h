@@ -20,7 +20,8 @@ struct Session {
   std::vector<std::vector<int>> encode_prompts(const std::vector<std::string>& texts) const;
 };
 
-// Loads model and tokenizer from a Hugging Face model folder. Throws nt::Error.
-Session open_session(const std::string& model_dir);
+// Loads model and tokenizer from a Hugging Face model folder, or a model name found in the Hugging
+// Face cache (io/model_resolver.h). Throws nt::Error.
+Session open_session(const std::string& model);
 
 }  // namespace nt

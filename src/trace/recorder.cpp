@@ -141,6 +141,16 @@ void Recorder::sequence_done(int seq) {
   }
 }
 
+void Recorder::restore_sample(size_t setting, int seq, SampleSummary summary) {
+  if (summary.mean.size() != layout_.total) throw Error("restored sample has the wrong number of neurons");
+  samples_.at(setting).at(static_cast<size_t>(seq)) = std::move(summary);
+}
+
+void Recorder::restore_group(size_t setting, int group, TokenStats stats) {
+  if (stats.size() != layout_.total) throw Error("restored statistics have the wrong number of neurons");
+  groups_.at(setting).at(static_cast<size_t>(group)) = std::move(stats);
+}
+
 const SampleSummary& Recorder::sample(size_t setting, int seq) const {
   return samples_.at(setting).at(static_cast<size_t>(seq));
 }

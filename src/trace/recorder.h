@@ -61,6 +61,11 @@ class Recorder {
   const TokenStats& group(size_t setting, int group) const;
   const RecordedRows& rows() const { return rows_; }
 
+  // Put back what an earlier run recorded (a resumed study): a finished sequence's summary, and a
+  // group's token statistics once all its sequences are restored.
+  void restore_sample(size_t setting, int seq, SampleSummary summary);
+  void restore_group(size_t setting, int group, TokenStats stats);
+
  private:
   void begin_step(const HookContext& ctx);
   void observe(const HookContext& ctx, int site, const float* acts);

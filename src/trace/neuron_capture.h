@@ -1,0 +1,23 @@
+#pragma once
+// Per-token activations of a few chosen neurons over whole texts (prompt + generation), for the
+// neuron pages: the sequences are run again, teacher-forced, in one batched step per chunk, with an
+// observer that keeps only the chosen neurons.
+#include <vector>
+
+#include "hooks/hook_point.h"
+#include "model/model.h"
+
+namespace nt {
+
+struct CaptureNeuron {
+  HookSite site;
+  int layer = 0;
+  int index = 0;
+};
+
+// result[seq][token][k]: activation of neurons[k] at token `token` of sequences[seq].
+std::vector<std::vector<std::vector<float>>> capture_neurons(Model& model, const std::vector<std::vector<int>>& sequences,
+                                                             const std::vector<CaptureNeuron>& neurons,
+                                                             int max_rows_per_step = 2048);
+
+}  // namespace nt

@@ -1,0 +1,145 @@
+// `neurontrace study`: the seed study end to end on gpt2-tiny, overlaps recomputed independently
+// from the JSON tables, resuming, and config errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "test_support.h"
+
+using nt::test::read_text;
+using nt::test::run_cli;
+using nt::test::shared_path;
+using nt::test::TempDir;
+using nt::test::write_text;
+using json = nlohmann::ordered_json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kTiny = shared_path("fixtures/models/gpt2-tiny");
+
+// The seed study as shipped, with short generations and few controls so the test stays quick.
+std::string small_seed_study(const TempDir& tmp) {
+  std::ifstream in(shared_path("experiments/seed-study.json"));
+  json cfg = json::parse(in);
+  cfg["generation"] = {{"max_new_tokens", 8}};
+  cfg["steer"]["controls"] = 4;
+  const std::string path = tmp.file("seed-study.json");
+  write_text(path, cfg.dump(2));
+  return path;
+}
+
+TEST(Study, SeedStudyProducesEveryArtefact) {
+  TempDir tmp;
+  const std::string out = tmp.file("out");
+  auto r = run_cli({"study", small_seed_study(tmp), "--model", kTiny, "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Most consistent tulip neurons"), std::string::npos);
+  EXPECT_NE(r.out.find("Most consistent violent neurons"), std::string::npos);
+  for (const char* f : {"study.json", "consistency.md", "consistency.csv", "report.html", "steering.json",
+                        "overlap_last_hook_resid_post.png", "overlap_generated_hook_resid_post.png",
+                        "overlap_last_hook_resid_post.csv", "overlap_generated_hook_resid_post_jaccard.csv",
+                        "groups/0-baseline.safetensors", "groups/4-violent.safetensors"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  EXPECT_FALSE(fs::is_empty(out + "/neurons"));
+  const std::string png = read_text(out + "/overlap_last_hook_resid_post.png");
+  ASSERT_GT(png.size(), 8u);
+  EXPECT_EQ(png.substr(1, 3), "PNG");
+
+  std::ifstream in(out + "/study.json");
+  json study = json::parse(in);
+  EXPECT_EQ(study["prompts"].size(), 45u);
+  // Independent recomputation of the overlaps from the tables.
+  for (const auto& ov : study["overlap"]) {
+    const int top_n = ov["top_n"];
+    std::map<std::string, std::set<std::pair<int, int>>> sets;
+    for (const auto& res : study["results"]) {
+      if (res["positions"] != ov["positions"]) continue;
+      for (const auto& site : res["sites"]) {
+        if (site["site"] != ov["site"]) continue;
+        auto& s = sets[res["concept"]];
+        for (size_t i = 0; i < site["table"].size() && static_cast<int>(i) < top_n; ++i)
+          s.insert({site["table"][i]["layer"].get<int>(), site["table"][i]["neuron"].get<int>()});
+      }
+    }
+    const auto& names = ov["concepts"];
+    ASSERT_EQ(names.size(), 4u);
+    for (size_t i = 0; i < names.size(); ++i)
+      for (size_t j = 0; j < names.size(); ++j) {
+        int shared = 0;
+        for (const auto& x : sets[names[i]]) shared += sets[names[j]].count(x);
+        EXPECT_EQ(ov["shared"][i][j].get<int>(), shared) << names[i] << " vs " << names[j];
+        const double uni = sets[names[i]].size() + sets[names[j]].size() - shared;
+        EXPECT_NEAR(ov["jaccard"][i][j].get<double>(), shared / uni, 1e-12);
+      }
+  }
+  // The steering experiment of the notes: the violent concept's top 3 neurons off.
+  std::ifstream sin(out + "/steering.json");
+  json steering = json::parse(sin);
+  EXPECT_EQ(steering["intervention"]["neurons"].size(), 3u);
+  EXPECT_EQ(steering["control_sets"].size(), 4u);
+  const std::string html = read_text(out + "/report.html");
+  EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);
+  EXPECT_NE(html.find("violent"), std::string::npos);
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos);
+}
+
+TEST(Study, ResumeSkipsFinishedGroupsAndGivesTheSameReport) {
+  TempDir tmp;
+  const std::string cfg = small_seed_study(tmp);
+  const std::string out = tmp.file("out");
+  auto r = run_cli({"study", cfg, "--model", kTiny, "--out", out, "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string report = read_text(out + "/report.html");
+  const json study = json::parse(read_text(out + "/study.json"));
+  // As if the run had been killed before the last two concepts finished.
+  fs::remove(out + "/groups/3-hanoi.safetensors");
+  fs::remove(out + "/groups/4-violent.safetensors");
+  fs::remove(out + "/report.html");
+  r = run_cli({"study", cfg, "--model", kTiny, "--out", out, "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("3 of 5 prompt groups already done"), std::string::npos) << r.err;
+  EXPECT_TRUE(read_text(out + "/report.html") == report) << "report.html differs after resuming";
+  // Same tokens and the same tables; scores agree to float rounding (the regenerated groups ran in
+  // smaller batches, and a matrix product over fewer rows may round differently in the last bit).
+  const json again = json::parse(read_text(out + "/study.json"));
+  EXPECT_TRUE(again["prompts"] == study["prompts"]);
+  EXPECT_TRUE(again["overlap"] == study["overlap"]);
+  ASSERT_EQ(again["results"].size(), study["results"].size());
+  for (size_t i = 0; i < study["results"].size(); ++i)
+    for (size_t s = 0; s < study["results"][i]["sites"].size(); ++s) {
+      const auto& a = study["results"][i]["sites"][s]["table"];
+      const auto& b = again["results"][i]["sites"][s]["table"];
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t r = 0; r < a.size(); ++r) {
+        EXPECT_EQ(a[r]["label"], b[r]["label"]);
+        EXPECT_EQ(a[r]["occurrences"], b[r]["occurrences"]);
+        EXPECT_NEAR(a[r]["mean_score"].get<double>(), b[r]["mean_score"].get<double>(), 1e-5);
+      }
+    }
+}
+
+TEST(Study, ConfigErrors) {
+  TempDir tmp;
+  write_text(tmp.file("a.json"), R"({"baseline": {"prompts": ["x"]}, "concepts": {"c": ["y"]}, "tracee": {}})");
+  auto r = run_cli({"study", tmp.file("a.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("a.json: unknown field 'tracee'"), std::string::npos) << r.err;
+  write_text(tmp.file("b.json"), R"({"baseline": {"prompts": ["x"]}, "concepts": {"c": ["y"]}, "steer": {"concept": "d", "prompt": "z"}})");
+  r = run_cli({"study", tmp.file("b.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("steer.concept 'd' is not one of the concepts"), std::string::npos) << r.err;
+  write_text(tmp.file("c.json"), R"({"concepts": {"c": ["y"]}})");
+  r = run_cli({"study", tmp.file("c.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("missing 'baseline'"), std::string::npos) << r.err;
+  write_text(tmp.file("d.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "trace": {"positions": ["first"]}})");
+  r = run_cli({"study", tmp.file("d.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("unknown positions 'first'"), std::string::npos) << r.err;
+  r = run_cli({"study", tmp.file("missing.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("missing.json: study config not found"), std::string::npos) << r.err;
+}
+
+}  // namespace
