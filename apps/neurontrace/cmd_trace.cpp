@@ -30,7 +30,7 @@ struct TraceOptions {
   std::string normalize = "subtract", rank_by = "mean";
   int top_k = 10;
   int rows = 0;
-  double std_floor = 1e-3;
+  double std_floor = 0.0;
   GenerationConfig gen;
 };
 
@@ -142,7 +142,8 @@ Command add_trace(CLI::App& app) {
   cmd->add_option("--rank-by", o->rank_by, "Per-sample statistic: mean, mean-abs, max")->capture_default_str();
   cmd->add_option("--top-k", o->top_k, "Neurons taken from each sample")->capture_default_str();
   cmd->add_option("--rows", o->rows, "Rows of the consistency table (default: K)");
-  cmd->add_option("--std-floor", o->std_floor, "zscore: smallest baseline standard deviation")->capture_default_str();
+  cmd->add_option("--std-floor", o->std_floor, "zscore: smallest baseline standard deviation (0: a tenth of the site's median)")
+      ->capture_default_str();
   add_generation_flags(*cmd, o->gen, "--sample-top-k");
   cmd->add_option("--out", o->out_dir, "Write trace.json, consistency.md, consistency.csv here");
   cmd->add_option("--dump-activations", o->dump_file, "Write raw per-token activations (safetensors)");

@@ -120,17 +120,27 @@ ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::
                            " '" + name + "' samples recorded no tokens");
   out.no_tokens = used.empty();
 
+  // zscore floor per site (see AnalysisOptions::std_floor).
+  std::vector<double> floors(layout.sites.size(), opt.std_floor);
+  if (opt.normalization == Normalization::ZScore && opt.std_floor <= 0.0)
+    for (size_t s = 0; s < layout.sites.size(); ++s) {
+      std::vector<double> v(baseline.std_tokens.begin() + static_cast<long>(layout.offsets[s]),
+                            baseline.std_tokens.begin() + static_cast<long>(layout.offsets[s] + layout.site_size(static_cast<int>(s))));
+      floors[s] = std::max(0.1 * quantile(v, 0.5), 1e-6);
+    }
+  size_t current_site = 0;
   auto score = [&](const SampleSummary& smp, size_t i) -> double {
     const double v = sample_stat(smp, i, opt.rank_by);
     switch (opt.normalization) {
       case Normalization::None: return v;
       case Normalization::Subtract: return v - baseline.mean[i];
-      case Normalization::ZScore: return (v - baseline.mean[i]) / std::max(baseline.std_tokens[i], opt.std_floor);
+      case Normalization::ZScore: return (v - baseline.mean[i]) / std::max(baseline.std_tokens[i], floors[current_site]);
     }
     return v;
   };
 
   for (size_t site = 0; site < layout.sites.size(); ++site) {
+    current_site = site;
     SiteConsistency sc;
     sc.site = layout.sites[site];
     sc.max_occurrences = static_cast<int>(used.size());

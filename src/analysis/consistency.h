@@ -22,7 +22,10 @@ struct AnalysisOptions {
   RankBy rank_by = RankBy::Mean;
   int top_k = 10;          // neurons taken from each sample
   int table_rows = 10;     // rows of the consistency table
-  double std_floor = 1e-3; // zscore: denominators below this are raised to it
+  // zscore: baseline standard deviations below the floor are raised to it. 0 (default): a tenth of
+  // the median baseline standard deviation of the neuron's site, so neurons that hardly move on
+  // the baseline (a GELU neuron resting near its minimum) cannot dominate by a tiny denominator.
+  double std_floor = 0.0;
 };
 
 // Per-neuron baseline figures, from the baseline samples of one position setting.

@@ -111,7 +111,7 @@ StudyConfig load_study_config(const std::string& path) {
       c.analysis.rank_by = parse_rank_by(get<std::string>(t, "rank_by", "mean", "trace", path));
       c.analysis.top_k = get<int>(t, "top_k", 10, "trace", path);
       c.analysis.table_rows = get<int>(t, "rows", c.analysis.top_k, "trace", path);
-      c.analysis.std_floor = get<double>(t, "std_floor", 1e-3, "trace", path);
+      c.analysis.std_floor = get<double>(t, "std_floor", 0.0, "trace", path);
       if (t.contains("select_words")) c.select_words = string_list(t["select_words"], "trace.select_words", path);
       c.select_regex = get<std::string>(t, "select_regex", "", "trace", path);
       c.select_window = get<int>(t, "select_window", 0, "trace", path);
