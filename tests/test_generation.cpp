@@ -130,14 +130,21 @@ TEST_F(Generation, FeedLastTokenShowsHooksEveryGeneratedToken) {
   }
 }
 
-TEST_F(Generation, StopsAtContextLength) {
+TEST_F(Generation, FillsTheContextAndRefusesToGoBeyondIt) {
   const int n_ctx = session_->model->config().n_ctx;
   GenerationConfig gen;
-  gen.max_new_tokens = 500;
+  gen.max_new_tokens = n_ctx - 1;
   gen.stop_at_eos = false;
   auto res = run({session_->encode_prompt("Hello", 0)}, gen);
   EXPECT_EQ(static_cast<int>(res[0].generated_ids.size()) + 1, n_ctx);
-  EXPECT_EQ(res[0].stop_reason, "context");
+  gen.max_new_tokens = n_ctx;
+  try {
+    run({session_->encode_prompt("Hello", 0)}, gen);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs 129 positions, more than the model's context of 128"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(Generation, RejectsEmptyAndOverlongPrompts) {

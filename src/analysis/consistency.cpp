@@ -68,9 +68,9 @@ BaselineStats compute_baseline(const Recorder& rec, size_t setting, int group, c
                                RankBy rank_by) {
   const size_t n = rec.layout().total;
   BaselineStats b;
-  std::vector<const SampleSummary*> used;
+  std::vector<SampleSummary> used;
   for (int s : seqs)
-    if (rec.sample(setting, s).n_tokens > 0) used.push_back(&rec.sample(setting, s));
+    if (rec.n_tokens(setting, s) > 0) used.push_back(rec.sample(setting, s));
   b.n_samples = static_cast<int>(used.size());
   b.mean.assign(n, 0.0);
   b.std_samples.assign(n, 0.0);
@@ -82,7 +82,7 @@ BaselineStats compute_baseline(const Recorder& rec, size_t setting, int group, c
   std::vector<double> values(used.size());
   for (size_t i = 0; i < n; ++i) {
     double sum = 0.0;
-    for (size_t k = 0; k < used.size(); ++k) sum += values[k] = sample_stat(*used[k], i, rank_by);
+    for (size_t k = 0; k < used.size(); ++k) sum += values[k] = sample_stat(used[k], i, rank_by);
     const double m = sum / static_cast<double>(used.size());
     double ss = 0.0;
     for (double v : values) ss += (v - m) * (v - m);
@@ -113,13 +113,16 @@ ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::
 
   std::vector<int> used;
   for (int s : seqs) {
-    if (rec.sample(setting, s).n_tokens > 0) used.push_back(s);
+    if (rec.n_tokens(setting, s) > 0) used.push_back(s);
   }
   if (used.size() < seqs.size())
     out.warnings.push_back(std::to_string(seqs.size() - used.size()) + " of " + std::to_string(seqs.size()) +
                            " '" + name + "' samples recorded no tokens");
   out.no_tokens = used.empty();
 
+  const SampleStat stat = opt.rank_by == RankBy::Mean      ? SampleStat::Mean
+                          : opt.rank_by == RankBy::MeanAbs ? SampleStat::MeanAbs
+                                                           : SampleStat::Max;
   // zscore floor per site (see AnalysisOptions::std_floor).
   std::vector<double> floors(layout.sites.size(), opt.std_floor);
   if (opt.normalization == Normalization::ZScore && opt.std_floor <= 0.0)
@@ -150,7 +153,7 @@ ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::
     std::vector<double> scores(count);
     std::vector<size_t> order(count);
     for (int seq : used) {
-      const SampleSummary& smp = rec.sample(setting, seq);
+      const SampleSummary smp = rec.sample(setting, seq);
       for (size_t i = 0; i < count; ++i) {
         scores[i] = score(smp, begin + i);
         score_sum[i] += scores[i];
@@ -188,14 +191,14 @@ ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::
       double sum = 0.0, ss = 0.0;
       int above = 0;
       for (int seq : used) {
-        const double v = sample_stat(rec.sample(setting, seq), flat, opt.rank_by);
+        const double v = rec.sample_value(setting, seq, stat, flat);
         sum += v;
         if (baseline.n_samples > 0 && v > baseline.p95[flat]) ++above;
       }
       const double nc = static_cast<double>(used.size());
       row.concept_mean = sum / nc;
       for (int seq : used) {
-        const double d = sample_stat(rec.sample(setting, seq), flat, opt.rank_by) - row.concept_mean;
+        const double d = rec.sample_value(setting, seq, stat, flat) - row.concept_mean;
         ss += d * d;
       }
       if (baseline.n_samples > 0) {

@@ -36,7 +36,7 @@ nlohmann::json trace_json(const TraceRun& run, const Tokenizer& tokenizer, const
     const auto& g = run.generations[i];
     nlohmann::json recorded = nlohmann::json::object();
     for (size_t s = 0; s < rec.options().settings.size(); ++s)
-      recorded[positions_name(rec.options().settings[s])] = rec.sample(s, static_cast<int>(i)).n_tokens;
+      recorded[positions_name(rec.options().settings[s])] = rec.n_tokens(s, static_cast<int>(i));
     prompts.push_back({{"index", i}, {"group", run.group_names[static_cast<size_t>(run.group_of_seq[i])]},
                        {"text", run.texts[i]}, {"prompt_ids", g.prompt_ids}, {"generated_ids", g.generated_ids},
                        {"generated_text", tokenizer.decode(g.generated_ids)}, {"stop_reason", g.stop_reason},

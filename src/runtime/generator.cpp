@@ -32,6 +32,12 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
     if (static_cast<int>(prompts[i].size()) > mc.n_ctx)
       throw Error("prompt " + std::to_string(i) + " has " + std::to_string(prompts[i].size()) +
                   " tokens, more than the model's context of " + std::to_string(mc.n_ctx));
+    const long needed = static_cast<long>(prompts[i].size()) + config.max_new_tokens;
+    if (needed > mc.n_ctx)
+      throw Error("prompt " + std::to_string(i) + " has " + std::to_string(prompts[i].size()) +
+                  " tokens; with " + std::to_string(config.max_new_tokens) + " new tokens it needs " +
+                  std::to_string(needed) + " positions, more than the model's context of " +
+                  std::to_string(mc.n_ctx) + " (lower --max-new-tokens)");
   }
 
   std::vector<GenerationResult> results(prompts.size());
@@ -69,7 +75,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
                                                                ? static_cast<uint64_t>(idx)
                                                                : config.sampling_streams.at(static_cast<size_t>(idx)))};
       s.tokens.reserve(static_cast<size_t>(len + config.max_new_tokens));
-      const int capacity = std::min(mc.n_ctx, len + config.max_new_tokens);
+      const int capacity = len + config.max_new_tokens;  // checked above to fit the context
       cache.open(idx, capacity);
       step_rows += len;
       if (config.max_new_tokens == 0 && !config.feed_last_token) {
@@ -117,7 +123,6 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
       const char* reason = nullptr;
       if (config.stop_at_eos && mc.eos_id >= 0 && tok == mc.eos_id) reason = "eos";
       else if (n_new >= config.max_new_tokens) reason = "length";
-      else if (static_cast<int>(s.tokens.size()) >= mc.n_ctx) reason = "context";
       if (reason) {
         finish(s, reason);
         // The last token was never fed; feed it once more if the hooks want to see it (and it fits).

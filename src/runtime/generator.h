@@ -35,7 +35,7 @@ struct GenerationConfig {
 struct GenerationResult {
   std::vector<int> prompt_ids;
   std::vector<int> generated_ids;
-  std::string stop_reason;  // "length", "eos", "context"
+  std::string stop_reason;  // "length" or "eos"
 };
 
 struct GenerationProgress {
@@ -50,7 +50,7 @@ class Generator {
   void on_progress(std::function<void(const GenerationProgress&)> fn) { progress_ = std::move(fn); }
   // Called once per sequence after its last forward step (hooks will see no more rows of it).
   void on_sequence_done(std::function<void(int seq, const GenerationResult&)> fn) { sequence_done_ = std::move(fn); }
-  // Throws nt::Error when a prompt is empty or does not fit the model's context.
+  // Throws nt::Error when a prompt is empty, or when it and max_new_tokens do not fit the context.
   std::vector<GenerationResult> generate(const std::vector<std::vector<int>>& prompts,
                                          const GenerationConfig& config);
 

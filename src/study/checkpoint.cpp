@@ -1,6 +1,7 @@
 #include "study/checkpoint.h"
 
 #include <cstring>
+#include <fmt/format.h>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -41,11 +42,11 @@ void save_group_checkpoint(const std::string& path, const std::string& key, cons
     tensors.push_back({std::move(name), dt, std::move(shape), {}});
   };
   for (size_t s = 0; s < rec.options().settings.size(); ++s) {
-    const std::string p = "s" + std::to_string(s) + ".";
+    const std::string p = fmt::format("s{}.", s);
     std::vector<float> mean, mean_abs, max;
     std::vector<int64_t> n_tokens;
     for (int seq : seqs) {
-      const SampleSummary& smp = rec.sample(s, seq);
+      const SampleSummary smp = rec.sample(s, seq);
       n_tokens.push_back(smp.n_tokens);
       for (auto* dst : {&mean, &mean_abs, &max}) {
         const std::vector<float>& src = dst == &mean ? smp.mean : dst == &mean_abs ? smp.mean_abs : smp.max;
@@ -98,7 +99,7 @@ std::optional<GroupCheckpoint> load_group_checkpoint(const std::string& path, co
   }
   const size_t n = seqs.size();
   for (size_t s = 0; s < rec.options().settings.size(); ++s) {
-    const std::string p = "s" + std::to_string(s) + ".";
+    const std::string p = fmt::format("s{}.", s);
     auto mean = from_bytes<float>(f, p + "mean", DType::F32, n * total);
     auto mean_abs = from_bytes<float>(f, p + "mean_abs", DType::F32, n * total);
     auto max = from_bytes<float>(f, p + "max", DType::F32, n * total);

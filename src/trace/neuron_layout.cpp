@@ -1,5 +1,7 @@
 #include "trace/neuron_layout.h"
 
+#include <fmt/format.h>
+
 namespace nt {
 
 NeuronLayout::NeuronLayout(const std::vector<HookSite>& s, const ModelConfig& config)
@@ -28,7 +30,7 @@ int NeuronLayout::site_index(HookSite s) const {
 }
 
 std::string neuron_label(int layer, int index) {
-  return "L" + std::to_string(layer) + "N" + std::to_string(index);
+  return fmt::format("L{}N{}", layer, index);
 }
 
 }  // namespace nt

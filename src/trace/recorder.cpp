@@ -1,6 +1,8 @@
 #include "trace/recorder.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <limits>
 
 #include "util/error.h"
@@ -36,7 +38,8 @@ Recorder::Recorder(const ModelConfig& config, const Tokenizer& tokenizer, Record
   const size_t n_seq = group_of_seq_.size();
   const size_t n_set = options_.settings.size();
   in_flight_.resize(n_set);
-  samples_.assign(n_set, std::vector<SampleSummary>(n_seq));
+  n_tokens_.assign(n_set, std::vector<int64_t>(n_seq, 0));
+  sample_offset_.assign(n_set, std::vector<int64_t>(n_seq, -1));
   groups_.assign(n_set, std::vector<TokenStats>(static_cast<size_t>(n_groups), TokenStats(layout_.total)));
   for (auto& v : in_flight_) v.resize(n_seq);
   window_until_.assign(n_seq, -1);
@@ -124,7 +127,7 @@ void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
 void Recorder::sequence_done(int seq) {
   for (size_t s = 0; s < options_.settings.size(); ++s) {
     auto& st = in_flight_[s][static_cast<size_t>(seq)];
-    SampleSummary& out = samples_[s][static_cast<size_t>(seq)];
+    SampleSummary out;
     out.mean.assign(layout_.total, 0.0f);
     out.mean_abs.assign(layout_.total, 0.0f);
     out.max.assign(layout_.total, 0.0f);
@@ -137,13 +140,65 @@ void Recorder::sequence_done(int seq) {
       }
       groups_[s][static_cast<size_t>(group_of_seq_[static_cast<size_t>(seq)])].merge(*st);
     }
+    store_sample(s, seq, out);
     st.reset();
   }
 }
 
+void Recorder::store_sample(size_t setting, int seq, const SampleSummary& summary) {
+  n_tokens_.at(setting).at(static_cast<size_t>(seq)) = summary.n_tokens;
+  if (summary.n_tokens == 0) return;
+  if (!store_) {
+    store_.reset(std::tmpfile());
+    if (!store_) throw Error("cannot create the temporary sample store (" + std::string(std::strerror(errno)) + ")");
+  }
+  const size_t n = layout_.total;
+  int64_t& offset = sample_offset_[setting][static_cast<size_t>(seq)];
+  if (offset < 0) {
+    offset = store_end_;
+    store_end_ += static_cast<int64_t>(3 * n * sizeof(float));
+  }
+  std::FILE* f = store_.get();
+  if (std::fseek(f, offset, SEEK_SET) != 0 || std::fwrite(summary.mean.data(), sizeof(float), n, f) != n ||
+      std::fwrite(summary.mean_abs.data(), sizeof(float), n, f) != n ||
+      std::fwrite(summary.max.data(), sizeof(float), n, f) != n)
+    throw Error("temporary sample store: write failed (" + std::string(std::strerror(errno)) + ")");
+}
+
+int64_t Recorder::n_tokens(size_t setting, int seq) const { return n_tokens_.at(setting).at(static_cast<size_t>(seq)); }
+
+SampleSummary Recorder::sample(size_t setting, int seq) const {
+  SampleSummary out;
+  const size_t n = layout_.total;
+  out.n_tokens = n_tokens(setting, seq);
+  out.mean.assign(n, 0.0f);
+  out.mean_abs.assign(n, 0.0f);
+  out.max.assign(n, 0.0f);
+  const int64_t offset = sample_offset_[setting][static_cast<size_t>(seq)];
+  if (offset < 0) return out;
+  std::FILE* f = store_.get();
+  if (std::fseek(f, offset, SEEK_SET) != 0 || std::fread(out.mean.data(), sizeof(float), n, f) != n ||
+      std::fread(out.mean_abs.data(), sizeof(float), n, f) != n || std::fread(out.max.data(), sizeof(float), n, f) != n)
+    throw Error("temporary sample store: read failed");
+  return out;
+}
+
+float Recorder::sample_value(size_t setting, int seq, SampleStat stat, size_t neuron) const {
+  const int64_t offset = sample_offset_.at(setting).at(static_cast<size_t>(seq));
+  if (offset < 0) return 0.0f;
+  float v = 0.0f;
+  const int64_t at = offset + static_cast<int64_t>((static_cast<size_t>(stat) * layout_.total + neuron) * sizeof(float));
+  std::FILE* f = store_.get();
+  if (std::fseek(f, at, SEEK_SET) != 0 || std::fread(&v, sizeof v, 1, f) != 1)
+    throw Error("temporary sample store: read failed");
+  return v;
+}
+
 void Recorder::restore_sample(size_t setting, int seq, SampleSummary summary) {
-  if (summary.mean.size() != layout_.total) throw Error("restored sample has the wrong number of neurons");
-  samples_.at(setting).at(static_cast<size_t>(seq)) = std::move(summary);
+  if (summary.mean.size() != layout_.total || summary.mean_abs.size() != layout_.total ||
+      summary.max.size() != layout_.total)
+    throw Error("restored sample has the wrong number of neurons");
+  store_sample(setting, seq, summary);
 }
 
 void Recorder::restore_group(size_t setting, int group, TokenStats stats) {
@@ -151,9 +206,6 @@ void Recorder::restore_group(size_t setting, int group, TokenStats stats) {
   groups_.at(setting).at(static_cast<size_t>(group)) = std::move(stats);
 }
 
-const SampleSummary& Recorder::sample(size_t setting, int seq) const {
-  return samples_.at(setting).at(static_cast<size_t>(seq));
-}
 
 const TokenStats& Recorder::group(size_t setting, int group) const {
   return groups_.at(setting).at(static_cast<size_t>(group));

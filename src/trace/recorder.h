@@ -4,6 +4,7 @@
 // study compares `last` with `generated` from a single generation). When a sequence finishes its
 // statistics become a SampleSummary and are merged into its group's token statistics; memory
 // follows the sequences in flight, not the number of generated tokens.
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,9 @@ struct RecorderOptions {
 };
 
 // One sequence under one position setting: per-neuron statistics over its recorded tokens.
+// Finished samples live in an unlinked temporary file, not in memory, so resident memory stays
+// flat however many prompts a run traces (a GPT-2-small sample is ~0.5 MB per setting).
+enum class SampleStat { Mean = 0, MeanAbs = 1, Max = 2 };
 struct SampleSummary {
   int64_t n_tokens = 0;
   std::vector<float> mean, mean_abs, max;
@@ -57,7 +61,9 @@ class Recorder {
 
   const NeuronLayout& layout() const { return layout_; }
   const RecorderOptions& options() const { return options_; }
-  const SampleSummary& sample(size_t setting, int seq) const;
+  SampleSummary sample(size_t setting, int seq) const;  // read back from the sample store
+  int64_t n_tokens(size_t setting, int seq) const;
+  float sample_value(size_t setting, int seq, SampleStat stat, size_t neuron) const;
   const TokenStats& group(size_t setting, int group) const;
   const RecordedRows& rows() const { return rows_; }
 
@@ -76,7 +82,11 @@ class Recorder {
   RecorderOptions options_;
   std::vector<int> group_of_seq_;
   std::vector<std::vector<std::unique_ptr<TokenStats>>> in_flight_;  // [setting][seq]
-  std::vector<std::vector<SampleSummary>> samples_;                  // [setting][seq]
+  void store_sample(size_t setting, int seq, const SampleSummary& summary);
+  std::vector<std::vector<int64_t>> n_tokens_;                       // [setting][seq]
+  std::vector<std::vector<int64_t>> sample_offset_;                  // [setting][seq] byte offset in the store, -1: none
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> store_{nullptr, &std::fclose};
+  int64_t store_end_ = 0;
   std::vector<std::vector<TokenStats>> groups_;                      // [setting][group]
   std::vector<int> window_until_;                                    // [seq] last position in a match window
   std::vector<std::vector<char>> step_mask_;                         // [setting][row of the step]
