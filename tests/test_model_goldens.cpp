@@ -182,6 +182,6 @@ TEST_P(ModelGoldens, AblationOfLastBlockDims) {
   EXPECT_NE(results[0].generated_ids, a["unablated_greedy_ids"].get<std::vector<int>>());
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, ModelGoldens, ::testing::Values("gpt2-tiny"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelGoldens, ::testing::Values("gpt2-tiny", "llama-tiny"));
 
 }  // namespace

@@ -54,6 +54,121 @@ void parse_gpt2(const json& j, const std::string& path, ModelConfig& c) {
   c.eos_id = get_token_id(j, "eos_token_id");
 }
 
+float get_float(const json& j, const std::string& path, const std::string& where, const char* key,
+                float fallback, bool required) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (required) throw Error(path + ": missing field '" + where + key + "'");
+    return fallback;
+  }
+  if (!it->is_number()) throw Error(path + ": field '" + where + key + "' must be a number");
+  return it->get<float>();
+}
+
+// rope_scaling (or, in newer files, rope_parameters): null / "default" -> none, "linear",
+// "llama3". Anything else (yarn, dynamic, longrope, ...) changes the numbers in ways not
+// implemented here, so it is an error rather than a silently different model.
+void parse_rope_scaling(const json& j, const std::string& path, ModelConfig& c) {
+  const json* rs = nullptr;
+  std::string key = "rope_scaling";
+  if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null()) {
+    rs = &*it;
+  } else if (auto p = j.find("rope_parameters"); p != j.end() && p->is_object()) {
+    rs = &*p;
+    key = "rope_parameters";
+  }
+  if (rs == nullptr) return;
+  if (!rs->is_object()) throw Error(path + ": field '" + key + "' must be an object or null");
+  std::string type = "default";
+  for (const char* k : {"rope_type", "type"}) {
+    auto t = rs->find(k);
+    if (t == rs->end() || t->is_null()) continue;
+    if (!t->is_string()) throw Error(path + ": field '" + key + "." + k + "' must be a string");
+    type = t->get<std::string>();
+    break;
+  }
+  const std::string where = key + ".";
+  if (type == "default") {
+    c.rope_scaling.type = RopeScalingType::None;
+  } else if (type == "linear") {
+    c.rope_scaling.type = RopeScalingType::Linear;
+    c.rope_scaling.factor = get_float(*rs, path, where, "factor", 1.0f, true);
+  } else if (type == "llama3") {
+    RopeScaling& r = c.rope_scaling;
+    r.type = RopeScalingType::Llama3;
+    r.factor = get_float(*rs, path, where, "factor", 1.0f, true);
+    r.low_freq_factor = get_float(*rs, path, where, "low_freq_factor", 1.0f, true);
+    r.high_freq_factor = get_float(*rs, path, where, "high_freq_factor", 4.0f, true);
+    auto it = rs->find("original_max_position_embeddings");
+    if (it == rs->end() || !it->is_number_integer() || it->get<int64_t>() <= 0)
+      throw Error(path + ": field '" + where +
+                  "original_max_position_embeddings' must be a positive integer");
+    r.original_max_position_embeddings = it->get<int>();
+    if (!(r.high_freq_factor > r.low_freq_factor) || !(r.low_freq_factor > 0))
+      throw Error(path + ": " + key + " llama3 needs 0 < low_freq_factor < high_freq_factor");
+  } else {
+    throw Error(path + ": unsupported " + key + " type '" + type +
+                "' (supported: null, default, linear, llama3)");
+  }
+  if (!(c.rope_scaling.factor > 0)) throw Error(path + ": field '" + where + "factor' must be positive");
+}
+
+// Llama and the models that share its layout: mistral (same tensors; sliding-window attention)
+// and qwen2 (q/k/v biases).
+void parse_llama(const json& j, const std::string& path, ModelConfig& c) {
+  c.arch = Arch::Llama;
+  c.n_layer = get_int(j, path, "num_hidden_layers", 0, true);
+  c.d_model = get_int(j, path, "hidden_size", 0, true);
+  c.n_head = get_int(j, path, "num_attention_heads", 0, true);
+  c.n_kv_head = get_int(j, path, "num_key_value_heads", c.n_head, false);
+  c.head_dim = get_int(j, path, "head_dim", 0, false);  // 0: hidden_size / num_attention_heads
+  c.d_mlp = get_int(j, path, "intermediate_size", 0, true);
+  c.vocab_size = get_int(j, path, "vocab_size", 0, true);
+  c.n_ctx = get_int(j, path, "max_position_embeddings", 0, true);
+  c.norm_eps = get_float(j, path, "", "rms_norm_eps", 1e-6f, false);
+  c.activation = j.value("hidden_act", std::string("silu"));
+  if (c.activation == "swish") c.activation = "silu";  // the same function in transformers
+  if (c.activation != "silu")
+    throw Error(path + ": unsupported hidden_act '" + c.activation + "' (supported: silu)");
+  c.tie_embeddings = j.value("tie_word_embeddings", false);
+  c.bos_id = get_token_id(j, "bos_token_id");
+  c.eos_id = get_token_id(j, "eos_token_id");
+
+  c.rope_theta = get_float(j, path, "", "rope_theta", 10000.0f, false);
+  if (!j.contains("rope_theta"))
+    if (auto p = j.find("rope_parameters"); p != j.end() && p->is_object())
+      c.rope_theta = get_float(*p, path, "rope_parameters.", "rope_theta", 10000.0f, false);
+  if (!(c.rope_theta > 0)) throw Error(path + ": field 'rope_theta' must be positive");
+  parse_rope_scaling(j, path, c);
+
+  if (c.model_type == "qwen2") {
+    c.attention_bias = true;  // Qwen2Attention: q/k/v with bias, o_proj without
+    c.o_proj_bias = false;
+    c.mlp_bias = false;
+  } else if (c.model_type == "mistral") {
+    c.attention_bias = c.o_proj_bias = c.mlp_bias = false;  // MistralAttention has no biases
+  } else {
+    c.attention_bias = c.o_proj_bias = j.value("attention_bias", false);
+    c.mlp_bias = j.value("mlp_bias", false);
+  }
+
+  // Sliding-window attention (mistral; qwen2 with use_sliding_window) equals full attention while
+  // a sequence fits in the window, so the context is capped at the window instead.
+  bool sliding = c.model_type == "mistral" ||
+                 (c.model_type == "qwen2" && j.value("use_sliding_window", false));
+  if (sliding) {
+    const int window = get_int(j, path, "sliding_window", 0, false);
+    if (window > 0 && window < c.n_ctx) c.n_ctx = window;
+  }
+
+  if (c.n_head > 0 && c.n_kv_head <= 0)
+    throw Error(path + ": num_key_value_heads must be positive");
+  if (c.n_head > 0 && c.n_kv_head > 0 && c.n_head % c.n_kv_head != 0)
+    throw Error(path + ": num_attention_heads " + std::to_string(c.n_head) +
+                " is not divisible by num_key_value_heads " + std::to_string(c.n_kv_head));
+  if (c.head_dim % 2 != 0) throw Error(path + ": head_dim must be even for RoPE");
+}
+
 }  // namespace
 
 ModelConfig load_model_config(const std::string& model_dir) {
@@ -76,18 +191,28 @@ ModelConfig load_model_config(const std::string& model_dir) {
     c.model_type = it->get<std::string>();
     if (c.model_type == "gpt2") {
       parse_gpt2(j, path, c);
+    } else if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2") {
+      parse_llama(j, path, c);
     } else {
-      throw Error(path + ": unknown model_type '" + c.model_type + "' (supported: gpt2)");
+      throw Error(path + ": unknown model_type '" + c.model_type +
+                  "' (supported: gpt2, llama, mistral, qwen2)");
     }
   } catch (const json::exception& e) {
     throw Error(path + ": invalid field (" + std::string(e.what()) + ")");
   }
+  const bool gpt2 = c.arch == Arch::Gpt2;
   if (c.n_layer <= 0 || c.d_model <= 0 || c.n_head <= 0 || c.vocab_size <= 0 || c.d_mlp <= 0)
-    throw Error(path + ": n_layer, n_embd, n_head, vocab_size must be positive");
-  if (c.d_model % c.n_head != 0)
-    throw Error(path + ": n_embd " + std::to_string(c.d_model) + " is not divisible by n_head " +
-                std::to_string(c.n_head));
-  if (c.head_dim == 0) c.head_dim = c.d_model / c.n_head;
+    throw Error(path + (gpt2 ? ": n_layer, n_embd, n_head, vocab_size must be positive"
+                             : ": num_hidden_layers, hidden_size, num_attention_heads, "
+                               "intermediate_size, vocab_size must be positive"));
+  if (c.head_dim == 0) {
+    if (c.d_model % c.n_head != 0)
+      throw Error(path + (gpt2 ? ": n_embd " : ": hidden_size ") + std::to_string(c.d_model) +
+                  (gpt2 ? " is not divisible by n_head " : " is not divisible by num_attention_heads ") +
+                  std::to_string(c.n_head));
+    c.head_dim = c.d_model / c.n_head;
+    if (!gpt2 && c.head_dim % 2 != 0) throw Error(path + ": head_dim must be even for RoPE");
+  }
   if (!(c.norm_eps > 0)) throw Error(path + ": layer norm epsilon must be positive");
   return c;
 }

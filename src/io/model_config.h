@@ -6,6 +6,19 @@ namespace nt {
 
 enum class Arch { Gpt2, Llama };
 
+// RoPE frequency scaling (config.json "rope_scaling"). None: plain RoPE (rope_scaling null or
+// type "default"). Linear: every inv_freq divided by `factor`. Llama3: Llama-3.1's wavelength-
+// dependent scaling with factor, low_freq_factor, high_freq_factor, original_max_position_embeddings.
+enum class RopeScalingType { None, Linear, Llama3 };
+
+struct RopeScaling {
+  RopeScalingType type = RopeScalingType::None;
+  float factor = 1.0f;
+  float low_freq_factor = 1.0f;
+  float high_freq_factor = 4.0f;
+  int original_max_position_embeddings = 8192;
+};
+
 struct ModelConfig {
   Arch arch = Arch::Gpt2;
   std::string model_type;  // as written in config.json ("gpt2", "llama", ...)
@@ -22,6 +35,14 @@ struct ModelConfig {
   bool tie_embeddings = true;
   int bos_id = -1;
   int eos_id = -1;
+
+  // Llama family (model_type llama, mistral, qwen2). head_dim may differ from d_model / n_head
+  // when config.json gives it (q/o projections are then n_head * head_dim wide).
+  float rope_theta = 10000.0f;
+  RopeScaling rope_scaling;
+  bool attention_bias = false;  // q_proj, k_proj, v_proj have biases (always for qwen2)
+  bool o_proj_bias = false;     // o_proj has a bias (llama attention_bias; never qwen2)
+  bool mlp_bias = false;        // gate_proj, up_proj, down_proj have biases (llama mlp_bias)
 };
 
 // Parses `<model_dir>/config.json`. Throws nt::Error naming the file on a missing file, malformed

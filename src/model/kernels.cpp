@@ -134,3 +134,84 @@ void attention(const float* q, std::span<const RowInfo> rows, KVCache& cache, in
 }
 
 }  // namespace nt
+
+// ---- Llama family: RoPE and SwiGLU ------------------------------------------------------------
+// (Kept together at the end of the file; added with the Llama architecture.)
+
+namespace nt {
+
+std::vector<float> rope_inv_freq(int head_dim, float theta, const RopeScaling& scaling) {
+  const int half = head_dim / 2;
+  std::vector<float> inv(static_cast<size_t>(half));
+  // transformers: 1.0 / (base ** (arange(0, dim, 2).float() / dim)), all float32.
+  for (int j = 0; j < half; ++j) {
+    const float e = static_cast<float>(2 * j) / static_cast<float>(head_dim);
+    inv[static_cast<size_t>(j)] = 1.0f / std::pow(theta, e);
+  }
+  switch (scaling.type) {
+    case RopeScalingType::None:
+      break;
+    case RopeScalingType::Linear:
+      for (float& f : inv) f /= scaling.factor;
+      break;
+    case RopeScalingType::Llama3: {
+      // transformers' _compute_llama3_parameters, in float32 (x / t on a tensor t is computed
+      // there as reciprocal(t) * x).
+      const float factor = scaling.factor;
+      const float lo = scaling.low_freq_factor, hi = scaling.high_freq_factor;
+      const float old_ctx = static_cast<float>(scaling.original_max_position_embeddings);
+      // Python floats compared with a float32 tensor are rounded to float32 first.
+      const float low_freq_wavelen = static_cast<float>(static_cast<double>(old_ctx) / lo);
+      const float high_freq_wavelen = static_cast<float>(static_cast<double>(old_ctx) / hi);
+      const float two_pi = static_cast<float>(2.0 * M_PI);
+      for (float& f : inv) {
+        const float wavelen = (1.0f / f) * two_pi;
+        float scaled = wavelen > low_freq_wavelen ? f / factor : f;
+        if (!(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen)) {
+          const float smooth = ((1.0f / wavelen) * old_ctx - lo) / (hi - lo);
+          scaled = (1.0f - smooth) * scaled / factor + smooth * scaled;
+        }
+        f = scaled;
+      }
+      break;
+    }
+  }
+  return inv;
+}
+
+void rope(float* q, int n_q_head, float* k, int n_k_head, std::span<const RowInfo> rows, int head_dim,
+          const float* inv_freq) {
+  const int half = head_dim / 2;
+  std::vector<float> cs(static_cast<size_t>(head_dim));  // cos[0..half) | sin[0..half)
+  auto rotate = [&](float* u) {
+    for (int j = 0; j < half; ++j) {
+      const float c = cs[static_cast<size_t>(j)], s = cs[static_cast<size_t>(half + j)];
+      const float a = u[j], b = u[j + half];
+      u[j] = a * c - b * s;
+      u[j + half] = b * c + a * s;
+    }
+  };
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const float p = static_cast<float>(rows[r].pos);
+    for (int j = 0; j < half; ++j) {
+      const float angle = p * inv_freq[j];
+      cs[static_cast<size_t>(j)] = std::cos(angle);
+      cs[static_cast<size_t>(half + j)] = std::sin(angle);
+    }
+    for (int h = 0; h < n_q_head; ++h) rotate(q + (r * n_q_head + h) * head_dim);
+    for (int h = 0; h < n_k_head; ++h) rotate(k + (r * n_k_head + h) * head_dim);
+  }
+}
+
+void silu(float* x, size_t count) {
+  for (size_t i = 0; i < count; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
+}
+
+void silu_mul(float* gate, const float* up, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+}  // namespace nt

@@ -38,3 +38,29 @@ void store_kv(const float* k, const float* v, std::span<const RowInfo> rows, KVC
               int n_kv_head, int head_dim);
 
 }  // namespace nt
+
+// ---- Llama family: RoPE and SwiGLU ------------------------------------------------------------
+// (Kept together at the end of the file; added with the Llama architecture.)
+#include <vector>
+
+#include "io/model_config.h"
+
+namespace nt {
+
+// RoPE inverse frequencies inv_freq[j], j = 0 .. head_dim/2 - 1, computed in float32 as
+// transformers does: 1 / theta^(2j / head_dim), then `scaling` applied (linear: / factor;
+// llama3: Llama-3.1's wavelength-dependent interpolation).
+std::vector<float> rope_inv_freq(int head_dim, float theta, const RopeScaling& scaling);
+
+// Rotates q [rows, n_q_head * head_dim] and k [rows, n_k_head * head_dim] in place by each row's
+// position, in Hugging Face's rotate_half layout: with a = pos * inv_freq[j] and half = head_dim/2,
+//   u'[j] = u[j] cos a - u[j + half] sin a,   u'[j + half] = u[j + half] cos a + u[j] sin a.
+void rope(float* q, int n_q_head, float* k, int n_k_head, std::span<const RowInfo> rows, int head_dim,
+          const float* inv_freq);
+
+// silu(x) = x / (1 + exp(-x)), in place.
+void silu(float* x, size_t count);
+// gate = silu(gate) * up (the SwiGLU MLP hidden), in place.
+void silu_mul(float* gate, const float* up, size_t count);
+
+}  // namespace nt

@@ -1,6 +1,7 @@
 #include "io/model_config.h"
 #include "io/model_weights.h"
 #include "model/gpt2.h"
+#include "model/llama.h"
 #include "model/model.h"
 #include "util/error.h"
 
@@ -13,7 +14,7 @@ std::unique_ptr<Model> load_model(const std::string& model_dir) {
     case Arch::Gpt2:
       return load_gpt2(model_dir, config, std::move(weights));
     case Arch::Llama:
-      break;
+      return load_llama(model_dir, config, std::move(weights));
   }
   throw Error(model_dir + "/config.json: architecture '" + config.model_type + "' is not implemented");
 }

@@ -11,10 +11,12 @@
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <queue>
 #include <string_view>
 #include <utility>
 
+#include "tokenizer/unicode_nfc.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -117,6 +119,10 @@ struct Source {
   std::vector<std::pair<std::string, std::string>> merges;  // in rank order
   std::vector<std::pair<std::string, int>> added;          // added tokens: literal text -> id
   bool add_prefix_space = false;
+  std::string pattern = kGpt2Pattern;  // pre-tokenizer regex
+  bool ignore_merges = false;          // a piece that is a whole vocab token is not merged (Llama-3)
+  bool nfc = false;                    // normalizer NFC (Qwen2)
+  int template_bos = -1;               // post_processor template's leading special token, -1 if none
 };
 
 void read_vocab_object(const json& v, const std::string& path, const std::string& what,
@@ -179,7 +185,8 @@ struct PcreMatchDataDeleter {
 
 // tokenizer.json (Hugging Face tokenizers): model.vocab, model.merges ("a b" strings or
 // ["a", "b"] pairs), added_tokens. Only byte-level BPE with the GPT-2 pattern is accepted.
-Source read_tokenizer_json(const json& j, const std::string& path) {
+// `split_layout` is set as soon as the pre-tokenizer is seen to be a Sequence with a Split.
+Source read_tokenizer_json(const json& j, const std::string& path, bool& split_layout) {
   if (!j.is_object()) throw Error(path + ": expected a JSON object");
   Source src;
   auto model = j.find("model");
@@ -193,29 +200,73 @@ Source read_tokenizer_json(const json& j, const std::string& path) {
     throw Error(path + ": unsupported tokenizer model type '" + type +
                 "' (only byte-level BPE is supported)");
 
-  // Byte-level BPE means the GPT-2 ByteLevel pre-tokenizer (with its regex). Anything else
-  // (Metaspace/SentencePiece-style BPE, custom Split patterns, normalizers) would encode
+  // Byte-level BPE means a ByteLevel pre-tokenizer: GPT-2's (with its built-in regex), or the
+  // Llama-3 / Qwen2 layout, a Sequence of Split(Regex, behavior Isolated) then
+  // ByteLevel(use_regex=false), where the Split's regex takes the place of GPT-2's. Anything else
+  // (Metaspace/SentencePiece-style BPE, other Split options, more stages) would encode
   // differently, so it is rejected rather than silently mis-tokenized.
   auto pre = j.find("pre_tokenizer");
   std::string pre_type = "none";
   if (pre != j.end() && pre->is_object() && pre->contains("type") && (*pre)["type"].is_string())
     pre_type = (*pre)["type"].get<std::string>();
-  if (pre_type != "ByteLevel")
+  const json* byte_level = nullptr;
+  if (pre_type == "ByteLevel") {
+    if (!pre->value("use_regex", true))
+      throw Error(path + ": unsupported ByteLevel pre_tokenizer with use_regex=false");
+    byte_level = &*pre;
+  } else if (pre_type == "Sequence") {
+    if (auto l = pre->find("pretokenizers"); l != pre->end() && l->is_array())
+      for (const json& e : *l)
+        if (e.is_object() && e.value("type", json()) == "Split") split_layout = true;
+    const std::string layout =
+        " (supported: Split with a Regex pattern followed by ByteLevel with use_regex=false, as in "
+        "Llama-3 and Qwen2)";
+    auto list = pre->find("pretokenizers");
+    auto type_of = [](const json& e) {
+      return e.is_object() && e.contains("type") && e["type"].is_string() ? e["type"].get<std::string>()
+                                                                          : std::string("?");
+    };
+    if (list == pre->end() || !list->is_array() || list->size() != 2 || type_of((*list)[0]) != "Split" ||
+        type_of((*list)[1]) != "ByteLevel") {
+      std::string types;
+      if (list != pre->end() && list->is_array())
+        for (const json& e : *list) types += (types.empty() ? "" : ", ") + type_of(e);
+      throw Error(path + ": unsupported pre_tokenizer Sequence [" + types + "]" + layout);
+    }
+    const json& split = (*list)[0];
+    auto pattern = split.find("pattern");
+    if (pattern == split.end() || !pattern->is_object() || !pattern->contains("Regex") ||
+        !(*pattern)["Regex"].is_string())
+      throw Error(path + ": unsupported Split pre_tokenizer: pattern must be {\"Regex\": ...}" + layout);
+    const std::string behavior = split.value("behavior", std::string("Isolated"));
+    if (behavior != "Isolated")
+      throw Error(path + ": unsupported Split pre_tokenizer behavior '" + behavior + "'" + layout);
+    if (split.value("invert", false))
+      throw Error(path + ": unsupported Split pre_tokenizer with invert=true" + layout);
+    byte_level = &(*list)[1];
+    if (byte_level->value("use_regex", true))
+      throw Error(path + ": unsupported ByteLevel pre_tokenizer with use_regex=true after a Split" + layout);
+    src.pattern = (*pattern)["Regex"].get<std::string>();
+  } else {
     throw Error(path + ": unsupported BPE pre_tokenizer '" + pre_type +
-                "' (only GPT-2 byte-level BPE is supported)");
-  if (!pre->value("use_regex", true))
-    throw Error(path + ": unsupported ByteLevel pre_tokenizer with use_regex=false");
-  if (auto norm = j.find("normalizer"); norm != j.end() && !norm->is_null())
-    throw Error(path + ": unsupported normalizer '" +
-                (norm->is_object() ? norm->value("type", std::string("?")) : std::string("?")) +
-                "' (only GPT-2 byte-level BPE is supported)");
+                "' (only byte-level BPE is supported: ByteLevel, or Split + ByteLevel)");
+  }
+  if (auto norm = j.find("normalizer"); norm != j.end() && !norm->is_null()) {
+    const std::string norm_type =
+        norm->is_object() ? norm->value("type", std::string("?")) : std::string("?");
+    if (norm_type != "NFC")
+      throw Error(path + ": unsupported normalizer '" + norm_type +
+                  "' (only none or NFC is supported with byte-level BPE)");
+    src.nfc = true;
+  }
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     auto it = model->find(key);
     if (it != model->end() && it->is_string() && !it->get<std::string>().empty())
       throw Error(path + ": unsupported BPE option model." + key);
   }
+  src.ignore_merges = model->value("ignore_merges", false);
 
-  src.add_prefix_space = pre->value("add_prefix_space", false);
+  src.add_prefix_space = byte_level->value("add_prefix_space", false);
   auto vocab = model->find("vocab");
   if (vocab == model->end()) throw Error(path + ": missing model.vocab");
   read_vocab_object(*vocab, path, "model.vocab", src);
@@ -254,7 +305,60 @@ Source read_tokenizer_json(const json& j, const std::string& path) {
     }
   }
 
+  // A post_processor template that starts with a special token adds it (Llama-3's BOS
+  // <|begin_of_text|>); it may sit inside a Sequence of processors.
+  if (auto post = j.find("post_processor"); post != j.end() && post->is_object()) {
+    std::vector<const json*> procs = {&*post};
+    if (post->value("type", std::string()) == "Sequence" && post->contains("processors") &&
+        (*post)["processors"].is_array())
+      for (const json& p : (*post)["processors"]) procs.push_back(&p);
+    for (const json* p : procs) {
+      if (!p->is_object() || p->value("type", std::string()) != "TemplateProcessing") continue;
+      auto single = p->find("single");
+      if (single == p->end() || !single->is_array() || single->empty()) continue;
+      const json& first = (*single)[0];
+      if (!first.is_object() || !first.contains("SpecialToken")) continue;
+      const std::string name = first["SpecialToken"].value("id", std::string());
+      auto special = p->find("special_tokens");
+      if (special != p->end() && special->is_object() && special->contains(name)) {
+        const json& ids = (*special)[name]["ids"];
+        if (ids.is_array() && ids.size() == 1)
+          src.template_bos = parse_id(ids[0], path + ": post_processor special token '" + name + "'");
+      }
+    }
+  }
+
   return src;
+}
+
+// tokenizer_config.json: the names of the BOS / EOS tokens (a string, an AddedToken object with
+// "content", or null for none) and add_bos_token. Absent fields stay unset.
+struct TokenizerConfig {
+  std::optional<std::optional<std::string>> bos_token, eos_token;
+  std::optional<bool> add_bos_token;
+};
+
+TokenizerConfig read_tokenizer_config(const std::string& path) {
+  TokenizerConfig tc;
+  if (path.empty() || !std::filesystem::is_regular_file(path)) return tc;
+  const json j = parse_json_file(path);
+  if (!j.is_object()) throw Error(path + ": expected a JSON object");
+  auto name = [&](const char* key) -> std::optional<std::optional<std::string>> {
+    auto it = j.find(key);
+    if (it == j.end()) return std::nullopt;
+    if (it->is_null()) return std::optional<std::string>();
+    if (it->is_string()) return std::optional<std::string>(it->get<std::string>());
+    if (it->is_object() && it->contains("content") && (*it)["content"].is_string())
+      return std::optional<std::string>((*it)["content"].get<std::string>());
+    throw Error(path + ": " + key + " must be a string, an object with \"content\", or null");
+  };
+  tc.bos_token = name("bos_token");
+  tc.eos_token = name("eos_token");
+  if (auto it = j.find("add_bos_token"); it != j.end() && !it->is_null()) {
+    if (!it->is_boolean()) throw Error(path + ": add_bos_token must be true or false");
+    tc.add_bos_token = it->get<bool>();
+  }
+  return tc;
 }
 
 }  // namespace
@@ -266,6 +370,9 @@ struct BpeTokenizer::Impl {
   std::unordered_map<uint64_t, Merge> merges;  // (left id, right id) -> rank, merged id
   int unk_id = -1;                             // stands in for a byte missing from the vocab
   bool add_prefix_space = false;               // tokenizer.json ByteLevel option
+  bool ignore_merges = false;                  // tokenizer.json model.ignore_merges
+  bool nfc = false;                            // tokenizer.json normalizer NFC
+  std::string source;                          // the file(s) it was read from, for messages
   std::unique_ptr<pcre2_code, PcreCodeDeleter> re;
 
   // Per-piece results. encode() is const and may run on several threads: guarded by a mutex.
@@ -273,26 +380,26 @@ struct BpeTokenizer::Impl {
   mutable std::unordered_map<std::string, std::vector<int>, StringHash, std::equal_to<>> cache;
 
   void build(Source&& src);
-  void compile_pattern();
+  void compile_pattern(const std::string& pattern);
   void bpe_piece(std::string_view piece, std::vector<int>& out) const;
   void encode_piece(std::string_view piece, std::vector<int>& out) const;
 };
 
-void BpeTokenizer::Impl::compile_pattern() {
+void BpeTokenizer::Impl::compile_pattern(const std::string& pattern) {
   // Invalid UTF-8 in prompts: compiled with PCRE2_MATCH_INVALID_UTF, the matcher never fails or
   // crashes on it; invalid bytes simply never match. encode() turns every run of bytes the
   // pattern skipped into its own piece, which byte-level BPE can always represent, so any byte
   // string encodes and decode(encode(t)) == t still holds (Hugging Face cannot take such input).
   int err = 0;
   PCRE2_SIZE err_off = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kGpt2Pattern), PCRE2_ZERO_TERMINATED,
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                                    PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &err_off,
                                    nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    throw Error(std::string("tokenizer: cannot compile the GPT-2 pre-tokenizer pattern (") +
-                reinterpret_cast<const char*>(msg) + ")");
+    throw Error(source + ": cannot compile the pre-tokenizer pattern at offset " + std::to_string(err_off) +
+                " (" + reinterpret_cast<const char*>(msg) + ")");
   }
   re.reset(code);
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // optional: pcre2_match falls back when absent
@@ -332,7 +439,9 @@ void BpeTokenizer::Impl::build(Source&& src) {
     merges[pair_key(l->second, r->second)] = Merge{static_cast<int>(rank), res->second};
   }
   add_prefix_space = src.add_prefix_space;
-  compile_pattern();
+  ignore_merges = src.ignore_merges;
+  nfc = src.nfc;
+  compile_pattern(src.pattern);
 }
 
 // Byte-level BPE of one pre-tokenized piece: start from one symbol per byte and repeatedly merge
@@ -355,6 +464,14 @@ void BpeTokenizer::Impl::bpe_piece(std::string_view piece, std::vector<int>& out
       return rank != o.rank ? rank > o.rank : pos > o.pos;
     }
   };
+  if (ignore_merges) {  // the whole piece as one token when the vocab has it
+    std::string key;
+    for (unsigned char c : piece) key += alphabet().utf8[c];
+    if (auto it = vocab.find(key); it != vocab.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
   const int n = static_cast<int>(piece.size());
   std::vector<Sym> syms(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i)
@@ -436,6 +553,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_vocab_merges(const std::string&
   read_merges_txt(merges_txt_path, src);
 
   std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
+  t->impl_->source = vocab_json_path;
   t->impl_->build(std::move(src));
   auto it = t->impl_->vocab.find(kEndOfText);
   t->eos_id_ = t->bos_id_ = (it == t->impl_->vocab.end() ? -1 : it->second);
@@ -443,34 +561,76 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_vocab_merges(const std::string&
   return t;
 }
 
-std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::string& path) {
+std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::string& path,
+                                                                const std::string& tokenizer_config_path) {
+  bool split_layout = false;
+  try {
+    return from_tokenizer_json(path, tokenizer_config_path, split_layout);
+  } catch (const SplitLayoutError&) {
+    throw;
+  } catch (const Error& e) {
+    if (split_layout) throw SplitLayoutError(e.what());
+    throw;
+  }
+}
+
+std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::string& path,
+                                                                const std::string& tokenizer_config_path,
+                                                                bool& split_layout) {
   Source src;
   {
     const json j = parse_json_file(path);
     try {
-      src = read_tokenizer_json(j, path);
+      src = read_tokenizer_json(j, path, split_layout);
     } catch (const json::exception& e) {  // a field of the wrong JSON type
       throw Error(path + ": unexpected structure (" + one_line(e.what()) + ")");
     }
   }
-  int eos = -1;
-  for (const auto& [content, id] : src.added)
-    if (content == kEndOfText) eos = id;
+  TokenizerConfig tc;
+  try {
+    tc = read_tokenizer_config(tokenizer_config_path);
+  } catch (const json::exception& e) {
+    throw Error(tokenizer_config_path + ": unexpected structure (" + one_line(e.what()) + ")");
+  }
+  std::vector<std::pair<std::string, int>> added = src.added;
+  const int template_bos = src.template_bos;
 
   std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
+  t->impl_->source = path;
   t->impl_->build(std::move(src));
-  if (eos < 0) {
-    auto it = t->impl_->vocab.find(kEndOfText);
-    if (it != t->impl_->vocab.end()) eos = it->second;
-  }
-  t->eos_id_ = t->bos_id_ = eos;
-  t->impl_->unk_id = eos;
+  // A token name -> id: added tokens first, then the vocab; -1 when absent.
+  auto find_token = [&](const std::string& name) {
+    for (const auto& [content, id] : added)
+      if (content == name) return id;
+    auto it = t->impl_->vocab.find(name);
+    return it == t->impl_->vocab.end() ? -1 : it->second;
+  };
+  auto named = [&](const std::optional<std::string>& name, const char* key) {
+    if (!name) return -1;  // null in tokenizer_config.json: no such token
+    const int id = find_token(*name);
+    if (id < 0)
+      throw Error(tokenizer_config_path + ": " + key + " '" + *name + "' is not a token of " + path);
+    return id;
+  };
+  // Without tokenizer_config.json (GPT-2): <|endoftext|> is EOS and BOS.
+  const int endoftext = find_token(kEndOfText);
+  t->eos_id_ = tc.eos_token ? named(*tc.eos_token, "eos_token") : endoftext;
+  if (tc.bos_token)
+    t->bos_id_ = named(*tc.bos_token, "bos_token");
+  else
+    t->bos_id_ = template_bos >= 0 ? template_bos : endoftext;
+  t->add_bos_ = tc.add_bos_token ? *tc.add_bos_token : template_bos >= 0;
+  t->impl_->unk_id = endoftext;
   return t;
 }
 
 std::vector<int> BpeTokenizer::encode(std::string_view text) const {
   std::vector<int> ids;
   if (text.empty()) return ids;
+  if (impl_->nfc && !is_nfc(text))
+    throw Error(impl_->source +
+                ": the text may not be in Unicode NFC form, which this tokenizer's NFC normalizer "
+                "would change and neurontrace does not apply; convert the text to NFC first");
   std::string prefixed;
   if (impl_->add_prefix_space && text.front() != ' ') {
     prefixed.reserve(text.size() + 1);

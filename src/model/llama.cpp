@@ -1,0 +1,184 @@
+#include "model/llama.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "model/kernels.h"
+#include "util/error.h"
+
+namespace nt {
+
+namespace {
+
+// C = d_model, M = d_mlp, Q = n_head * head_dim, K = n_kv_head * head_dim. Biases are null when the
+// model has none (only qwen2 has q/k/v biases; llama's attention_bias / mlp_bias add the rest).
+struct LlamaBlock {
+  const float* ln1_w;   // [C]     input_layernorm
+  const float* q_w;     // [Q, C]  self_attn.q_proj
+  const float* q_b;     // [Q]
+  const float* k_w;     // [K, C]  self_attn.k_proj
+  const float* k_b;     // [K]
+  const float* v_w;     // [K, C]  self_attn.v_proj
+  const float* v_b;     // [K]
+  const float* o_w;     // [C, Q]  self_attn.o_proj
+  const float* o_b;     // [C]
+  const float* ln2_w;   // [C]     post_attention_layernorm
+  const float* gate_w;  // [M, C]  mlp.gate_proj
+  const float* gate_b;  // [M]
+  const float* up_w;    // [M, C]  mlp.up_proj
+  const float* up_b;    // [M]
+  const float* down_w;  // [C, M]  mlp.down_proj
+  const float* down_b;  // [C]
+};
+
+// Activations of one step, resized to the step's row count (capacity is kept between steps).
+struct RunState {
+  std::vector<float> x;     // [rows, C]  residual stream
+  std::vector<float> ln;    // [rows, C]  normalized input of a sub-layer
+  std::vector<float> q;     // [rows, Q]
+  std::vector<float> k;     // [rows, K]
+  std::vector<float> v;     // [rows, K]
+  std::vector<float> att;   // [rows, Q]  attention output before o_proj
+  std::vector<float> out;   // [rows, C]  output of a sub-layer before the residual add
+  std::vector<float> gate;  // [rows, M]  gate_proj, then silu(gate) * up
+  std::vector<float> up;    // [rows, M]
+  std::vector<float> last;  // [logit rows, C]
+};
+
+class LlamaModel : public Model {
+ public:
+  LlamaModel(const std::string& dir, const ModelConfig& config, std::unique_ptr<ModelWeights> weights)
+      : config_(config), weights_(std::move(weights)), source_(dir) {
+    const int64_t C = config.d_model, M = config.d_mlp, V = config.vocab_size;
+    const int64_t Q = static_cast<int64_t>(config.n_head) * config.head_dim;
+    const int64_t K = static_cast<int64_t>(config.n_kv_head) * config.head_dim;
+    ModelWeights& w = *weights_;
+    embed_ = w.get("model.embed_tokens.weight", {V, C});
+    auto bias = [&](bool present, const std::string& name, int64_t n) -> const float* {
+      return present ? w.get(name, {n}) : nullptr;
+    };
+    for (int l = 0; l < config.n_layer; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      const std::string a = p + "self_attn.", m = p + "mlp.";
+      const bool ab = config.attention_bias, ob = config.o_proj_bias, mb = config.mlp_bias;
+      blocks_.push_back(LlamaBlock{
+          w.get(p + "input_layernorm.weight", {C}),
+          w.get(a + "q_proj.weight", {Q, C}), bias(ab, a + "q_proj.bias", Q),
+          w.get(a + "k_proj.weight", {K, C}), bias(ab, a + "k_proj.bias", K),
+          w.get(a + "v_proj.weight", {K, C}), bias(ab, a + "v_proj.bias", K),
+          w.get(a + "o_proj.weight", {C, Q}), bias(ob, a + "o_proj.bias", C),
+          w.get(p + "post_attention_layernorm.weight", {C}),
+          w.get(m + "gate_proj.weight", {M, C}), bias(mb, m + "gate_proj.bias", M),
+          w.get(m + "up_proj.weight", {M, C}), bias(mb, m + "up_proj.bias", M),
+          w.get(m + "down_proj.weight", {C, M}), bias(mb, m + "down_proj.bias", C)});
+    }
+    norm_w_ = w.get("model.norm.weight", {C});
+    size_t embed_rows_unused = 0;  // the embedding is read one row per token unless it is the LM head
+    if (config.tie_embeddings) {
+      lm_head_ = embed_;
+    } else {
+      lm_head_ = w.get("lm_head.weight", {V, C});
+      embed_rows_unused = static_cast<size_t>(V) * C * sizeof(float);
+    }
+    weight_bytes_ = w.bytes_used() - embed_rows_unused;
+    inv_freq_ = rope_inv_freq(config.head_dim, config.rope_theta, config.rope_scaling);
+  }
+
+  const ModelConfig& config() const override { return config_; }
+  size_t weight_bytes() const override { return weight_bytes_; }
+  const std::string& source() const override { return source_; }
+
+  void forward(const StepBatch& batch, KVCache& cache, const Hooks* hooks, float* logits) override {
+    const int n = static_cast<int>(batch.tokens.size());
+    const int C = config_.d_model, M = config_.d_mlp, H = config_.n_head, KVH = config_.n_kv_head;
+    const int hd = config_.head_dim, Q = H * hd, K = KVH * hd;
+    const size_t rows_n = static_cast<size_t>(n);
+    const size_t nc = rows_n * C;
+    RunState& s = state_;
+    s.x.resize(nc);
+    s.ln.resize(nc);
+    s.q.resize(rows_n * Q);
+    s.k.resize(rows_n * K);
+    s.v.resize(rows_n * K);
+    s.att.resize(rows_n * Q);
+    s.out.resize(nc);
+    s.gate.resize(rows_n * M);
+    s.up.resize(rows_n * M);
+    std::span<const RowInfo> rows(batch.rows);
+    auto hook = [&](HookSite site, int layer, float* acts, int width) {
+      if (hooks && hooks->any({site, layer})) hooks->run({site, layer}, rows, acts, width);
+    };
+
+    // Embeddings: x = embed_tokens[token] (positions enter through RoPE only)
+    for (int r = 0; r < n; ++r) {
+      const int tok = batch.tokens[r];
+      const int p = batch.rows[r].pos;
+      if (tok < 0 || tok >= config_.vocab_size) throw Error("token id " + std::to_string(tok) + " out of range");
+      if (p < 0 || p >= config_.n_ctx)
+        throw Error("position " + std::to_string(p) + " exceeds the model's context of " +
+                    std::to_string(config_.n_ctx));
+      std::copy_n(embed_ + static_cast<size_t>(tok) * C, C, s.x.data() + static_cast<size_t>(r) * C);
+    }
+    hook(HookSite::Embed, -1, s.x.data(), C);
+
+    for (int l = 0; l < config_.n_layer; ++l) {
+      const LlamaBlock& b = blocks_[static_cast<size_t>(l)];
+      hook(HookSite::ResidPre, l, s.x.data(), C);
+      // Attention
+      rms_norm(s.x.data(), n, C, b.ln1_w, config_.norm_eps, s.ln.data());
+      linear(s.ln.data(), n, C, b.q_w, WeightLayout::OutIn, Q, b.q_b, s.q.data());
+      linear(s.ln.data(), n, C, b.k_w, WeightLayout::OutIn, K, b.k_b, s.k.data());
+      linear(s.ln.data(), n, C, b.v_w, WeightLayout::OutIn, K, b.v_b, s.v.data());
+      rope(s.q.data(), H, s.k.data(), KVH, rows, hd, inv_freq_.data());
+      store_kv(s.k.data(), s.v.data(), rows, cache, l, KVH, hd);
+      attention(s.q.data(), rows, cache, l, H, KVH, hd, s.att.data());
+      linear(s.att.data(), n, Q, b.o_w, WeightLayout::OutIn, C, b.o_b, s.out.data());
+      hook(HookSite::AttnOut, l, s.out.data(), C);
+      add_inplace(s.x.data(), s.out.data(), nc);
+      hook(HookSite::ResidMid, l, s.x.data(), C);
+      // MLP: down(silu(gate(x)) * up(x))
+      rms_norm(s.x.data(), n, C, b.ln2_w, config_.norm_eps, s.ln.data());
+      linear(s.ln.data(), n, C, b.gate_w, WeightLayout::OutIn, M, b.gate_b, s.gate.data());
+      hook(HookSite::MlpPre, l, s.gate.data(), M);
+      linear(s.ln.data(), n, C, b.up_w, WeightLayout::OutIn, M, b.up_b, s.up.data());
+      hook(HookSite::MlpPreLinear, l, s.up.data(), M);
+      silu_mul(s.gate.data(), s.up.data(), rows_n * M);
+      hook(HookSite::MlpPost, l, s.gate.data(), M);
+      linear(s.gate.data(), n, M, b.down_w, WeightLayout::OutIn, C, b.down_b, s.out.data());
+      hook(HookSite::MlpOut, l, s.out.data(), C);
+      add_inplace(s.x.data(), s.out.data(), nc);
+      hook(HookSite::ResidPost, l, s.x.data(), C);
+    }
+
+    rms_norm(s.x.data(), n, C, norm_w_, config_.norm_eps, s.ln.data());
+    hook(HookSite::LnFinal, -1, s.ln.data(), C);
+    const int nl = static_cast<int>(batch.logit_rows.size());
+    if (nl == 0) return;
+    s.last.resize(static_cast<size_t>(nl) * C);
+    for (int i = 0; i < nl; ++i)
+      std::copy_n(s.ln.data() + static_cast<size_t>(batch.logit_rows[i]) * C, C,
+                  s.last.data() + static_cast<size_t>(i) * C);
+    linear(s.last.data(), nl, C, lm_head_, WeightLayout::OutIn, config_.vocab_size, nullptr, logits);
+  }
+
+ private:
+  ModelConfig config_;
+  std::unique_ptr<ModelWeights> weights_;
+  std::string source_;
+  const float* embed_ = nullptr;  // [V, C]
+  std::vector<LlamaBlock> blocks_;
+  const float* norm_w_ = nullptr;   // [C]
+  const float* lm_head_ = nullptr;  // [V, C]
+  std::vector<float> inv_freq_;     // [head_dim / 2]
+  size_t weight_bytes_ = 0;
+  RunState state_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> load_llama(const std::string& model_dir, const ModelConfig& config,
+                                  std::unique_ptr<ModelWeights> weights) {
+  return std::make_unique<LlamaModel>(model_dir, config, std::move(weights));
+}
+
+}  // namespace nt

@@ -1,0 +1,18 @@
+#pragma once
+// Llama as Hugging Face's modeling_llama.py computes it: RMSNorm pre-norm blocks, RoPE
+// (rotate_half layout) on q and k, grouped-query attention, SwiGLU MLP, nn.Linear weights stored
+// [out, in], untied LM head unless tie_word_embeddings. The same code runs model_type "mistral"
+// (identical tensors; sliding window handled by capping the context) and "qwen2" (q/k/v biases).
+#include <memory>
+#include <string>
+
+#include "io/model_config.h"
+#include "io/model_weights.h"
+#include "model/model.h"
+
+namespace nt {
+
+std::unique_ptr<Model> load_llama(const std::string& model_dir, const ModelConfig& config,
+                                  std::unique_ptr<ModelWeights> weights);
+
+}  // namespace nt
