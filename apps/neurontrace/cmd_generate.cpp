@@ -55,7 +55,7 @@ int run_generate(const GenerateOptions& o) {
       out.push_back({{"prompt", texts[i]},
                      {"prompt_ids", results[i].prompt_ids},
                      {"generated_ids", results[i].generated_ids},
-                     {"text", session.tokenizer->decode(results[i].generated_ids)},
+                     {"text", decode_continuation(*session.tokenizer, results[i].prompt_ids, results[i].generated_ids)},
                      {"stop_reason", results[i].stop_reason}});
     }
     std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
@@ -63,7 +63,8 @@ int run_generate(const GenerateOptions& o) {
   }
   for (size_t i = 0; i < results.size(); ++i) {
     if (results.size() > 1) std::cout << (i ? "\n" : "") << "=== prompt " << i << " ===\n";
-    std::cout << texts[i] << session.tokenizer->decode(results[i].generated_ids) << "\n";
+    std::cout << texts[i] << decode_continuation(*session.tokenizer, results[i].prompt_ids, results[i].generated_ids)
+              << "\n";
   }
   return 0;
 }

@@ -74,11 +74,13 @@ size_t display_width(const std::string& s) {
   return n;
 }
 
-std::string marked(const Tokenizer& tok, const std::vector<int>& ids, int divergence) {
-  if (divergence < 0) return tok.decode(ids);
+std::string marked(const Tokenizer& tok, const std::vector<int>& prompt, const std::vector<int>& ids, int divergence) {
+  if (divergence < 0) return decode_continuation(tok, prompt, ids);
   std::vector<int> head(ids.begin(), ids.begin() + std::min<size_t>(ids.size(), static_cast<size_t>(divergence)));
   std::vector<int> tail(ids.begin() + static_cast<long>(head.size()), ids.end());
-  return tok.decode(head) + "▶" + tok.decode(tail);
+  std::vector<int> context = prompt;
+  context.insert(context.end(), head.begin(), head.end());
+  return decode_continuation(tok, prompt, head) + "▶" + decode_continuation(tok, context, tail);
 }
 
 void print_side_by_side(const std::string& a_title, const std::string& a, const std::string& b_title,
@@ -150,8 +152,8 @@ int run_steer(const SteerOptions& o) {
     std::cout << "Prompt: " << p.prompt << "\n";
     if (p.first_divergence < 0) std::cout << "(steered text is identical to the unsteered text)\n";
     else std::cout << "(texts diverge at generated token " << p.first_divergence << ", marked ▶)\n";
-    print_side_by_side("unsteered", marked(*session.tokenizer, p.unsteered_ids, p.first_divergence), "steered",
-                       marked(*session.tokenizer, p.steered_ids, p.first_divergence), width);
+    print_side_by_side("unsteered", marked(*session.tokenizer, p.prompt_ids, p.unsteered_ids, p.first_divergence), "steered",
+                       marked(*session.tokenizer, p.prompt_ids, p.steered_ids, p.first_divergence), width);
     std::cout << "\n";
   }
   std::cout << fmt::format("Effect against {} random controls ({} neurons each, same site and layers)\n", o.controls,

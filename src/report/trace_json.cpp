@@ -39,7 +39,7 @@ nlohmann::json trace_json(const TraceRun& run, const Tokenizer& tokenizer, const
       recorded[positions_name(rec.options().settings[s])] = rec.n_tokens(s, static_cast<int>(i));
     prompts.push_back({{"index", i}, {"group", run.group_names[static_cast<size_t>(run.group_of_seq[i])]},
                        {"text", run.texts[i]}, {"prompt_ids", g.prompt_ids}, {"generated_ids", g.generated_ids},
-                       {"generated_text", tokenizer.decode(g.generated_ids)}, {"stop_reason", g.stop_reason},
+                       {"generated_text", decode_continuation(tokenizer, g.prompt_ids, g.generated_ids)}, {"stop_reason", g.stop_reason},
                        {"recorded_tokens", recorded}});
   }
   nlohmann::json results = nlohmann::json::array();

@@ -131,7 +131,7 @@ std::vector<int> add_intervention(Hooks& hooks, const Intervention& iv) {
   auto seqs = std::make_shared<std::set<int>>(iv.only_seqs.begin(), iv.only_seqs.end());
   std::vector<int> ids;
   for (auto& [layer, targets] : by_layer) {
-    ids.push_back(hooks.add({iv.site, layer}, [targets, seqs, mode = iv.mode, value = iv.value,
+    ids.push_back(hooks.add({iv.site, layer}, [targets = targets, seqs, mode = iv.mode, value = iv.value,
                                                where = iv.where](const HookContext& ctx, float* acts) {
       for (size_t r = 0; r < ctx.rows.size(); ++r) {
         const RowInfo& row = ctx.rows[r];

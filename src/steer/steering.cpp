@@ -179,8 +179,8 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
     const auto& ref = generations[static_cast<size_t>(p * n_var)];
     sp.unsteered_ids = ref.generated_ids;
     sp.steered_ids = generations[static_cast<size_t>(p * n_var + 1)].generated_ids;
-    sp.unsteered_text = session.tokenizer->decode(sp.unsteered_ids);
-    sp.steered_text = session.tokenizer->decode(sp.steered_ids);
+    sp.unsteered_text = decode_continuation(*session.tokenizer, sp.prompt_ids, sp.unsteered_ids);
+    sp.steered_text = decode_continuation(*session.tokenizer, sp.prompt_ids, sp.steered_ids);
     const size_t common = std::min(sp.unsteered_ids.size(), sp.steered_ids.size());
     for (size_t i = 0; i < common && sp.first_divergence < 0; ++i)
       if (sp.unsteered_ids[i] != sp.steered_ids[i]) sp.first_divergence = static_cast<int>(i);
@@ -197,7 +197,8 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
     for (int v = 0; v < n_var; ++v) {
       EffectMeasures& m = measures[static_cast<size_t>(v)];
       const auto& text_ids = generations[static_cast<size_t>(p * n_var + v)].generated_ids;
-      m.hits = count_concept_hits(session.tokenizer->decode(text_ids), opt.concept_words, &m.words);
+      m.hits = count_concept_hits(decode_continuation(*session.tokenizer, sp.prompt_ids, text_ids),
+                                  opt.concept_words, &m.words);
       m.hit_rate = m.words ? static_cast<double>(m.hits) / m.words : 0.0;
       std::vector<float> var_logits;
       if (v > 0) {

@@ -378,7 +378,8 @@ StudyOutcome run_study(const StudyOptions& opt) {
     prompts.push_back({{"index", i}, {"group", groups.names[static_cast<size_t>(groups.group_of_seq[i])]},
                        {"text", groups.texts[i]}, {"prompt_ids", generations[i].prompt_ids},
                        {"generated_ids", generations[i].generated_ids},
-                       {"generated_text", session.tokenizer->decode(generations[i].generated_ids)},
+                       {"generated_text", decode_continuation(*session.tokenizer, generations[i].prompt_ids,
+                                                             generations[i].generated_ids)},
                        {"stop_reason", generations[i].stop_reason}});
   json results = json::array();
   for (const auto& a : all_analyses) results.push_back(analysis_json(a));
@@ -412,7 +413,8 @@ StudyOutcome run_study(const StudyOptions& opt) {
     ct.concept_name = groups.names[g];
     for (int sq : groups.seqs[g])
       ct.texts.push_back({sq, groups.texts[static_cast<size_t>(sq)],
-                          session.tokenizer->decode(generations[static_cast<size_t>(sq)].generated_ids),
+                          decode_continuation(*session.tokenizer, generations[static_cast<size_t>(sq)].prompt_ids,
+                                              generations[static_cast<size_t>(sq)].generated_ids),
                           fmt::format("{} tokens, stop: {}", generations[static_cast<size_t>(sq)].generated_ids.size(),
                                       generations[static_cast<size_t>(sq)].stop_reason)});
     report.generated.push_back(std::move(ct));
@@ -422,7 +424,8 @@ StudyOutcome run_study(const StudyOptions& opt) {
     ct.concept_name = "baseline";
     for (int sq : groups.seqs[0])
       ct.texts.push_back({sq, groups.texts[static_cast<size_t>(sq)],
-                          session.tokenizer->decode(generations[static_cast<size_t>(sq)].generated_ids), ""});
+                          decode_continuation(*session.tokenizer, generations[static_cast<size_t>(sq)].prompt_ids,
+                                              generations[static_cast<size_t>(sq)].generated_ids), ""});
     report.generated.push_back(std::move(ct));
   }
   report.warnings = warnings;

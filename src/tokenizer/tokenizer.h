@@ -1,6 +1,6 @@
 #pragma once
-// What the rest of neurontrace needs from a tokenizer. Implementations: byte-level BPE (GPT-2
-// family, bpe_tokenizer.h); SentencePiece for Llama comes later behind the same interface.
+// What the rest of neurontrace needs from a tokenizer. Implementations: byte-level BPE (GPT-2,
+// Llama-3, Qwen2: bpe_tokenizer.h) and SentencePiece (Llama-2, Mistral: spm_tokenizer.h).
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,7 +25,14 @@ class Tokenizer {
   virtual bool add_bos() const = 0;
 };
 
-// Loads the tokenizer of a Hugging Face model folder: tokenizer.json, or vocab.json + merges.txt.
+// The text that `ids` add after `context` (e.g. a continuation after its prompt). Decoding the
+// continuation alone can drop its leading space (SentencePiece removes the dummy prefix of the
+// first token), so this decodes context + ids and keeps what follows the decoded context.
+std::string decode_continuation(const Tokenizer& tokenizer, const std::vector<int>& context,
+                                const std::vector<int>& ids);
+
+// Loads the tokenizer of a Hugging Face model folder: tokenizer.json, vocab.json + merges.txt, or
+// tokenizer.model (SentencePiece).
 // Throws nt::Error naming the folder and the files it looked for when none is usable.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir);
 
