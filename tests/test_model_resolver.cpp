@@ -20,8 +20,13 @@ class CacheEnv : public ::testing::Test {
   void SetUp() override {
     ::setenv("HF_HUB_CACHE", tmp_.path().c_str(), 1);
     ::unsetenv("HF_HOME");
+    // Cache lookups only: a missing entry must not be downloaded (test_hub_download covers that).
+    ::setenv("HF_HUB_OFFLINE", "1", 1);
   }
-  void TearDown() override { ::unsetenv("HF_HUB_CACHE"); }
+  void TearDown() override {
+    ::unsetenv("HF_HUB_CACHE");
+    ::unsetenv("HF_HUB_OFFLINE");
+  }
   std::string snapshot(const std::string& repo, const std::string& rev, bool with_config = true) {
     const std::string dir = hf_repo_dir(repo) + "/snapshots/" + rev;
     fs::create_directories(dir);

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "io/hub_download.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -61,9 +62,18 @@ std::string resolve_model(const std::string& name_or_path) {
       throw Error(dir + ": cached snapshot of '" + name_or_path + "' has no config.json (incomplete download?)");
     return dir;
   }
-  throw Error("model '" + name_or_path + "' not found: not a folder, and not in the Hugging Face cache (looked in " +
-              repo + "); download it first, e.g. `huggingface-cli download " + name_or_path +
-              "`, or give the path of a model folder");
+  if (hf_hub_offline())
+    throw Error("model '" + name_or_path + "' not found: not a folder, and not in the Hugging Face cache (looked in " +
+                repo + "); HF_HUB_OFFLINE is set, so it is not downloaded: unset HF_HUB_OFFLINE to download it from " +
+                hf_endpoint() + ", or download it first, e.g. `huggingface-cli download " + name_or_path +
+                "`, or give the path of a model folder");
+  // Not in the cache: fetch it from the Hub into the cache (io/hub_download.h).
+  try {
+    return hub_download_model(name_or_path);
+  } catch (const Error& e) {
+    throw Error("model '" + name_or_path + "' is not a folder and not in the Hugging Face cache (" + repo +
+                "); downloading it failed: " + e.what());
+  }
 }
 
 }  // namespace nt

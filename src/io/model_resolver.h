@@ -11,7 +11,8 @@ namespace nt {
 std::string hf_cache_dir();
 // The cache folder of a repository ("<cache>/models--ORG--NAME").
 std::string hf_repo_dir(const std::string& repo_id);
-// Returns the folder to load. Throws nt::Error saying where it looked when nothing is found.
+// Returns the folder to load. A name missing from the cache is downloaded (io/hub_download.h)
+// unless HF_HUB_OFFLINE is set; throws nt::Error saying where it looked and how to download.
 std::string resolve_model(const std::string& name_or_path);
 
 }  // namespace nt
