@@ -50,20 +50,31 @@ int main(int argc, char** argv) {
         std::fputs(kUsage, stdout);
         return 0;
       }
-      if (i + 1 >= argc) throw nt::Error(flag.rfind("--", 0) == 0 ? flag + ": missing value" : "unexpected argument '" + flag + "'");
+      if (i + 1 >= argc)
+        throw nt::Error(flag.rfind("--", 0) == 0 ? flag + ": missing value"
+                                                 : "unexpected argument '" + flag + "'");
       const std::string value = argv[++i];
       constexpr long long kMaxDim = 1 << 24;
-      if (flag == "--out") out = value;
-      else if (flag == "--tokenizer") tokenizer = value;
-      else if (flag == "--layers") spec.layers = static_cast<int>(parse_number(flag, value, 1, 4096));
-      else if (flag == "--width") spec.width = static_cast<int>(parse_number(flag, value, 1, kMaxDim));
-      else if (flag == "--heads") spec.heads = static_cast<int>(parse_number(flag, value, 1, kMaxDim));
-      else if (flag == "--mlp") spec.mlp = static_cast<int>(parse_number(flag, value, 1, kMaxDim));
-      else if (flag == "--vocab") spec.vocab = static_cast<int>(parse_number(flag, value, 1, kMaxDim));
-      else if (flag == "--ctx") spec.ctx = static_cast<int>(parse_number(flag, value, 1, kMaxDim));
+      if (flag == "--out")
+        out = value;
+      else if (flag == "--tokenizer")
+        tokenizer = value;
+      else if (flag == "--layers")
+        spec.layers = static_cast<int>(parse_number(flag, value, 1, 4096));
+      else if (flag == "--width")
+        spec.width = static_cast<int>(parse_number(flag, value, 1, kMaxDim));
+      else if (flag == "--heads")
+        spec.heads = static_cast<int>(parse_number(flag, value, 1, kMaxDim));
+      else if (flag == "--mlp")
+        spec.mlp = static_cast<int>(parse_number(flag, value, 1, kMaxDim));
+      else if (flag == "--vocab")
+        spec.vocab = static_cast<int>(parse_number(flag, value, 1, kMaxDim));
+      else if (flag == "--ctx")
+        spec.ctx = static_cast<int>(parse_number(flag, value, 1, kMaxDim));
       else if (flag == "--seed")
         spec.seed = static_cast<uint64_t>(parse_number(flag, value, 0, 0x7FFFFFFFFFFFFFFFLL));
-      else throw nt::Error("unknown option '" + flag + "' (see --help)");
+      else
+        throw nt::Error("unknown option '" + flag + "' (see --help)");
     }
     if (out.empty()) throw nt::Error("--out DIR is required (see --help)");
     nt::validate(spec);

@@ -7,7 +7,9 @@
 #include <thread>
 
 #include "commands.h"
+#include "model/weight_matrix.h"
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"neurontrace: trace and steer the neurons of transformer language models"};
@@ -15,6 +17,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--threads", threads, "Worker threads for matrix products")->check(CLI::Range(1, 256));
+  std::string weights = "f32";
+  app.add_option("--weights", weights,
+                 "Precision of the linear layers' weights: f32 (the checkpoint's values), bf16 or int8 "
+                 "(per-row scales); converted once at load, faster decoding, slightly different numbers")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}))
+      ->capture_default_str();
   nt::cli::Runner run;
   for (auto add : {nt::cli::add_generate, nt::cli::add_trace, nt::cli::add_steer, nt::cli::add_study}) {
     nt::cli::Command cmd = add(app);
@@ -26,6 +34,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   openblas_set_num_threads(threads);
+  nt::set_thread_count(threads);
+  nt::set_default_weight_format(nt::parse_weight_format(weights));
   try {
     return run();
   } catch (const nt::Error& e) {

@@ -40,6 +40,9 @@ void parse_gpt2(const json& j, const std::string& path, ModelConfig& c) {
   c.vocab_size = get_int(j, path, "vocab_size", 0, true);
   c.n_ctx = get_int(j, path, "n_positions", get_int(j, path, "n_ctx", 0, false), false);
   if (c.n_ctx == 0) throw Error(path + ": missing field 'n_positions'");
+  // The default n_inner is 4 * n_embd, which must not overflow (n_embd may be up to 2^30).
+  if (c.d_model > (1 << 28) && (!j.contains("n_inner") || j["n_inner"].is_null()))
+    throw Error(path + ": field 'n_embd' is too large (4 * n_embd, the default n_inner, overflows)");
   c.d_mlp = get_int(j, path, "n_inner", 4 * c.d_model, false);
   c.norm_eps = j.value("layer_norm_epsilon", 1e-5f);
   c.activation = j.value("activation_function", std::string("gelu_new"));
@@ -100,7 +103,7 @@ void parse_rope_scaling(const json& j, const std::string& path, ModelConfig& c) 
     r.low_freq_factor = get_float(*rs, path, where, "low_freq_factor", 1.0f, true);
     r.high_freq_factor = get_float(*rs, path, where, "high_freq_factor", 4.0f, true);
     auto it = rs->find("original_max_position_embeddings");
-    if (it == rs->end() || !it->is_number_integer() || it->get<int64_t>() <= 0)
+    if (it == rs->end() || !it->is_number_integer() || it->get<int64_t>() <= 0 || it->get<int64_t>() > (1 << 30))
       throw Error(path + ": field '" + where +
                   "original_max_position_embeddings' must be a positive integer");
     r.original_max_position_embeddings = it->get<int>();

@@ -1,8 +1,11 @@
 #include "io/random_model.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -48,8 +51,8 @@ void fill_normal(float* out, size_t n, float offset, float stddev, uint64_t stre
   size_t i = 0;
   while (i < n) {
     const uint64_t x = splitmix64(state);
-    const float u1 = (static_cast<float>(x >> 40) + 1.0f) * kInv24;              // (0, 1]
-    const float u2 = static_cast<float>((x >> 16) & 0xFFFFFFull) * kInv24;       // [0, 1)
+    const float u1 = (static_cast<float>(x >> 40) + 1.0f) * kInv24;         // (0, 1]
+    const float u2 = static_cast<float>((x >> 16) & 0xFFFFFFull) * kInv24;  // [0, 1)
     const float r = stddev * std::sqrt(-2.0f * std::log(u1));
     const float t = kTwoPi * u2;
     out[i++] = offset + r * std::cos(t);
@@ -134,7 +137,8 @@ void validate(const RandomGpt2Spec& s) {
   positive(s.vocab, "--vocab");
   positive(s.ctx, "--ctx");
   if (s.width % s.heads != 0)
-    throw Error("--width " + std::to_string(s.width) + " is not divisible by --heads " + std::to_string(s.heads));
+    throw Error("--width " + std::to_string(s.width) + " is not divisible by --heads " +
+                std::to_string(s.heads));
 }
 
 size_t random_gpt2_weight_bytes(const RandomGpt2Spec& spec) {
@@ -185,7 +189,8 @@ void write_random_gpt2(const std::string& dir, const RandomGpt2Spec& spec, const
       ours = j.is_object() && j.contains(kSeedKey);
     } catch (const std::exception&) {
     }
-    if (!ours) throw Error(dir + ": holds a model not written by make_random_model; refusing to overwrite it");
+    if (!ours)
+      throw Error(dir + ": holds a model not written by make_random_model; refusing to overwrite it");
   }
   for (const char* f : {"vocab.json", "merges.txt"})
     if (!fs::is_regular_file(tokenizer_dir + "/" + f, ec))
@@ -202,9 +207,15 @@ void write_random_gpt2(const std::string& dir, const RandomGpt2Spec& spec, const
     offsets.push_back(total);
     total += t.numel();
   }
-  // Not zero-initialised: every element is written below, and the page faults then happen in the
-  // generating threads.
-  std::unique_ptr<float[]> values(new float[total]);
+  // Not zero-initialised: every element is written below, so the page faults happen in the
+  // generating threads; 2 MiB-aligned and marked for huge pages, which makes them ~500x fewer.
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t alloc_bytes = (total * sizeof(float) + kHuge - 1) / kHuge * kHuge;
+  std::unique_ptr<float, void (*)(void*)> values(static_cast<float*>(std::aligned_alloc(kHuge, alloc_bytes)),
+                                                 std::free);
+  if (!values)
+    throw Error(dir + ": cannot allocate " + std::to_string(alloc_bytes) + " bytes for the weights");
+  ::madvise(values.get(), alloc_bytes, MADV_HUGEPAGE);  // advisory; ignored where unsupported
 
   // Work items: (tensor, chunk), handed out to threads through an atomic counter.
   struct Item {

@@ -13,11 +13,11 @@ namespace nt {
 
 struct RandomGpt2Spec {
   int layers = 12;
-  int width = 768;     // n_embd
+  int width = 768;  // n_embd
   int heads = 12;
-  int mlp = 3072;      // n_inner
+  int mlp = 3072;  // n_inner
   int vocab = 50257;
-  int ctx = 1024;      // n_positions
+  int ctx = 1024;  // n_positions
   uint64_t seed = 0;
 };
 

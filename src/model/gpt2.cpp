@@ -12,15 +12,15 @@ namespace {
 struct Gpt2Block {
   const float* ln1_w;   // [C]
   const float* ln1_b;   // [C]
-  const float* qkv_w;   // [C, 3C]   columns: q | k | v, head j = columns j*hd .. j*hd+hd-1 of each
+  Matrix qkv_w;         // [C, 3C]   columns: q | k | v, head j = columns j*hd .. j*hd+hd-1 of each
   const float* qkv_b;   // [3C]
-  const float* proj_w;  // [C, C]
+  Matrix proj_w;        // [C, C]
   const float* proj_b;  // [C]
   const float* ln2_w;   // [C]
   const float* ln2_b;   // [C]
-  const float* fc_w;    // [C, M]
+  Matrix fc_w;          // [C, M]
   const float* fc_b;    // [M]
-  const float* out_w;   // [M, C]
+  Matrix out_w;         // [M, C]
   const float* out_b;   // [C]
 };
 
@@ -41,29 +41,47 @@ struct RunState {
 
 class Gpt2Model : public Model {
  public:
-  Gpt2Model(const std::string& dir, const ModelConfig& config, std::unique_ptr<ModelWeights> weights)
+  Gpt2Model(const std::string& dir, const ModelConfig& config, std::unique_ptr<ModelWeights> weights,
+            WeightFormat format)
       : config_(config), weights_(std::move(weights)), source_(dir) {
     const int64_t C = config.d_model, M = config.d_mlp, V = config.vocab_size, P = config.n_ctx;
     ModelWeights& w = *weights_;
+    // Matrices of linear layers, converted to `format` here, once; the float32 bytes they replace
+    // are swapped for the stored bytes in weight_bytes_.
+    size_t f32_bytes = 0, stored_bytes = 0;
+    auto matrix = [&](const std::string& name, int64_t in, int64_t out, WeightLayout layout) {
+      const float* p = w.get(name, layout == WeightLayout::InOut ? std::vector<int64_t>{in, out}
+                                                                 : std::vector<int64_t>{out, in});
+      Matrix m(p, static_cast<int>(in), static_cast<int>(out), layout, format);
+      f32_bytes += m.f32_bytes();
+      stored_bytes += m.bytes();
+      return m;
+    };
     wte_ = w.get("wte.weight", {V, C});
     wpe_ = w.get("wpe.weight", {P, C});
     for (int l = 0; l < config.n_layer; ++l) {
       const std::string p = "h." + std::to_string(l) + ".";
       blocks_.push_back(Gpt2Block{
           w.get(p + "ln_1.weight", {C}), w.get(p + "ln_1.bias", {C}),
-          w.get(p + "attn.c_attn.weight", {C, 3 * C}), w.get(p + "attn.c_attn.bias", {3 * C}),
-          w.get(p + "attn.c_proj.weight", {C, C}), w.get(p + "attn.c_proj.bias", {C}),
+          matrix(p + "attn.c_attn.weight", C, 3 * C, WeightLayout::InOut), w.get(p + "attn.c_attn.bias", {3 * C}),
+          matrix(p + "attn.c_proj.weight", C, C, WeightLayout::InOut), w.get(p + "attn.c_proj.bias", {C}),
           w.get(p + "ln_2.weight", {C}), w.get(p + "ln_2.bias", {C}),
-          w.get(p + "mlp.c_fc.weight", {C, M}), w.get(p + "mlp.c_fc.bias", {M}),
-          w.get(p + "mlp.c_proj.weight", {M, C}), w.get(p + "mlp.c_proj.bias", {C})});
+          matrix(p + "mlp.c_fc.weight", C, M, WeightLayout::InOut), w.get(p + "mlp.c_fc.bias", {M}),
+          matrix(p + "mlp.c_proj.weight", M, C, WeightLayout::InOut), w.get(p + "mlp.c_proj.bias", {C})});
     }
     lnf_w_ = w.get("ln_f.weight", {C});
     lnf_b_ = w.get("ln_f.bias", {C});
-    if (!config.tie_embeddings && w.has("lm_head.weight"))
-      lm_head_ = w.get("lm_head.weight", {V, C});
-    else
-      lm_head_ = wte_;
-    weight_bytes_ = w.bytes_used() - static_cast<size_t>(P) * C * sizeof(float);  // wpe: one row per token
+    // wte stays float32 for the embedding lookup (one row per token); the LM head gets its own
+    // converted copy unless the format is f32.
+    size_t bytes = w.bytes_used() - static_cast<size_t>(P) * C * sizeof(float);  // wpe: one row per token
+    if (!config.tie_embeddings && w.has("lm_head.weight")) {
+      lm_head_ = matrix("lm_head.weight", C, V, WeightLayout::OutIn);
+    } else {
+      lm_head_ = Matrix(wte_, static_cast<int>(C), static_cast<int>(V), WeightLayout::OutIn, format);
+      f32_bytes += lm_head_.f32_bytes();
+      stored_bytes += lm_head_.bytes();
+    }
+    weight_bytes_ = bytes - f32_bytes + stored_bytes;
   }
 
   const ModelConfig& config() const override { return config_; }
@@ -110,7 +128,7 @@ class Gpt2Model : public Model {
       hook(HookSite::ResidPre, l, s.x.data(), C);
       // Attention
       layer_norm(s.x.data(), n, C, b.ln1_w, b.ln1_b, config_.norm_eps, s.ln.data());
-      linear(s.ln.data(), n, C, b.qkv_w, WeightLayout::InOut, 3 * C, b.qkv_b, s.qkv.data());
+      linear(s.ln.data(), n, b.qkv_w, b.qkv_b, s.qkv.data());
       for (int r = 0; r < n; ++r) {
         const float* src = s.qkv.data() + static_cast<size_t>(r) * 3 * C;
         std::copy_n(src, C, s.q.data() + static_cast<size_t>(r) * C);
@@ -119,17 +137,17 @@ class Gpt2Model : public Model {
       }
       store_kv(s.k.data(), s.v.data(), rows, cache, l, H, hd);
       attention(s.q.data(), rows, cache, l, H, H, hd, s.att.data());
-      linear(s.att.data(), n, C, b.proj_w, WeightLayout::InOut, C, b.proj_b, s.out.data());
+      linear(s.att.data(), n, b.proj_w, b.proj_b, s.out.data());
       hook(HookSite::AttnOut, l, s.out.data(), C);
       add_inplace(s.x.data(), s.out.data(), nc);
       hook(HookSite::ResidMid, l, s.x.data(), C);
       // MLP
       layer_norm(s.x.data(), n, C, b.ln2_w, b.ln2_b, config_.norm_eps, s.ln.data());
-      linear(s.ln.data(), n, C, b.fc_w, WeightLayout::InOut, M, b.fc_b, s.mlp.data());
+      linear(s.ln.data(), n, b.fc_w, b.fc_b, s.mlp.data());
       hook(HookSite::MlpPre, l, s.mlp.data(), M);
       gelu_tanh(s.mlp.data(), static_cast<size_t>(n) * M);
       hook(HookSite::MlpPost, l, s.mlp.data(), M);
-      linear(s.mlp.data(), n, M, b.out_w, WeightLayout::InOut, C, b.out_b, s.out.data());
+      linear(s.mlp.data(), n, b.out_w, b.out_b, s.out.data());
       hook(HookSite::MlpOut, l, s.out.data(), C);
       add_inplace(s.x.data(), s.out.data(), nc);
       hook(HookSite::ResidPost, l, s.x.data(), C);
@@ -143,7 +161,7 @@ class Gpt2Model : public Model {
     for (int i = 0; i < nl; ++i)
       std::copy_n(s.ln.data() + static_cast<size_t>(batch.logit_rows[i]) * C, C,
                   s.last.data() + static_cast<size_t>(i) * C);
-    linear(s.last.data(), nl, C, lm_head_, WeightLayout::OutIn, config_.vocab_size, nullptr, logits);
+    linear(s.last.data(), nl, lm_head_, nullptr, logits);
   }
 
  private:
@@ -155,7 +173,7 @@ class Gpt2Model : public Model {
   std::vector<Gpt2Block> blocks_;
   const float* lnf_w_ = nullptr;
   const float* lnf_b_ = nullptr;
-  const float* lm_head_ = nullptr;  // [V, C]
+  Matrix lm_head_;  // [V, C]
   size_t weight_bytes_ = 0;
   RunState state_;
 };
@@ -163,8 +181,8 @@ class Gpt2Model : public Model {
 }  // namespace
 
 std::unique_ptr<Model> load_gpt2(const std::string& model_dir, const ModelConfig& config,
-                                 std::unique_ptr<ModelWeights> weights) {
-  return std::make_unique<Gpt2Model>(model_dir, config, std::move(weights));
+                                 std::unique_ptr<ModelWeights> weights, WeightFormat format) {
+  return std::make_unique<Gpt2Model>(model_dir, config, std::move(weights), format);
 }
 
 }  // namespace nt

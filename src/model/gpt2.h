@@ -7,10 +7,12 @@
 #include "io/model_config.h"
 #include "io/model_weights.h"
 #include "model/model.h"
+#include "model/weight_matrix.h"
 
 namespace nt {
 
 std::unique_ptr<Model> load_gpt2(const std::string& model_dir, const ModelConfig& config,
-                                 std::unique_ptr<ModelWeights> weights);
+                                 std::unique_ptr<ModelWeights> weights,
+                                 WeightFormat format = WeightFormat::F32);
 
 }  // namespace nt

@@ -7,7 +7,12 @@
 #include <string>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 namespace nt {
 
@@ -28,6 +33,252 @@ void linear(const float* x, int n, int in, const float* w, WeightLayout layout, 
       cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w, in, x, 1, beta, y, 1);
     else
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, beta, y, out);
+  }
+}
+
+// ---- Reduced-precision weights (Matrix) -------------------------------------------------------
+
+namespace {
+
+#if defined(__AVX512F__)
+// (The maskz_ forms with a full mask are the plain instructions; GCC 12's plain intrinsics start
+// from an "undefined" register that -Wmaybe-uninitialized reports once inlined.)
+constexpr __mmask16 kAll = 0xffff;
+static const bool kBigR = getenv("NT_BIGR") ? atoi(getenv("NT_BIGR")) : 0;  // TEMP
+static const int kPrefetch = getenv("NT_PREFETCH") ? atoi(getenv("NT_PREFETCH")) : 0;  // TEMP
+
+// 16 stored weights widened to float32: bf16 is the top half of a float32; int8 converts exactly.
+inline __m512 widen16(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, _mm512_maskz_cvtepu16_epi32(kAll, h), 16));
+}
+inline __m512 widen16(const int8_t* p) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm512_maskz_cvtepi32_ps(kAll, _mm512_maskz_cvtepi8_epi32(kAll, q));
+}
+
+inline float hsum(__m512 v) {
+  __m512 t = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(kAll, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  t = _mm512_add_ps(t, _mm512_maskz_shuffle_f32x4(kAll, t, t, _MM_SHUFFLE(2, 3, 0, 1)));
+  __m128 s = _mm512_maskz_extractf32x4_ps(0xf, t, 0);
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// out[r * ldo + g] = sum_i x[r * ldx + i] * w[g * ldw + i] for R rows of x and G stored weight rows,
+// R x G float32 accumulators in registers. The weight rows are zero-padded to a multiple of 16
+// (Matrix::ld), so only x needs a mask at the tail.
+template <class T, int R, int G>
+void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float* out, size_t ldo) {
+  __m512 acc[R][G];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) acc[r][g] = _mm512_setzero_ps();
+  auto step = [&](int i, __mmask16 mask) {
+    __m512 wv[G];
+    if (kPrefetch && (i % (64 / sizeof(T))) == 0)
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g) {
+        if (kPrefetch == 1) _mm_prefetch(reinterpret_cast<const char*>(w + (g + G) * ldw + i), _MM_HINT_T0);
+        if (kPrefetch == 2) _mm_prefetch(reinterpret_cast<const char*>(w + (g + 2 * G) * ldw + i), _MM_HINT_T0);
+        if (kPrefetch == 3) _mm_prefetch(reinterpret_cast<const char*>(w + (g + G) * ldw + i), _MM_HINT_T1);
+        if (kPrefetch == 4) _mm_prefetch(reinterpret_cast<const char*>(w + (g + 2 * G) * ldw + i), _MM_HINT_T1);
+      }
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) wv[g] = widen16(w + g * ldw + i);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 xv = _mm512_maskz_loadu_ps(mask, x + r * ldx + i);
+#pragma GCC unroll 16
+      for (int g = 0; g < G; ++g) acc[r][g] = _mm512_fmadd_ps(xv, wv[g], acc[r][g]);
+    }
+  };
+  int i = 0;
+  for (; i + 16 <= in; i += 16) step(i, kAll);
+  if (i < in) step(i, static_cast<__mmask16>((1u << (in - i)) - 1u));
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) out[r * ldo + g] = hsum(acc[r][g]);
+}
+
+// dst[0 .. in) = widened w[0 .. in), times `scale`.
+template <class T>
+void widen_row(const T* w, int in, float scale, float* dst) {
+  const __m512 s = _mm512_set1_ps(scale);
+  int i = 0;
+  for (; i + 16 <= in; i += 16) _mm512_storeu_ps(dst + i, _mm512_mul_ps(widen16(w + i), s));
+  if (i < in)
+    _mm512_mask_storeu_ps(dst + i, static_cast<__mmask16>((1u << (in - i)) - 1u), _mm512_mul_ps(widen16(w + i), s));
+}
+#else
+inline float widen1(uint16_t h) { return bf16_to_float(h); }
+inline float widen1(int8_t q) { return static_cast<float>(q); }
+
+template <class T, int R, int G>
+void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float* out, size_t ldo) {
+  for (int r = 0; r < R; ++r)
+    for (int g = 0; g < G; ++g) {
+      const float* xr = x + r * ldx;
+      const T* wg = w + g * ldw;
+      float acc = 0.0f;
+      for (int i = 0; i < in; ++i) acc += xr[i] * widen1(wg[i]);
+      out[r * ldo + g] = acc;
+    }
+}
+
+template <class T>
+void widen_row(const T* w, int in, float scale, float* dst) {
+  for (int i = 0; i < in; ++i) dst[i] = widen1(w[i]) * scale;
+}
+#endif
+
+// Rows [o0, o1) of y for all n rows of x: blocks of 8 stored rows, x in runs of up to 4 rows, so
+// each block of weights comes from memory once and from L1 for the other runs of x.
+template <class T>
+void stream_rows(const float* x, int n, int in, const T* w, size_t ld, int o0, int o1, float* y, int out) {
+  const size_t ldx = static_cast<size_t>(in), ldo = static_cast<size_t>(out);
+  int o = o0;
+  for (; o + 8 <= o1; o += 8) {
+    const T* wo = w + static_cast<size_t>(o) * ld;
+    int r = 0;
+    if (kBigR)
+    for (; r + 6 <= n; r += 6) {
+      dot_tile<T, 6, 4>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+      dot_tile<T, 6, 4>(x + r * ldx, ldx, wo + 4 * ld, ld, in, y + r * ldo + o + 4, ldo);
+    }
+    for (; r + 4 <= n; r += 4) {
+      dot_tile<T, 4, 4>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+      dot_tile<T, 4, 4>(x + r * ldx, ldx, wo + 4 * ld, ld, in, y + r * ldo + o + 4, ldo);
+    }
+    switch (n - r) {
+      case 3:
+        dot_tile<T, 3, 4>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+        dot_tile<T, 3, 4>(x + r * ldx, ldx, wo + 4 * ld, ld, in, y + r * ldo + o + 4, ldo);
+        break;
+      case 2:
+        dot_tile<T, 2, 8>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+        break;
+      case 1:
+        dot_tile<T, 1, 8>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+        break;
+      default:
+        break;
+    }
+  }
+  for (; o < o1; ++o) {
+    const T* wo = w + static_cast<size_t>(o) * ld;
+    int r = 0;
+    for (; r + 4 <= n; r += 4) dot_tile<T, 4, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+    switch (n - r) {
+      case 3:
+        dot_tile<T, 3, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+        break;
+      case 2:
+        dot_tile<T, 2, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+        break;
+      case 1:
+        dot_tile<T, 1, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// x with each column i multiplied by scale[i] (int8 InOut), in a per-thread buffer.
+const float* scale_columns(const float* x, int n, int in, const float* scale) {
+  thread_local std::vector<float> buf;
+  buf.resize(static_cast<size_t>(n) * in);
+  for (int r = 0; r < n; ++r) {
+    const float* xr = x + static_cast<size_t>(r) * in;
+    float* br = buf.data() + static_cast<size_t>(r) * in;
+    for (int i = 0; i < in; ++i) br[i] = xr[i] * scale[i];
+  }
+  return buf.data();
+}
+
+template <class T>
+void linear_reduced(const float* x, int n, const Matrix& w, const T* data, const float* bias, float* y) {
+  const int in = w.in(), out = w.out();
+  const size_t ld = w.ld();
+  const float* xs = w.scales_input() ? scale_columns(x, n, in, w.scales()) : x;
+  const float* row_scale = w.format() == WeightFormat::Int8 && !w.scales_input() ? w.scales() : nullptr;
+  ThreadPool& pool = thread_pool();
+
+  static const int stream_max = getenv("NT_STREAM_ROWS") ? atoi(getenv("NT_STREAM_ROWS")) : kStreamRows;  // TEMP
+  if (n <= stream_max) {
+    // Tasks of ~32 KiB of weights (a multiple of 8 rows), handed out dynamically.
+    const size_t row_bytes = ld * sizeof(T);
+    const int task_rows = static_cast<int>(std::max<size_t>(8, (size_t{32} << 10) / row_bytes / 8 * 8));
+    const size_t tasks = static_cast<size_t>((out + task_rows - 1) / task_rows);
+    pool.parallel_for(tasks, 1, [&](size_t b, size_t e) {
+      for (size_t t = b; t < e; ++t) {
+        const int o0 = static_cast<int>(t) * task_rows, o1 = std::min(out, o0 + task_rows);
+        stream_rows(xs, n, in, data, ld, o0, o1, y, out);
+        if (!row_scale && !bias) continue;
+        for (int r = 0; r < n; ++r) {
+          float* yr = y + static_cast<size_t>(r) * out;
+          for (int o = o0; o < o1; ++o) {
+            float v = yr[o];
+            if (row_scale) v *= row_scale[o];
+            if (bias) v += bias[o];
+            yr[o] = v;
+          }
+        }
+      }
+    });
+    return;
+  }
+
+  // Blocks of output rows widened into a float32 scratch of at most ~1 MiB (at least 16 rows),
+  // then one SGEMM per block: y[:, o0 .. o0+rows) (+)= xs @ block^T.
+  static const size_t kScratchFloats = getenv("NT_SCRATCH") ? atol(getenv("NT_SCRATCH")) : size_t{1} << 18;  // TEMP
+  static const bool widen_pool = getenv("NT_WIDEN_POOL") ? atoi(getenv("NT_WIDEN_POOL")) : 1;  // TEMP
+  const int block_rows =
+      static_cast<int>(std::clamp<size_t>(kScratchFloats / static_cast<size_t>(in) / 16 * 16, 16, 1 << 20));
+  thread_local std::vector<float> scratch;
+  scratch.resize(static_cast<size_t>(block_rows) * in);
+  float beta = 0.0f;
+  if (bias) {
+    for (int r = 0; r < n; ++r) std::copy(bias, bias + out, y + static_cast<size_t>(r) * out);
+    beta = 1.0f;
+  }
+  for (int o0 = 0; o0 < out; o0 += block_rows) {
+    const int rows = std::min(block_rows, out - o0);
+    float* s = scratch.data();
+    if (!widen_pool) {
+      for (int j = 0; j < rows; ++j) {
+        const size_t o = static_cast<size_t>(o0) + j;
+        widen_row(data + o * ld, in, row_scale ? row_scale[o] : 1.0f, s + j * static_cast<size_t>(in));
+      }
+    } else
+    pool.parallel_for(static_cast<size_t>(rows), 8, [&](size_t b, size_t e) {
+      for (size_t j = b; j < e; ++j) {
+        const size_t o = static_cast<size_t>(o0) + j;
+        widen_row(data + o * ld, in, row_scale ? row_scale[o] : 1.0f, s + j * static_cast<size_t>(in));
+      }
+    });
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, in, 1.0f, xs, in, s, in, beta, y + o0, out);
+  }
+}
+
+}  // namespace
+
+void linear(const float* x, int n, const Matrix& w, const float* bias, float* y) {
+  if (n <= 0) return;
+  switch (w.format()) {
+    case WeightFormat::F32:
+      linear(x, n, w.in(), w.f32(), w.layout(), w.out(), bias, y);
+      return;
+    case WeightFormat::BF16:
+      linear_reduced(x, n, w, w.bf16(), bias, y);
+      return;
+    case WeightFormat::Int8:
+      linear_reduced(x, n, w, w.i8(), bias, y);
+      return;
   }
 }
 

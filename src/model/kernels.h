@@ -4,15 +4,24 @@
 
 #include "hooks/hooks.h"
 #include "model/kv_cache.h"
+#include "model/weight_matrix.h"
 
 namespace nt {
-
-// How a weight matrix is stored: GPT-2's Conv1D keeps [in, out]; nn.Linear keeps [out, in].
-enum class WeightLayout { InOut, OutIn };
 
 // y[n, out] = x[n, in] @ W (+ bias). One BLAS call for all n rows, so the weights are read once.
 void linear(const float* x, int n, int in, const float* w, WeightLayout layout, int out,
             const float* bias, float* y);
+
+// The same for a Matrix (x: [n, w.in()], y: [n, w.out()], bias: [w.out()] or null). F32 is the
+// overload above. BF16 / Int8, on thread_pool():
+//   n <= kStreamRows (decode): one pass over the stored weights for all n rows; each thread takes
+//     runs of output rows and widens the weights to float32 in registers (bf16: shift; int8:
+//     convert) for FMAs with x, float32 accumulation.
+//   larger n (prefill, big batches): blocks of output rows are widened into a bounded float32
+//     scratch and multiplied with cblas_sgemm, so prefill keeps OpenBLAS's GEMM rate.
+void linear(const float* x, int n, const Matrix& w, const float* bias, float* y);
+// Row count up to which linear() streams the reduced-precision weights directly (see above).
+inline constexpr int kStreamRows = 16;
 
 // LayerNorm over each row: (x - mean) / sqrt(var + eps) * w + b, biased variance.
 void layer_norm(const float* x, int n, int width, const float* w, const float* b, float eps, float* y);

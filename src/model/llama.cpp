@@ -14,20 +14,20 @@ namespace {
 // model has none (only qwen2 has q/k/v biases; llama's attention_bias / mlp_bias add the rest).
 struct LlamaBlock {
   const float* ln1_w;   // [C]     input_layernorm
-  const float* q_w;     // [Q, C]  self_attn.q_proj
+  Matrix q_w;           // [Q, C]  self_attn.q_proj
   const float* q_b;     // [Q]
-  const float* k_w;     // [K, C]  self_attn.k_proj
+  Matrix k_w;           // [K, C]  self_attn.k_proj
   const float* k_b;     // [K]
-  const float* v_w;     // [K, C]  self_attn.v_proj
+  Matrix v_w;           // [K, C]  self_attn.v_proj
   const float* v_b;     // [K]
-  const float* o_w;     // [C, Q]  self_attn.o_proj
+  Matrix o_w;           // [C, Q]  self_attn.o_proj
   const float* o_b;     // [C]
   const float* ln2_w;   // [C]     post_attention_layernorm
-  const float* gate_w;  // [M, C]  mlp.gate_proj
+  Matrix gate_w;        // [M, C]  mlp.gate_proj
   const float* gate_b;  // [M]
-  const float* up_w;    // [M, C]  mlp.up_proj
+  Matrix up_w;          // [M, C]  mlp.up_proj
   const float* up_b;    // [M]
-  const float* down_w;  // [C, M]  mlp.down_proj
+  Matrix down_w;        // [C, M]  mlp.down_proj
   const float* down_b;  // [C]
 };
 
@@ -47,7 +47,8 @@ struct RunState {
 
 class LlamaModel : public Model {
  public:
-  LlamaModel(const std::string& dir, const ModelConfig& config, std::unique_ptr<ModelWeights> weights)
+  LlamaModel(const std::string& dir, const ModelConfig& config, std::unique_ptr<ModelWeights> weights,
+             WeightFormat format)
       : config_(config), weights_(std::move(weights)), source_(dir) {
     const int64_t C = config.d_model, M = config.d_mlp, V = config.vocab_size;
     const int64_t Q = static_cast<int64_t>(config.n_head) * config.head_dim;
@@ -57,30 +58,43 @@ class LlamaModel : public Model {
     auto bias = [&](bool present, const std::string& name, int64_t n) -> const float* {
       return present ? w.get(name, {n}) : nullptr;
     };
+    // Matrices of linear layers ([out, in]), converted to `format` here, once; the float32 bytes
+    // they replace are swapped for the stored bytes in weight_bytes_.
+    size_t f32_bytes = 0, stored_bytes = 0;
+    auto matrix = [&](const std::string& name, int64_t out, int64_t in) {
+      Matrix m(w.get(name, {out, in}), static_cast<int>(in), static_cast<int>(out), WeightLayout::OutIn, format);
+      f32_bytes += m.f32_bytes();
+      stored_bytes += m.bytes();
+      return m;
+    };
     for (int l = 0; l < config.n_layer; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
       const std::string a = p + "self_attn.", m = p + "mlp.";
       const bool ab = config.attention_bias, ob = config.o_proj_bias, mb = config.mlp_bias;
       blocks_.push_back(LlamaBlock{
           w.get(p + "input_layernorm.weight", {C}),
-          w.get(a + "q_proj.weight", {Q, C}), bias(ab, a + "q_proj.bias", Q),
-          w.get(a + "k_proj.weight", {K, C}), bias(ab, a + "k_proj.bias", K),
-          w.get(a + "v_proj.weight", {K, C}), bias(ab, a + "v_proj.bias", K),
-          w.get(a + "o_proj.weight", {C, Q}), bias(ob, a + "o_proj.bias", C),
+          matrix(a + "q_proj.weight", Q, C), bias(ab, a + "q_proj.bias", Q),
+          matrix(a + "k_proj.weight", K, C), bias(ab, a + "k_proj.bias", K),
+          matrix(a + "v_proj.weight", K, C), bias(ab, a + "v_proj.bias", K),
+          matrix(a + "o_proj.weight", C, Q), bias(ob, a + "o_proj.bias", C),
           w.get(p + "post_attention_layernorm.weight", {C}),
-          w.get(m + "gate_proj.weight", {M, C}), bias(mb, m + "gate_proj.bias", M),
-          w.get(m + "up_proj.weight", {M, C}), bias(mb, m + "up_proj.bias", M),
-          w.get(m + "down_proj.weight", {C, M}), bias(mb, m + "down_proj.bias", C)});
+          matrix(m + "gate_proj.weight", M, C), bias(mb, m + "gate_proj.bias", M),
+          matrix(m + "up_proj.weight", M, C), bias(mb, m + "up_proj.bias", M),
+          matrix(m + "down_proj.weight", C, M), bias(mb, m + "down_proj.bias", C)});
     }
     norm_w_ = w.get("model.norm.weight", {C});
     size_t embed_rows_unused = 0;  // the embedding is read one row per token unless it is the LM head
     if (config.tie_embeddings) {
-      lm_head_ = embed_;
+      // The embedding stays float32 for the lookup; the LM head gets its own converted copy
+      // unless the format is f32.
+      lm_head_ = Matrix(embed_, static_cast<int>(C), static_cast<int>(V), WeightLayout::OutIn, format);
+      f32_bytes += lm_head_.f32_bytes();
+      stored_bytes += lm_head_.bytes();
     } else {
-      lm_head_ = w.get("lm_head.weight", {V, C});
+      lm_head_ = matrix("lm_head.weight", V, C);
       embed_rows_unused = static_cast<size_t>(V) * C * sizeof(float);
     }
-    weight_bytes_ = w.bytes_used() - embed_rows_unused;
+    weight_bytes_ = w.bytes_used() - embed_rows_unused - f32_bytes + stored_bytes;
     inv_freq_ = rope_inv_freq(config.head_dim, config.rope_theta, config.rope_scaling);
   }
 
@@ -126,25 +140,25 @@ class LlamaModel : public Model {
       hook(HookSite::ResidPre, l, s.x.data(), C);
       // Attention
       rms_norm(s.x.data(), n, C, b.ln1_w, config_.norm_eps, s.ln.data());
-      linear(s.ln.data(), n, C, b.q_w, WeightLayout::OutIn, Q, b.q_b, s.q.data());
-      linear(s.ln.data(), n, C, b.k_w, WeightLayout::OutIn, K, b.k_b, s.k.data());
-      linear(s.ln.data(), n, C, b.v_w, WeightLayout::OutIn, K, b.v_b, s.v.data());
+      linear(s.ln.data(), n, b.q_w, b.q_b, s.q.data());
+      linear(s.ln.data(), n, b.k_w, b.k_b, s.k.data());
+      linear(s.ln.data(), n, b.v_w, b.v_b, s.v.data());
       rope(s.q.data(), H, s.k.data(), KVH, rows, hd, inv_freq_.data());
       store_kv(s.k.data(), s.v.data(), rows, cache, l, KVH, hd);
       attention(s.q.data(), rows, cache, l, H, KVH, hd, s.att.data());
-      linear(s.att.data(), n, Q, b.o_w, WeightLayout::OutIn, C, b.o_b, s.out.data());
+      linear(s.att.data(), n, b.o_w, b.o_b, s.out.data());
       hook(HookSite::AttnOut, l, s.out.data(), C);
       add_inplace(s.x.data(), s.out.data(), nc);
       hook(HookSite::ResidMid, l, s.x.data(), C);
       // MLP: down(silu(gate(x)) * up(x))
       rms_norm(s.x.data(), n, C, b.ln2_w, config_.norm_eps, s.ln.data());
-      linear(s.ln.data(), n, C, b.gate_w, WeightLayout::OutIn, M, b.gate_b, s.gate.data());
+      linear(s.ln.data(), n, b.gate_w, b.gate_b, s.gate.data());
       hook(HookSite::MlpPre, l, s.gate.data(), M);
-      linear(s.ln.data(), n, C, b.up_w, WeightLayout::OutIn, M, b.up_b, s.up.data());
+      linear(s.ln.data(), n, b.up_w, b.up_b, s.up.data());
       hook(HookSite::MlpPreLinear, l, s.up.data(), M);
       silu_mul(s.gate.data(), s.up.data(), rows_n * M);
       hook(HookSite::MlpPost, l, s.gate.data(), M);
-      linear(s.gate.data(), n, M, b.down_w, WeightLayout::OutIn, C, b.down_b, s.out.data());
+      linear(s.gate.data(), n, b.down_w, b.down_b, s.out.data());
       hook(HookSite::MlpOut, l, s.out.data(), C);
       add_inplace(s.x.data(), s.out.data(), nc);
       hook(HookSite::ResidPost, l, s.x.data(), C);
@@ -158,7 +172,7 @@ class LlamaModel : public Model {
     for (int i = 0; i < nl; ++i)
       std::copy_n(s.ln.data() + static_cast<size_t>(batch.logit_rows[i]) * C, C,
                   s.last.data() + static_cast<size_t>(i) * C);
-    linear(s.last.data(), nl, C, lm_head_, WeightLayout::OutIn, config_.vocab_size, nullptr, logits);
+    linear(s.last.data(), nl, lm_head_, nullptr, logits);
   }
 
  private:
@@ -168,7 +182,7 @@ class LlamaModel : public Model {
   const float* embed_ = nullptr;  // [V, C]
   std::vector<LlamaBlock> blocks_;
   const float* norm_w_ = nullptr;   // [C]
-  const float* lm_head_ = nullptr;  // [V, C]
+  Matrix lm_head_;                  // [V, C]
   std::vector<float> inv_freq_;     // [head_dim / 2]
   size_t weight_bytes_ = 0;
   RunState state_;
@@ -177,8 +191,8 @@ class LlamaModel : public Model {
 }  // namespace
 
 std::unique_ptr<Model> load_llama(const std::string& model_dir, const ModelConfig& config,
-                                  std::unique_ptr<ModelWeights> weights) {
-  return std::make_unique<LlamaModel>(model_dir, config, std::move(weights));
+                                  std::unique_ptr<ModelWeights> weights, WeightFormat format) {
+  return std::make_unique<LlamaModel>(model_dir, config, std::move(weights), format);
 }
 
 }  // namespace nt

@@ -12,6 +12,7 @@
 #include "hooks/hooks.h"
 #include "io/model_config.h"
 #include "model/kv_cache.h"
+#include "model/weight_matrix.h"
 
 namespace nt {
 
@@ -34,6 +35,8 @@ class Model {
 };
 
 // Loads the model in a Hugging Face folder (config.json + safetensors). Throws nt::Error.
-std::unique_ptr<Model> load_model(const std::string& model_dir);
+// `format` is the precision of the linear layers' weights (weight_matrix.h); f32 unless the
+// program changed default_weight_format().
+std::unique_ptr<Model> load_model(const std::string& model_dir, WeightFormat format = default_weight_format());
 
 }  // namespace nt

@@ -5,11 +5,11 @@
 
 namespace nt {
 
-Session open_session(const std::string& model) {
+Session open_session(const std::string& model, WeightFormat format) {
   const std::string model_dir = resolve_model(model);
   Session s;
   s.model_dir = model_dir;
-  s.model = load_model(model_dir);
+  s.model = load_model(model_dir, format);
   s.tokenizer = load_tokenizer(model_dir);
   if (s.tokenizer->vocab_size() > s.model->config().vocab_size)
     throw Error(model_dir + ": tokenizer has " + std::to_string(s.tokenizer->vocab_size()) +

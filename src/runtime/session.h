@@ -21,7 +21,8 @@ struct Session {
 };
 
 // Loads model and tokenizer from a Hugging Face model folder, or a model name found in the Hugging
-// Face cache (io/model_resolver.h). Throws nt::Error.
-Session open_session(const std::string& model);
+// Face cache (io/model_resolver.h), with the linear layers' weights in `format` (load_model()).
+// Throws nt::Error.
+Session open_session(const std::string& model, WeightFormat format = default_weight_format());
 
 }  // namespace nt

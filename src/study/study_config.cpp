@@ -1,7 +1,11 @@
 #include "study/study_config.h"
 
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <set>
+#include <type_traits>
 
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -41,10 +45,38 @@ std::vector<std::string> prompt_list(const oj& j, const std::string& what, const
   return out;
 }
 
+// nlohmann's get<int>() casts a float or an out-of-range integer unchecked (undefined behaviour for
+// 1e300): integer fields take only integers (or integral floats) that fit the type.
+template <typename T>
+bool integer_in_range(const oj& v, T& out) {
+  using L = std::numeric_limits<T>;
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(L::max())) return false;
+    out = static_cast<T>(u);
+    return true;
+  }
+  double d = 0;
+  if (v.is_number_integer()) d = static_cast<double>(v.get<int64_t>());
+  else if (v.is_number_float()) d = v.get<double>();
+  else return false;
+  // [min, max + 1) is exact in double for every integer type used here.
+  if (!(d == std::floor(d) && d >= static_cast<double>(L::min()) && d < static_cast<double>(L::max()) + 1.0)) return false;
+  out = v.is_number_integer() ? static_cast<T>(v.get<int64_t>()) : static_cast<T>(d);
+  return true;
+}
+
 template <typename T>
 T get(const oj& j, const char* key, T fallback, const std::string& where, const std::string& path) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    T out{};
+    if (!integer_in_range(*it, out))
+      throw Error(path + ": field '" + key + "' in " + where + " must be an integer in range (got " +
+                  (it->is_number() ? it->dump() : std::string(it->type_name())) + ")");
+    return out;
+  }
   try {
     return it->template get<T>();
   } catch (const oj::exception&) {

@@ -598,6 +598,9 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::strin
   std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
   t->impl_->source = path;
   t->impl_->build(std::move(src));
+  if (template_bos >= t->vocab_size())  // it would become the BOS id: out of range for every table
+    throw Error(path + ": post_processor special token id " + std::to_string(template_bos) +
+                " is not in the vocab (" + std::to_string(t->vocab_size()) + " ids)");
   // A token name -> id: added tokens first, then the vocab; -1 when absent.
   auto find_token = [&](const std::string& name) {
     for (const auto& [content, id] : added)
