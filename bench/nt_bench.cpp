@@ -12,7 +12,7 @@
 //              (query, key) pair per layer).
 //   decode     nt::Generator, greedy, stop_at_eos off, at batch 1, 4, 16, 45 (see run_decode).
 //              Prefill, decode and tracing rows run in rounds; each row keeps its best round.
-//   tracing    placeholder row: generation with an observer on every MLP neuron (see bench_tracing).
+//   tracing    generation with the recorder on every neuron of hook_resid_post and mlp.hook_post.
 //   memory     peak RSS (getrusage) after the model runs, weight bytes, KV cache bytes at batch 45.
 //   machine    STREAM-style read (sum) and copy bandwidth, and the OpenBLAS SGEMM rate for the
 //              prefill shape 128x768 @ 768x3072 (run last, so their 1 GiB buffer is not in the RSS).
@@ -38,6 +38,8 @@
 #include <vector>
 
 #include "hooks/hooks.h"
+#include "tokenizer/tokenizer.h"
+#include "trace/recorder.h"
 #include "io/random_model.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
@@ -287,32 +289,9 @@ void keep_best(DecodeResult& best, const DecodeResult& d) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TRACING ROW — hook-in point for the tracer.
-//
-// bench_tracing() runs generation once with `hooks` attached (feed_last_token on, as tracing does)
-// and reports it like a decode row (main() keeps the best of several rounds). Until the tracer API
-// exists, main() passes hooks from add_placeholder_observer(): an observer on blocks.*.mlp.hook_post of every
-// layer that reads every neuron of every row (a running max per neuron), i.e. the least a tracer must do. To
-// measure the real tracer, build its Hooks here instead (or add a second row) and keep the call to
-// bench_tracing() unchanged.
-struct PlaceholderObserver {
-  std::vector<std::vector<float>> max_per_layer;  // [layer][neuron]
-};
-
-void add_placeholder_observer(nt::Hooks& hooks, const nt::ModelConfig& c, PlaceholderObserver& obs) {
-  obs.max_per_layer.assign(static_cast<size_t>(c.n_layer),
-                           std::vector<float>(static_cast<size_t>(c.d_mlp), -INFINITY));
-  for (int l = 0; l < c.n_layer; ++l) {
-    hooks.add({nt::HookSite::MlpPost, l}, [&obs, l](const nt::HookContext& ctx, float* acts) {
-      float* m = obs.max_per_layer[static_cast<size_t>(l)].data();
-      for (size_t r = 0; r < ctx.rows.size(); ++r) {
-        const float* a = acts + r * static_cast<size_t>(ctx.width);
-        for (int i = 0; i < ctx.width; ++i) m[i] = std::max(m[i], a[i]);
-      }
-    });
-  }
-}
-
+// TRACING ROW: generation with the real recorder attached, recording what
+// `neurontrace trace --site hook_resid_post --site mlp.hook_post` records — every neuron of both
+// sites at every generated token (feed_last_token on, as tracing does).
 DecodeResult bench_tracing(nt::Model& model, nt::Hooks* hooks, int batch, int new_tokens) {
   return run_decode(model, hooks, batch, new_tokens, /*feed_last_token=*/true);
 }
@@ -452,9 +431,13 @@ int main(int argc, char** argv) {
     const int rounds = opt.quick ? 1 : 3;
     const int trace_batch = 16, trace_tokens = opt.quick ? 6 : 32;
 
+    auto tokenizer = nt::load_tokenizer(opt.model_dir);
+    nt::RecorderOptions recorder_options;
+    recorder_options.sites = {nt::HookSite::ResidPost, nt::HookSite::MlpPost};
+    recorder_options.settings = {nt::Positions::Generated};
+    nt::Recorder recorder(c, *tokenizer, recorder_options, std::vector<int>(trace_batch, 0), 1);
     nt::Hooks hooks(c.n_layer);
-    PlaceholderObserver observer;
-    add_placeholder_observer(hooks, c, observer);
+    recorder.attach(hooks);
 
     PrefillResult prefill;
     std::vector<DecodeResult> decode(plans.size());
@@ -542,7 +525,7 @@ int main(int argc, char** argv) {
                   d.decode_steps > 0 ? d.decode_s / d.decode_steps * 1e3 : 0.0, d.per_seq_tok_s,
                   d.aggregate_tok_s, b1_rate > 0 ? d.aggregate_tok_s / b1_rate : 0.0);
     std::printf(
-        "| %d, traced (placeholder observer on every MLP neuron) | %d | %.1f | %.2f | %.1f | %.2fx |\n\n",
+        "| %d, traced (recorder: every neuron of resid_post + mlp.hook_post) | %d | %.1f | %.2f | %.1f | %.2fx |\n\n",
         traced.batch, traced.new_tokens,
         traced.decode_steps > 0 ? traced.decode_s / traced.decode_steps * 1e3 : 0.0, traced.per_seq_tok_s,
         traced.aggregate_tok_s, b1_rate > 0 ? traced.aggregate_tok_s / b1_rate : 0.0);
@@ -554,7 +537,7 @@ int main(int argc, char** argv) {
                 frac_bound * 100, frac_bound >= 0.85 ? "met (stretch)" : verdict(frac_bound, 0.5));
     std::printf("| Prefill GFLOP/s / SGEMM GFLOP/s | %.0f%% | >= 50%% | %s |\n", prefill_frac * 100,
                 verdict(prefill_frac, 0.5));
-    std::printf("\nTracing overhead at batch %d (placeholder observer): %.1f%%. Whole run: %.0f s.\n",
+    std::printf("\nTracing overhead at batch %d (recorder, both sites): %.1f%%. Whole run: %.0f s.\n",
                 trace_batch, trace_overhead * 100, total_s);
 
     // ---- JSON
@@ -595,7 +578,7 @@ int main(int argc, char** argv) {
       j["decode"] = json::array();
       for (const auto& d : decode) j["decode"].push_back(row(d));
       j["tracing"] = row(traced);
-      j["tracing"]["observer"] = "placeholder: running max of every neuron at blocks.*.mlp.hook_post";
+      j["tracing"]["observer"] = "recorder: every neuron of blocks.*.hook_resid_post and blocks.*.mlp.hook_post";
       j["tracing"]["overhead_vs_untraced"] = trace_overhead;
       j["goals"] = {{"batch16_over_batch1", {{"value", r16}, {"target", 6.0}, {"met", r16 >= 6.0}}},
                     {"batch45_over_batch1", {{"value", r45}, {"target", 10.0}, {"met", r45 >= 10.0}}},
