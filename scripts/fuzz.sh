@@ -5,14 +5,16 @@
 #   scripts/fuzz.sh --smoke                9 s per target, under a minute (the FuzzSmoke test)
 #   FUZZ_TARGETS="fuzz_tokenizer fuzz_safetensors" scripts/fuzz.sh 60   only these targets
 # Seeds come from fuzz/corpus/<target>/ (read only); what the fuzzer finds interesting goes to
-# build-fuzz/corpus/<target>/ and crashing inputs to build-fuzz/artifacts/. Exit status 1 when a
+# build-fuzz/corpus/<target>/ (kept between runs; --smoke starts from the seeds alone) and crashing
+# inputs to build-fuzz/artifacts/ (reproduce: build-fuzz/fuzz/<target> FILE). Exit status 1 when a
 # target found a crash, a sanitizer report, a broken invariant, a leak or a hang (-timeout=10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 secs=600
+smoke=0
 case "${1:-}" in
-  --smoke) secs=9 ;;
+  --smoke) secs=9; smoke=1 ;;
   "") ;;
   *[!0-9]* | 0) echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET | --smoke]" >&2; exit 2 ;;
   *) secs=$1 ;;
@@ -34,6 +36,10 @@ mkdir -p "$build/artifacts" "$build/logs"
 status=0
 for t in $targets; do
   work="$build/corpus/$t"
+  if [ $smoke = 1 ]; then  # bounded and repeatable: the seeds only, not what long runs collected
+    work="$build/corpus-smoke/$t"
+    rm -rf "$work"
+  fi
   mkdir -p "$work"
   log="$build/logs/$t-${secs}s.log"
   set +e

@@ -118,13 +118,17 @@ struct LinearCase {
   WeightLayout layout;
   int in, out;
 };
+void PrintTo(const LinearCase& c, std::ostream* os) {
+  *os << weight_format_name(c.format) << (c.layout == WeightLayout::OutIn ? " out-in " : " in-out ") << c.in << "x"
+      << c.out;
+}
 
 class MatrixLinear : public ::testing::TestWithParam<LinearCase> {};
 
-// Every row count through both kernels (streamed for n <= kStreamRows, widened blocks + SGEMM
-// above), odd sizes (tails of 16 and of the 8-row blocks), with and without bias: the result is
-// the float32 product with the stored (rounded) weights up to float32 summation error, and the
-// product with the original weights up to the format's rounding error.
+// Row counts that exercise every tile shape of the kernel (1-4 rows of x, 8-row blocks and their
+// tails) and several chunks of kStreamRows rows, odd sizes (tails of 16), with and without bias:
+// the result is the float32 product with the stored (rounded) weights up to float32 summation
+// error, and the product with the original weights up to the format's rounding error.
 TEST_P(MatrixLinear, MatchesStoredWeightsAndSourceWithinRounding) {
   const LinearCase c = GetParam();
   std::mt19937 rng(42);
@@ -146,7 +150,7 @@ TEST_P(MatrixLinear, MatchesStoredWeightsAndSourceWithinRounding) {
                                                           : (0.5 + 1e-5) * m.scales()[m.scales_input() ? i : o];
       ASSERT_LE(std::fabs(ws - w0), bound) << "weight " << o << "," << i;
     }
-  for (int n : {1, 2, 3, 4, 5, 7, 8, 9, 13, kStreamRows, kStreamRows + 1, 40}) {
+  for (int n : {1, 2, 3, 4, 5, 7, 8, 9, 13, 40, kStreamRows, kStreamRows + 1, 2 * kStreamRows + 3}) {
     for (bool with_bias : {false, true}) {
       std::vector<float> x(static_cast<size_t>(n) * c.in), y(static_cast<size_t>(n) * c.out, NAN);
       for (auto& v : x) v = nd(rng);
@@ -184,6 +188,33 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(weight_format_name(c.format)) + (c.layout == WeightLayout::InOut ? "_InOut_" : "_OutIn_") +
              std::to_string(c.in) + "x" + std::to_string(c.out);
     });
+
+// Every output is one dot product computed by one thread, in a fixed order: the results do not
+// depend on the pool's size (unlike a threaded BLAS).
+TEST(MatrixLinearThreads, SameBitsForAnyThreadCount) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int in = 96, out = 300;
+  std::vector<float> w(static_cast<size_t>(in) * out);
+  for (auto& v : w) v = nd(rng);
+  const int before = thread_count();
+  for (auto format : {WeightFormat::BF16, WeightFormat::Int8}) {
+    Matrix m(w.data(), in, out, WeightLayout::InOut, format);
+    for (int n : {1, 6, kStreamRows + 6}) {
+      std::vector<float> x(static_cast<size_t>(n) * in);
+      for (auto& v : x) v = nd(rng);
+      std::vector<std::vector<float>> ys;
+      for (int threads : {1, 2, 3}) {
+        set_thread_count(threads);
+        ys.emplace_back(static_cast<size_t>(n) * out);
+        linear(x.data(), n, m, nullptr, ys.back().data());
+      }
+      EXPECT_EQ(ys[0], ys[1]) << n;
+      EXPECT_EQ(ys[0], ys[2]) << n;
+    }
+  }
+  set_thread_count(before);
+}
 
 // Matrix in f32 is the memory-mapped pointer through the existing BLAS call: bit-identical.
 TEST(MatrixLinearF32, IsTheBlasPath) {
@@ -225,8 +256,8 @@ TEST(MatrixStorage, BytesPerFormat) {
 
 // ---- Fixture models against the float32 goldens ---------------------------------------------
 
-// Measured (AMD EPYC with AVX-512, 2 threads), largest absolute difference from the float32
-// goldens over the four golden prompts (logits: every position x vocabulary entry; mlp.hook_post: every layer, position
+// Measured (AMD EPYC with AVX-512; the results do not depend on the thread count), largest
+// absolute difference from the float32 goldens over the four golden prompts (logits: every position x vocabulary entry; mlp.hook_post: every layer, position
 // and neuron):
 //
 //   model       format   logits    mlp.hook_post
@@ -242,6 +273,7 @@ struct GoldenCase {
   WeightFormat format;
   float logits_tol, mlp_post_tol;
 };
+void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.model << " " << weight_format_name(c.format); }
 
 class FormatGoldens : public ::testing::TestWithParam<GoldenCase> {};
 
@@ -321,24 +353,42 @@ TEST(FormatModels, WeightBytesShrink) {
 
 // ---- Tracing under bf16 finds the f32 neurons -----------------------------------------------
 
-// The seed study's concepts (examples/seed-study.json), prompt positions (so both formats record
-// the same tokens; generated tokens could differ), both sites: the top-5 rows of each concept's
-// consistency table under bf16 are the f32 rows.
-TEST(FormatTrace, Bf16FindsTheSameTopNeurons) {
-  const std::string dir = shared_path("fixtures/models/gpt2-tiny");
-  std::vector<PromptGroup> groups = {
-      {"tulip",
-       {"Tulips are spring flowers that", "The tulip fields of the Netherlands are famous for",
-        "A bouquet of red and yellow tulips", "Tulip petals open in the morning sun and",
-        "Gardeners say the best soil for growing tulips is"}},
-      {"vietnam",
-       {"Vietnam is a country in Southeast Asia that", "The history of Vietnam includes",
-        "Traveling through Vietnam, you will discover", "The Mekong Delta in southern Vietnam is known for",
-        "Ha Long Bay in northern Vietnam is famous for"}},
-      {"baseline",
-       {"The quick brown fox jumps over the lazy dog.", "She opened the window to let in fresh air.",
-        "He walked to the store in the afternoon.", "Today's weather is rainy with overcast skies.",
-        "They studied quietly in the library."}}};
+// Concepts of the example studies, prompt positions (so both formats record the same tokens;
+// generated tokens could differ), both sites, baseline subtracted: the top-5 rows of each concept's
+// consistency table under bf16 are the f32 rows. On gpt2-tiny (the fixture) and gpt2-wiki (a
+// trained GPT-2, ../shared/models). Measured on gpt2-wiki with all four concepts of
+// examples/gpt2-wiki-study.json: bf16 top-5 and top-10 sets equal for 8/8 (concept x site), with
+// subtract and zscore; int8: top-5 equal 8/8 (subtract) and 7/8 (zscore, 39 of 40 neurons shared).
+// Over generated positions (24 greedy tokens) continuations can diverge, and bf16 kept 38-39 of
+// 40 top-5 neurons.
+class FormatTrace : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FormatTrace, Bf16FindsTheSameTopNeurons) {
+  const bool wiki = GetParam() == "gpt2-wiki";
+  const std::string dir = shared_path(wiki ? "models/gpt2-wiki" : "fixtures/models/gpt2-tiny");
+  std::vector<PromptGroup> groups;
+  if (wiki) {
+    groups = {{"war",
+               {"The war began when the army", "During the battle, the soldiers", "The invasion of the country was",
+                "The military forces of the empire", "The siege of the city lasted"}},
+              {"music",
+               {"The band released its first album", "The song was written by",
+                "The orchestra performed the symphony", "She is a singer and songwriter who",
+                "The album reached number one on the"}}};
+  } else {
+    groups = {{"tulip",
+               {"Tulips are spring flowers that", "The tulip fields of the Netherlands are famous for",
+                "A bouquet of red and yellow tulips", "Tulip petals open in the morning sun and",
+                "Gardeners say the best soil for growing tulips is"}},
+              {"vietnam",
+               {"Vietnam is a country in Southeast Asia that", "The history of Vietnam includes",
+                "Traveling through Vietnam, you will discover", "The Mekong Delta in southern Vietnam is known for",
+                "Ha Long Bay in northern Vietnam is famous for"}}};
+  }
+  groups.push_back({"baseline",
+                    {"The quick brown fox jumps over the lazy dog.", "She opened the window to let in fresh air.",
+                     "He walked to the store in the afternoon.", "Today's weather is rainy with overcast skies.",
+                     "They studied quietly in the library."}});
   RecorderOptions rec;
   rec.sites = {HookSite::MlpPost, HookSite::ResidPost};
   rec.settings = {Positions::Prompt};
@@ -370,6 +420,13 @@ TEST(FormatTrace, Bf16FindsTheSameTopNeurons) {
     EXPECT_EQ(bf16[i], f32[i]) << "concept " << i / 2 << " site " << i % 2;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Models, FormatTrace, ::testing::Values("gpt2-tiny", "gpt2-wiki"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 // ---- CLI ---------------------------------------------------------------------------------------
 

@@ -44,8 +44,6 @@ namespace {
 // (The maskz_ forms with a full mask are the plain instructions; GCC 12's plain intrinsics start
 // from an "undefined" register that -Wmaybe-uninitialized reports once inlined.)
 constexpr __mmask16 kAll = 0xffff;
-static const bool kBigR = getenv("NT_BIGR") ? atoi(getenv("NT_BIGR")) : 0;  // TEMP
-static const int kPrefetch = getenv("NT_PREFETCH") ? atoi(getenv("NT_PREFETCH")) : 0;  // TEMP
 
 // 16 stored weights widened to float32: bf16 is the top half of a float32; int8 converts exactly.
 inline __m512 widen16(const uint16_t* p) {
@@ -68,9 +66,11 @@ inline float hsum(__m512 v) {
 
 // out[r * ldo + g] = sum_i x[r * ldx + i] * w[g * ldw + i] for R rows of x and G stored weight rows,
 // R x G float32 accumulators in registers. The weight rows are zero-padded to a multiple of 16
-// (Matrix::ld), so only x needs a mask at the tail.
+// (Matrix::ld), so only x needs a mask at the tail. With `prefetch`, the G rows after these are
+// prefetched as these are read (they must belong to the same thread's task: prefetching rows
+// another thread is streaming costs more than it saves).
 template <class T, int R, int G>
-void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float* out, size_t ldo) {
+void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float* out, size_t ldo, bool prefetch) {
   __m512 acc[R][G];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
@@ -78,14 +78,12 @@ void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float*
     for (int g = 0; g < G; ++g) acc[r][g] = _mm512_setzero_ps();
   auto step = [&](int i, __mmask16 mask) {
     __m512 wv[G];
-    if (kPrefetch && (i % (64 / sizeof(T))) == 0)
+    // Software prefetch of the same cache line of the next G stored rows (what the next tile
+    // reads): with G rows streamed at once the hardware prefetchers alone leave ~30% of one core's
+    // bandwidth unused.
+    if (prefetch && i % (64 / sizeof(T)) == 0)
 #pragma GCC unroll 16
-      for (int g = 0; g < G; ++g) {
-        if (kPrefetch == 1) _mm_prefetch(reinterpret_cast<const char*>(w + (g + G) * ldw + i), _MM_HINT_T0);
-        if (kPrefetch == 2) _mm_prefetch(reinterpret_cast<const char*>(w + (g + 2 * G) * ldw + i), _MM_HINT_T0);
-        if (kPrefetch == 3) _mm_prefetch(reinterpret_cast<const char*>(w + (g + G) * ldw + i), _MM_HINT_T1);
-        if (kPrefetch == 4) _mm_prefetch(reinterpret_cast<const char*>(w + (g + 2 * G) * ldw + i), _MM_HINT_T1);
-      }
+      for (int g = 0; g < G; ++g) _mm_prefetch(reinterpret_cast<const char*>(w + (g + G) * ldw + i), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int g = 0; g < G; ++g) wv[g] = widen16(w + g * ldw + i);
 #pragma GCC unroll 16
@@ -104,21 +102,12 @@ void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float*
     for (int g = 0; g < G; ++g) out[r * ldo + g] = hsum(acc[r][g]);
 }
 
-// dst[0 .. in) = widened w[0 .. in), times `scale`.
-template <class T>
-void widen_row(const T* w, int in, float scale, float* dst) {
-  const __m512 s = _mm512_set1_ps(scale);
-  int i = 0;
-  for (; i + 16 <= in; i += 16) _mm512_storeu_ps(dst + i, _mm512_mul_ps(widen16(w + i), s));
-  if (i < in)
-    _mm512_mask_storeu_ps(dst + i, static_cast<__mmask16>((1u << (in - i)) - 1u), _mm512_mul_ps(widen16(w + i), s));
-}
 #else
 inline float widen1(uint16_t h) { return bf16_to_float(h); }
 inline float widen1(int8_t q) { return static_cast<float>(q); }
 
 template <class T, int R, int G>
-void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float* out, size_t ldo) {
+void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float* out, size_t ldo, bool) {
   for (int r = 0; r < R; ++r)
     for (int g = 0; g < G; ++g) {
       const float* xr = x + r * ldx;
@@ -129,40 +118,33 @@ void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float*
     }
 }
 
-template <class T>
-void widen_row(const T* w, int in, float scale, float* dst) {
-  for (int i = 0; i < in; ++i) dst[i] = widen1(w[i]) * scale;
-}
 #endif
 
 // Rows [o0, o1) of y for all n rows of x: blocks of 8 stored rows, x in runs of up to 4 rows, so
-// each block of weights comes from memory once and from L1 for the other runs of x.
+// each block of weights comes from memory once and from L1 for the other runs of x. Only the
+// first run over a block prefetches the next block (within [o0, o1)).
 template <class T>
 void stream_rows(const float* x, int n, int in, const T* w, size_t ld, int o0, int o1, float* y, int out) {
   const size_t ldx = static_cast<size_t>(in), ldo = static_cast<size_t>(out);
   int o = o0;
   for (; o + 8 <= o1; o += 8) {
     const T* wo = w + static_cast<size_t>(o) * ld;
+    const bool next = o + 16 <= o1;  // the next block of 8 rows is this task's too
     int r = 0;
-    if (kBigR)
-    for (; r + 6 <= n; r += 6) {
-      dot_tile<T, 6, 4>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
-      dot_tile<T, 6, 4>(x + r * ldx, ldx, wo + 4 * ld, ld, in, y + r * ldo + o + 4, ldo);
-    }
     for (; r + 4 <= n; r += 4) {
-      dot_tile<T, 4, 4>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
-      dot_tile<T, 4, 4>(x + r * ldx, ldx, wo + 4 * ld, ld, in, y + r * ldo + o + 4, ldo);
+      dot_tile<T, 4, 4>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, r == 0);
+      dot_tile<T, 4, 4>(x + r * ldx, ldx, wo + 4 * ld, ld, in, y + r * ldo + o + 4, ldo, r == 0 && next);
     }
     switch (n - r) {
       case 3:
-        dot_tile<T, 3, 4>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
-        dot_tile<T, 3, 4>(x + r * ldx, ldx, wo + 4 * ld, ld, in, y + r * ldo + o + 4, ldo);
+        dot_tile<T, 3, 4>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, r == 0);
+        dot_tile<T, 3, 4>(x + r * ldx, ldx, wo + 4 * ld, ld, in, y + r * ldo + o + 4, ldo, r == 0 && next);
         break;
       case 2:
-        dot_tile<T, 2, 8>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+        dot_tile<T, 2, 8>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, r == 0 && next);
         break;
       case 1:
-        dot_tile<T, 1, 8>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+        dot_tile<T, 1, 8>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, r == 0 && next);
         break;
       default:
         break;
@@ -171,16 +153,16 @@ void stream_rows(const float* x, int n, int in, const T* w, size_t ld, int o0, i
   for (; o < o1; ++o) {
     const T* wo = w + static_cast<size_t>(o) * ld;
     int r = 0;
-    for (; r + 4 <= n; r += 4) dot_tile<T, 4, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+    for (; r + 4 <= n; r += 4) dot_tile<T, 4, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, false);
     switch (n - r) {
       case 3:
-        dot_tile<T, 3, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+        dot_tile<T, 3, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, false);
         break;
       case 2:
-        dot_tile<T, 2, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+        dot_tile<T, 2, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, false);
         break;
       case 1:
-        dot_tile<T, 1, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo);
+        dot_tile<T, 1, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, false);
         break;
       default:
         break;
@@ -206,21 +188,26 @@ void linear_reduced(const float* x, int n, const Matrix& w, const T* data, const
   const size_t ld = w.ld();
   const float* xs = w.scales_input() ? scale_columns(x, n, in, w.scales()) : x;
   const float* row_scale = w.format() == WeightFormat::Int8 && !w.scales_input() ? w.scales() : nullptr;
-  ThreadPool& pool = thread_pool();
-
-  static const int stream_max = getenv("NT_STREAM_ROWS") ? atoi(getenv("NT_STREAM_ROWS")) : kStreamRows;  // TEMP
-  if (n <= stream_max) {
-    // Tasks of ~32 KiB of weights (a multiple of 8 rows), handed out dynamically.
-    const size_t row_bytes = ld * sizeof(T);
-    const int task_rows = static_cast<int>(std::max<size_t>(8, (size_t{32} << 10) / row_bytes / 8 * 8));
-    const size_t tasks = static_cast<size_t>((out + task_rows - 1) / task_rows);
-    pool.parallel_for(tasks, 1, [&](size_t b, size_t e) {
+  // Tasks of contiguous stored rows (a multiple of 8), about 4 per thread but 32-512 KiB, handed
+  // out dynamically. Long runs matter: with 32 KiB tasks two threads read ~36 GB/s, with 512 KiB
+  // ~55 GB/s (GPT-2-small shapes, bf16); 4 per thread keeps a late thread from holding up the end.
+  const size_t row_bytes = ld * sizeof(T);
+  const size_t per_task = static_cast<size_t>(out) * row_bytes / (4 * static_cast<size_t>(thread_pool().size()));
+  const size_t task_bytes = std::clamp<size_t>(per_task, size_t{32} << 10, size_t{512} << 10);
+  const int task_rows = static_cast<int>(std::max<size_t>(8, task_bytes / row_bytes / 8 * 8));
+  const size_t tasks = static_cast<size_t>((out + task_rows - 1) / task_rows);
+  // Rows of x in chunks of kStreamRows, so a chunk stays in L2 while the weights stream past.
+  for (int r0 = 0; r0 < n; r0 += kStreamRows) {
+    const int nr = std::min(kStreamRows, n - r0);
+    const float* xc = xs + static_cast<size_t>(r0) * in;
+    float* yc = y + static_cast<size_t>(r0) * out;
+    thread_pool().parallel_for(tasks, 1, [&](size_t b, size_t e) {
       for (size_t t = b; t < e; ++t) {
         const int o0 = static_cast<int>(t) * task_rows, o1 = std::min(out, o0 + task_rows);
-        stream_rows(xs, n, in, data, ld, o0, o1, y, out);
+        stream_rows(xc, nr, in, data, ld, o0, o1, yc, out);
         if (!row_scale && !bias) continue;
-        for (int r = 0; r < n; ++r) {
-          float* yr = y + static_cast<size_t>(r) * out;
+        for (int r = 0; r < nr; ++r) {
+          float* yr = yc + static_cast<size_t>(r) * out;
           for (int o = o0; o < o1; ++o) {
             float v = yr[o];
             if (row_scale) v *= row_scale[o];
@@ -230,38 +217,6 @@ void linear_reduced(const float* x, int n, const Matrix& w, const T* data, const
         }
       }
     });
-    return;
-  }
-
-  // Blocks of output rows widened into a float32 scratch of at most ~1 MiB (at least 16 rows),
-  // then one SGEMM per block: y[:, o0 .. o0+rows) (+)= xs @ block^T.
-  static const size_t kScratchFloats = getenv("NT_SCRATCH") ? atol(getenv("NT_SCRATCH")) : size_t{1} << 18;  // TEMP
-  static const bool widen_pool = getenv("NT_WIDEN_POOL") ? atoi(getenv("NT_WIDEN_POOL")) : 1;  // TEMP
-  const int block_rows =
-      static_cast<int>(std::clamp<size_t>(kScratchFloats / static_cast<size_t>(in) / 16 * 16, 16, 1 << 20));
-  thread_local std::vector<float> scratch;
-  scratch.resize(static_cast<size_t>(block_rows) * in);
-  float beta = 0.0f;
-  if (bias) {
-    for (int r = 0; r < n; ++r) std::copy(bias, bias + out, y + static_cast<size_t>(r) * out);
-    beta = 1.0f;
-  }
-  for (int o0 = 0; o0 < out; o0 += block_rows) {
-    const int rows = std::min(block_rows, out - o0);
-    float* s = scratch.data();
-    if (!widen_pool) {
-      for (int j = 0; j < rows; ++j) {
-        const size_t o = static_cast<size_t>(o0) + j;
-        widen_row(data + o * ld, in, row_scale ? row_scale[o] : 1.0f, s + j * static_cast<size_t>(in));
-      }
-    } else
-    pool.parallel_for(static_cast<size_t>(rows), 8, [&](size_t b, size_t e) {
-      for (size_t j = b; j < e; ++j) {
-        const size_t o = static_cast<size_t>(o0) + j;
-        widen_row(data + o * ld, in, row_scale ? row_scale[o] : 1.0f, s + j * static_cast<size_t>(in));
-      }
-    });
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, in, 1.0f, xs, in, s, in, beta, y + o0, out);
   }
 }
 

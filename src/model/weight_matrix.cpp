@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -94,6 +95,42 @@ void to_int8(const float* src, size_t n, float inv_scale, int8_t* dst) {
     q = q > 127.0f ? 127.0f : q;
     dst[i] = static_cast<int8_t>(static_cast<int>(q));
   }
+}
+
+// Once a matrix is converted, the model reads the copy. When the float32 source lies in a
+// read-only private file mapping (the checkpoint's memory map), this drops the process's mappings
+// of those pages so they stop counting in its resident set; the file's pages stay in the page
+// cache, and anything still reading them (the embedding lookup, when the LM head is tied) faults
+// them back in. Sources elsewhere (float32 copies made from F16/BF16 checkpoints) are left alone:
+// MADV_DONTNEED would zero anonymous memory.
+void release_source(const void* p, size_t bytes) {
+#ifdef MADV_DONTNEED
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p), e = b + bytes;
+  std::FILE* maps = std::fopen("/proc/self/maps", "r");
+  if (!maps) return;
+  bool file_backed = false;
+  char line[4096];
+  while (std::fgets(line, sizeof line, maps)) {
+    unsigned long start = 0, end = 0, offset = 0, inode = 0;
+    unsigned dev_major = 0, dev_minor = 0;
+    char perms[5] = {};
+    if (std::sscanf(line, "%lx-%lx %4s %lx %x:%x %lu", &start, &end, perms, &offset, &dev_major, &dev_minor,
+                    &inode) != 7)
+      continue;
+    if (start <= b && e <= end) {
+      file_backed = inode != 0 && std::strcmp(perms, "r--p") == 0;
+      break;
+    }
+  }
+  std::fclose(maps);
+  if (!file_backed) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t pb = b / page * page, pe = (e + page - 1) / page * page;
+  madvise(reinterpret_cast<void*>(pb), pe - pb, MADV_DONTNEED);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
 
 }  // namespace
@@ -189,6 +226,7 @@ Matrix::Matrix(const float* w, int in, int out, WeightLayout layout, WeightForma
         pad(o);
       }
     });
+    release_source(w, I * O * sizeof(float));
     return;
   }
   // InOut: blocks of kBlock source rows (contiguous in the checkpoint) are converted row by row
@@ -216,6 +254,7 @@ Matrix::Matrix(const float* w, int in, int out, WeightLayout layout, WeightForma
     }
   });
   for (size_t o = 0; o < O; ++o) pad(o);
+  release_source(w, I * O * sizeof(float));
 }
 
 }  // namespace nt
