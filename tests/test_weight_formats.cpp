@@ -103,6 +103,7 @@ TEST(ThreadPool, NestedCallsRunInlineAndExceptionsPropagate) {
 // The stored weight W[o][i] as the kernels see it (dequantized), from the Matrix's own data.
 double stored_weight(const Matrix& m, int o, int i) {
   const size_t at = static_cast<size_t>(o) * m.ld() + static_cast<size_t>(i);
+  if (m.format() == WeightFormat::F32) return m.f32()[at];
   if (m.format() == WeightFormat::BF16) return bf16_to_float(m.bf16()[at]);
   const double q = m.i8()[at];
   return q * m.scales()[m.scales_input() ? i : o];
@@ -141,13 +142,14 @@ TEST_P(MatrixLinear, MatchesStoredWeightsAndSourceWithinRounding) {
   ASSERT_EQ(m.in(), c.in);
   ASSERT_EQ(m.out(), c.out);
   ASSERT_GE(m.ld(), static_cast<size_t>(c.in));
-  // The stored weights are the source's, rounded: bf16 to 8 significant bits, int8 to half a
-  // scale step.
+  // The stored weights are the source's, exactly (f32) or rounded: bf16 to 8 significant bits,
+  // int8 to half a scale step.
   for (int o = 0; o < c.out; ++o)
     for (int i = 0; i < c.in; ++i) {
       const double ws = stored_weight(m, o, i), w0 = source_weight(w, c.layout, c.in, c.out, o, i);
-      const double bound = c.format == WeightFormat::BF16 ? std::fabs(w0) * std::ldexp(1.0, -8)
-                                                          : (0.5 + 1e-5) * m.scales()[m.scales_input() ? i : o];
+      const double bound = c.format == WeightFormat::F32    ? 0.0
+                           : c.format == WeightFormat::BF16 ? std::fabs(w0) * std::ldexp(1.0, -8)
+                                                            : (0.5 + 1e-5) * m.scales()[m.scales_input() ? i : o];
       ASSERT_LE(std::fabs(ws - w0), bound) << "weight " << o << "," << i;
     }
   for (int n : {1, 2, 3, 4, 5, 7, 8, 9, 13, 40, kStreamRows, kStreamRows + 1, 2 * kStreamRows + 3}) {
@@ -176,7 +178,11 @@ TEST_P(MatrixLinear, MatchesStoredWeightsAndSourceWithinRounding) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, MatrixLinear,
-    ::testing::Values(LinearCase{WeightFormat::BF16, WeightLayout::OutIn, 70, 37},
+    ::testing::Values(LinearCase{WeightFormat::F32, WeightLayout::OutIn, 70, 37},
+                      LinearCase{WeightFormat::F32, WeightLayout::InOut, 70, 37},
+                      LinearCase{WeightFormat::F32, WeightLayout::OutIn, 64, 200},
+                      LinearCase{WeightFormat::F32, WeightLayout::InOut, 33, 129},
+                      LinearCase{WeightFormat::BF16, WeightLayout::OutIn, 70, 37},
                       LinearCase{WeightFormat::BF16, WeightLayout::InOut, 70, 37},
                       LinearCase{WeightFormat::BF16, WeightLayout::InOut, 64, 200},
                       LinearCase{WeightFormat::Int8, WeightLayout::OutIn, 70, 37},
@@ -198,7 +204,7 @@ TEST(MatrixLinearThreads, SameBitsForAnyThreadCount) {
   std::vector<float> w(static_cast<size_t>(in) * out);
   for (auto& v : w) v = nd(rng);
   const int before = thread_count();
-  for (auto format : {WeightFormat::BF16, WeightFormat::Int8}) {
+  for (auto format : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::Int8}) {
     Matrix m(w.data(), in, out, WeightLayout::InOut, format);
     for (int n : {1, 6, kStreamRows + 6}) {
       std::vector<float> x(static_cast<size_t>(n) * in);
@@ -216,26 +222,21 @@ TEST(MatrixLinearThreads, SameBitsForAnyThreadCount) {
   set_thread_count(before);
 }
 
-// Matrix in f32 is the memory-mapped pointer through the existing BLAS call: bit-identical.
-TEST(MatrixLinearF32, IsTheBlasPath) {
-  std::mt19937 rng(1);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  for (auto layout : {WeightLayout::InOut, WeightLayout::OutIn}) {
-    const int in = 48, out = 40;
-    std::vector<float> w(static_cast<size_t>(in) * out), b(static_cast<size_t>(out));
-    for (auto& v : w) v = nd(rng);
-    for (auto& v : b) v = nd(rng);
-    Matrix m(w.data(), in, out, layout);
-    EXPECT_EQ(m.f32(), w.data());
-    EXPECT_EQ(m.bytes(), w.size() * sizeof(float));
-    for (int n : {1, 5}) {
-      std::vector<float> x(static_cast<size_t>(n) * in), y1(static_cast<size_t>(n) * out), y2(y1.size());
-      for (auto& v : x) v = nd(rng);
-      linear(x.data(), n, in, w.data(), layout, out, b.data(), y1.data());
-      linear(x.data(), n, m, b.data(), y2.data());
-      EXPECT_EQ(y1, y2);
-    }
-  }
+// A float32 matrix is read in place when it already is [out, in] with whole 16-float groups;
+// otherwise it is copied (transposed, padded) and the source is no longer needed.
+TEST(MatrixF32, BorrowsOnlyRowMajorWholeGroups) {
+  std::vector<float> w(static_cast<size_t>(64) * 40, 1.0f);
+  const Matrix borrowed(w.data(), 64, 40, WeightLayout::OutIn);
+  EXPECT_TRUE(borrowed.borrows_source());
+  EXPECT_EQ(borrowed.f32(), w.data());
+  EXPECT_EQ(borrowed.ld(), 64u);
+  EXPECT_EQ(borrowed.bytes(), w.size() * sizeof(float));
+  const Matrix transposed(w.data(), 64, 40, WeightLayout::InOut);
+  EXPECT_FALSE(transposed.borrows_source());
+  EXPECT_NE(transposed.f32(), w.data());
+  const Matrix padded(w.data(), 40, 64, WeightLayout::OutIn);
+  EXPECT_FALSE(padded.borrows_source());
+  EXPECT_EQ(padded.ld(), 48u);
 }
 
 TEST(MatrixStorage, BytesPerFormat) {

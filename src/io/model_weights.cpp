@@ -1,5 +1,8 @@
 #include "io/model_weights.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -82,6 +85,27 @@ const float* ModelWeights::get(const std::string& name, const std::vector<int64_
     return reinterpret_cast<const float*>(raw);
   converted_.push_back(e->file->read_f32(*e->info));
   return converted_.back().data();
+}
+
+void ModelWeights::release(const float* p) {
+  for (auto& v : converted_)
+    if (!v.empty() && v.data() == p) {
+      std::vector<float>().swap(v);
+      return;
+    }
+  for (const auto& [name, e] : entries_) {
+    const uint8_t* raw = e.file->data(*e.info);
+    if (reinterpret_cast<const uint8_t*>(p) != raw) continue;
+#ifdef MADV_DONTNEED
+    // A private read-only file mapping: dropped pages (including ones shared with a neighbouring
+    // tensor) are read back from the file on the next access.
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t b = reinterpret_cast<uintptr_t>(raw) / page * page;
+    const uintptr_t end = reinterpret_cast<uintptr_t>(raw) + static_cast<size_t>(e.info->numel()) * dtype_size(e.info->dtype);
+    madvise(reinterpret_cast<void*>(b), end - b, MADV_DONTNEED);
+#endif
+    return;
+  }
 }
 
 }  // namespace nt

@@ -21,6 +21,11 @@ class ModelWeights {
   // tensor when it is missing or has another shape.
   const float* get(const std::string& name, const std::vector<int64_t>& shape);
   bool has(const std::string& name) const;
+  // Tells the loader that `p` (returned by get()) will not be read again: a float32 copy made
+  // from an F16/BF16 tensor is freed; a tensor read in place from the memory map has its pages
+  // dropped from this process (the file's pages stay in the page cache, and a later read faults
+  // them back in). Called once a weight matrix has its own converted copy.
+  void release(const float* p);
   // Where the tensors come from (the single file, or the index), for messages.
   const std::string& source() const { return source_; }
   // Bytes of float32 weights handed out so far.
@@ -36,7 +41,7 @@ class ModelWeights {
   std::string source_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, Entry> entries_;
-  std::deque<std::vector<float>> converted_;
+  std::deque<std::vector<float>> converted_;  // a released one is left empty
   size_t bytes_used_ = 0;
 };
 

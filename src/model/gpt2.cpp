@@ -53,6 +53,7 @@ class Gpt2Model : public Model {
       const float* p = w.get(name, layout == WeightLayout::InOut ? std::vector<int64_t>{in, out}
                                                                  : std::vector<int64_t>{out, in});
       Matrix m(p, static_cast<int>(in), static_cast<int>(out), layout, format);
+      if (!m.borrows_source()) w.release(p);
       f32_bytes += m.f32_bytes();
       stored_bytes += m.bytes();
       return m;

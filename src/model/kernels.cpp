@@ -16,27 +16,7 @@
 
 namespace nt {
 
-void linear(const float* x, int n, int in, const float* w, WeightLayout layout, int out,
-            const float* bias, float* y) {
-  float beta = 0.0f;
-  if (bias) {
-    for (int r = 0; r < n; ++r) std::copy(bias, bias + out, y + static_cast<size_t>(r) * out);
-    beta = 1.0f;
-  }
-  if (layout == WeightLayout::InOut) {
-    if (n == 1)
-      cblas_sgemv(CblasRowMajor, CblasTrans, in, out, 1.0f, w, out, x, 1, beta, y, 1);
-    else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, x, in, w, out, beta, y, out);
-  } else {
-    if (n == 1)
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w, in, x, 1, beta, y, 1);
-    else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, beta, y, out);
-  }
-}
-
-// ---- Reduced-precision weights (Matrix) -------------------------------------------------------
+// ---- Linear layers (Matrix) ----------------------------------------------------------------------
 
 namespace {
 
@@ -50,6 +30,7 @@ inline __m512 widen16(const uint16_t* p) {
   const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, _mm512_maskz_cvtepu16_epi32(kAll, h), 16));
 }
+inline __m512 widen16(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 widen16(const int8_t* p) {
   const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   return _mm512_maskz_cvtepi32_ps(kAll, _mm512_maskz_cvtepi8_epi32(kAll, q));
@@ -105,6 +86,7 @@ void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float*
 #else
 inline float widen1(uint16_t h) { return bf16_to_float(h); }
 inline float widen1(int8_t q) { return static_cast<float>(q); }
+inline float widen1(float f) { return f; }
 
 template <class T, int R, int G>
 void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float* out, size_t ldo, bool) {
@@ -118,6 +100,17 @@ void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float*
     }
 }
 
+// Without AVX-512, float32 weights go through OpenBLAS: y = x @ w^T (+ bias).
+void linear_blas(const float* x, int n, const Matrix& w, const float* bias, float* y) {
+  const int out = w.out();
+  float beta = 0.0f;
+  if (bias) {
+    for (int r = 0; r < n; ++r) std::copy(bias, bias + out, y + static_cast<size_t>(r) * out);
+    beta = 1.0f;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, w.in(), 1.0f, x, w.in(), w.f32(),
+              static_cast<int>(w.ld()), beta, y, out);
+}
 #endif
 
 // Rows [o0, o1) of y for all n rows of x: blocks of 8 stored rows, x in runs of up to 4 rows, so
@@ -183,7 +176,7 @@ const float* scale_columns(const float* x, int n, int in, const float* scale) {
 }
 
 template <class T>
-void linear_reduced(const float* x, int n, const Matrix& w, const T* data, const float* bias, float* y) {
+void linear_rows(const float* x, int n, const Matrix& w, const T* data, const float* bias, float* y) {
   const int in = w.in(), out = w.out();
   const size_t ld = w.ld();
   const float* xs = w.scales_input() ? scale_columns(x, n, in, w.scales()) : x;
@@ -226,13 +219,17 @@ void linear(const float* x, int n, const Matrix& w, const float* bias, float* y)
   if (n <= 0) return;
   switch (w.format()) {
     case WeightFormat::F32:
-      linear(x, n, w.in(), w.f32(), w.layout(), w.out(), bias, y);
+#if defined(__AVX512F__)
+      linear_rows(x, n, w, w.f32(), bias, y);
+#else
+      linear_blas(x, n, w, bias, y);
+#endif
       return;
     case WeightFormat::BF16:
-      linear_reduced(x, n, w, w.bf16(), bias, y);
+      linear_rows(x, n, w, w.bf16(), bias, y);
       return;
     case WeightFormat::Int8:
-      linear_reduced(x, n, w, w.i8(), bias, y);
+      linear_rows(x, n, w, w.i8(), bias, y);
       return;
   }
 }

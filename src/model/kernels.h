@@ -8,21 +8,20 @@
 
 namespace nt {
 
-// y[n, out] = x[n, in] @ W (+ bias). One BLAS call for all n rows, so the weights are read once.
-void linear(const float* x, int n, int in, const float* w, WeightLayout layout, int out,
-            const float* bias, float* y);
-
-// The same for a Matrix (x: [n, w.in()], y: [n, w.out()], bias: [w.out()] or null). F32 is the
-// overload above. BF16 / Int8: one pass over the stored weights per kStreamRows rows of x, split
-// by output rows over thread_pool(); the weights are widened to float32 in registers (bf16: a
+// y[n, out] = x[n, in] @ W (+ bias), for a Matrix (x: [n, w.in()], y: [n, w.out()], bias:
+// [w.out()] or null). One pass over the stored weights per kStreamRows rows of x, split by output
+// rows over thread_pool(); the weights are loaded (f32) or widened to float32 in registers (bf16: a
 // shift; int8: a convert, the scale applied to the sum or, for InOut, to x) for float32 FMAs,
 // 8 stored rows x up to 4 rows of x at a time, so each weight comes from memory once per chunk.
+// The sums run over 16 lanes and are then added up, so results differ from a sequential sum by
+// float32 rounding only (well inside the goldens' 1e-5).
 //
-// Prefill uses the same kernel, not widened blocks + cblas_sgemm: measured on the 2-vCPU EPYC
-// (GPT-2-small shapes), per thread the two cost the same CPU time at 128 and 512 rows (Debian's
-// OpenBLAS 0.3.21 runs its AVX2 "Haswell" SGEMM on this CPU), and with 2 threads on the shared
-// machine the SGEMM route was 1.3-3x slower in wall time: each block's call hands work to
-// OpenBLAS's threads, which then contend with the pool's.
+// Why not OpenBLAS: measured with nt_bench on the 2-vCPU EPYC (GPT-2-small shapes, float32),
+// this kernel decodes 1.6x faster at batch 1 (87.5 vs 55.8 tokens/s: sgemv/sgemm do not reach
+// the read bandwidth), 1.8x at batch 45 (sgemm repacks the weights on every call at small row
+// counts) and prefills 128 tokens 1.1x faster (Debian's OpenBLAS 0.3.21 runs its AVX2 "Haswell"
+// SGEMM on this CPU, and its threads contend with the pool's). Builds without AVX-512 keep
+// OpenBLAS for float32.
 void linear(const float* x, int n, const Matrix& w, const float* bias, float* y);
 // Rows of x per pass over the weights (a chunk of x stays in L2).
 inline constexpr int kStreamRows = 64;

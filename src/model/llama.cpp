@@ -62,7 +62,9 @@ class LlamaModel : public Model {
     // they replace are swapped for the stored bytes in weight_bytes_.
     size_t f32_bytes = 0, stored_bytes = 0;
     auto matrix = [&](const std::string& name, int64_t out, int64_t in) {
-      Matrix m(w.get(name, {out, in}), static_cast<int>(in), static_cast<int>(out), WeightLayout::OutIn, format);
+      const float* p = w.get(name, {out, in});
+      Matrix m(p, static_cast<int>(in), static_cast<int>(out), WeightLayout::OutIn, format);
+      if (!m.borrows_source()) w.release(p);
       f32_bytes += m.f32_bytes();
       stored_bytes += m.bytes();
       return m;

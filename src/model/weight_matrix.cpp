@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -97,42 +96,6 @@ void to_int8(const float* src, size_t n, float inv_scale, int8_t* dst) {
   }
 }
 
-// Once a matrix is converted, the model reads the copy. When the float32 source lies in a
-// read-only private file mapping (the checkpoint's memory map), this drops the process's mappings
-// of those pages so they stop counting in its resident set; the file's pages stay in the page
-// cache, and anything still reading them (the embedding lookup, when the LM head is tied) faults
-// them back in. Sources elsewhere (float32 copies made from F16/BF16 checkpoints) are left alone:
-// MADV_DONTNEED would zero anonymous memory.
-void release_source(const void* p, size_t bytes) {
-#ifdef MADV_DONTNEED
-  const uintptr_t b = reinterpret_cast<uintptr_t>(p), e = b + bytes;
-  std::FILE* maps = std::fopen("/proc/self/maps", "r");
-  if (!maps) return;
-  bool file_backed = false;
-  char line[4096];
-  while (std::fgets(line, sizeof line, maps)) {
-    unsigned long start = 0, end = 0, offset = 0, inode = 0;
-    unsigned dev_major = 0, dev_minor = 0;
-    char perms[5] = {};
-    if (std::sscanf(line, "%lx-%lx %4s %lx %x:%x %lu", &start, &end, perms, &offset, &dev_major, &dev_minor,
-                    &inode) != 7)
-      continue;
-    if (start <= b && e <= end) {
-      file_backed = inode != 0 && std::strcmp(perms, "r--p") == 0;
-      break;
-    }
-  }
-  std::fclose(maps);
-  if (!file_backed) return;
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t pb = b / page * page, pe = (e + page - 1) / page * page;
-  madvise(reinterpret_cast<void*>(pb), pe - pb, MADV_DONTNEED);
-#else
-  (void)p;
-  (void)bytes;
-#endif
-}
-
 }  // namespace
 
 const char* weight_format_name(WeightFormat format) {
@@ -169,7 +132,7 @@ size_t Matrix::bytes() const {
   const size_t rows = static_cast<size_t>(out_);
   switch (format_) {
     case WeightFormat::F32:
-      return f32_bytes();
+      return rows * ld_ * sizeof(float);
     case WeightFormat::BF16:
       return rows * ld_ * sizeof(uint16_t);
     case WeightFormat::Int8:
@@ -181,22 +144,22 @@ size_t Matrix::bytes() const {
 Matrix::Matrix(const float* w, int in, int out, WeightLayout layout, WeightFormat format)
     : in_(in), out_(out), layout_(layout), format_(format) {
   if (in <= 0 || out <= 0) throw Error("weight matrix with no elements");
-  if (format == WeightFormat::F32) {
-    f32_ = w;
+  const size_t I = static_cast<size_t>(in), O = static_cast<size_t>(out);
+  if (format == WeightFormat::F32 && layout == WeightLayout::OutIn && I % 16 == 0) {
+    f32_ = w;  // already [out, in] with whole 16-float groups: no copy
+    ld_ = I;
     return;
   }
-  const size_t I = static_cast<size_t>(in), O = static_cast<size_t>(out);
   prefault(w, I * O * sizeof(float));
-  const bool bf16 = format == WeightFormat::BF16;
-  const size_t elem = bf16 ? sizeof(uint16_t) : sizeof(int8_t);
+  const size_t elem = format == WeightFormat::F32 ? sizeof(float) : format == WeightFormat::BF16 ? sizeof(uint16_t) : 1;
   ld_ = round_up(I, 64 / elem);  // 64-byte rows
   data_.reset(alloc_weights(O * ld_ * elem));
-  uint16_t* dst16 = reinterpret_cast<uint16_t*>(data_.get());
-  int8_t* dst8 = reinterpret_cast<int8_t*>(data_.get());
+  char* dst = static_cast<char*>(data_.get());
+  if (format == WeightFormat::F32) f32_ = reinterpret_cast<const float*>(dst);
 
   // Int8 scales and their reciprocals (what to_int8() multiplies by).
   std::vector<float> inv;
-  if (!bf16) {
+  if (format == WeightFormat::Int8) {
     const size_t rows = layout == WeightLayout::OutIn ? O : I, width = layout == WeightLayout::OutIn ? I : O;
     scales_ = std::make_unique<float[]>(rows);
     inv.resize(rows);
@@ -209,24 +172,28 @@ Matrix::Matrix(const float* w, int in, int out, WeightLayout layout, WeightForma
     });
   }
   // Converts n source values of source row `r` (of the checkpoint's layout) into dst.
-  auto convert = [&](const float* src, size_t n, size_t r, void* dst) {
-    if (bf16)
-      to_bf16(src, n, static_cast<uint16_t*>(dst));
-    else
-      to_int8(src, n, inv[r], static_cast<int8_t*>(dst));
+  auto convert = [&](const float* src, size_t n, size_t r, char* to) {
+    switch (format) {
+      case WeightFormat::F32:
+        std::memcpy(to, src, n * sizeof(float));
+        break;
+      case WeightFormat::BF16:
+        to_bf16(src, n, reinterpret_cast<uint16_t*>(to));
+        break;
+      case WeightFormat::Int8:
+        to_int8(src, n, inv[r], reinterpret_cast<int8_t*>(to));
+        break;
+    }
   };
-  auto pad = [&](size_t o) {
-    std::memset(static_cast<char*>(data_.get()) + (o * ld_ + I) * elem, 0, (ld_ - I) * elem);
-  };
+  auto pad = [&](size_t o) { std::memset(dst + (o * ld_ + I) * elem, 0, (ld_ - I) * elem); };
 
   if (layout == WeightLayout::OutIn) {
     parallel_rows(O, 64, [&](size_t b, size_t e) {
       for (size_t o = b; o < e; ++o) {
-        convert(w + o * I, I, o, bf16 ? static_cast<void*>(dst16 + o * ld_) : static_cast<void*>(dst8 + o * ld_));
+        convert(w + o * I, I, o, dst + o * ld_ * elem);
         pad(o);
       }
     });
-    release_source(w, I * O * sizeof(float));
     return;
   }
   // InOut: blocks of kBlock source rows (contiguous in the checkpoint) are converted row by row
@@ -235,26 +202,26 @@ Matrix::Matrix(const float* w, int in, int out, WeightLayout layout, WeightForma
   constexpr size_t kBlock = 64;
   parallel_rows((I + kBlock - 1) / kBlock, 1, [&](size_t b, size_t) {
     const size_t i0 = b * kBlock, ni = std::min(I, i0 + kBlock) - i0;
-    thread_local std::vector<uint16_t> buf16;
-    thread_local std::vector<int8_t> buf8;
-    if (bf16)
-      buf16.resize(ni * O);
-    else
-      buf8.resize(ni * O);
-    for (size_t ii = 0; ii < ni; ++ii)
-      convert(w + (i0 + ii) * O, O, i0 + ii, bf16 ? static_cast<void*>(buf16.data() + ii * O) : static_cast<void*>(buf8.data() + ii * O));
-    for (size_t o = 0; o < O; ++o) {
-      if (bf16) {
-        uint16_t* d = dst16 + o * ld_ + i0;
-        for (size_t ii = 0; ii < ni; ++ii) d[ii] = buf16[ii * O + o];
-      } else {
-        int8_t* d = dst8 + o * ld_ + i0;
-        for (size_t ii = 0; ii < ni; ++ii) d[ii] = buf8[ii * O + o];
+    thread_local std::vector<char> buf;
+    buf.resize(ni * O * elem);
+    for (size_t ii = 0; ii < ni; ++ii) convert(w + (i0 + ii) * O, O, i0 + ii, buf.data() + ii * O * elem);
+    auto scatter = [&](auto elem_type) {
+      using T = decltype(elem_type);
+      const T* src = reinterpret_cast<const T*>(buf.data());
+      T* out_rows = reinterpret_cast<T*>(dst);
+      for (size_t o = 0; o < O; ++o) {
+        T* d = out_rows + o * ld_ + i0;
+        for (size_t ii = 0; ii < ni; ++ii) d[ii] = src[ii * O + o];
       }
-    }
+    };
+    if (elem == sizeof(float))
+      scatter(float{});
+    else if (elem == sizeof(uint16_t))
+      scatter(uint16_t{});
+    else
+      scatter(int8_t{});
   });
   for (size_t o = 0; o < O; ++o) pad(o);
-  release_source(w, I * O * sizeof(float));
 }
 
 }  // namespace nt

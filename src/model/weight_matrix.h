@@ -1,8 +1,9 @@
 #pragma once
-// A weight matrix of a linear layer, in float32 (used in place from the memory map, as OpenBLAS
-// wants it) or converted once at load to a reduced-precision copy that a forward step streams at
-// half (bf16) or a quarter (int8) of the bytes. Decode is memory-bound, so fewer bytes per weight
-// means proportionally more tokens per second (kernels.h: linear()).
+// A weight matrix of a linear layer, stored [out, ld] (one contiguous row per output, so every
+// output is a dot product over one row; kernels.h: linear()): float32, or converted once at load
+// to a reduced-precision copy that a forward step streams at half (bf16) or a quarter (int8) of
+// the bytes. Decode is memory-bound, so fewer bytes per weight means proportionally more tokens
+// per second.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -16,7 +17,7 @@ enum class WeightLayout { InOut, OutIn };
 
 // The precision matrix products use (--weights). Everything else (embeddings, norms, biases,
 // activations, accumulation) stays float32.
-//   F32   the checkpoint's values (bit-identical results to OpenBLAS on the memory map).
+//   F32   the checkpoint's values.
 //   BF16  bfloat16 (round to nearest even): 8 significant bits, float32's exponent range.
 //   Int8  symmetric int8 with one float32 scale per row, scale = max|w| / 127:
 //         OutIn ([out, in]): one scale per output row, y_o = s_o * sum_i x_i q_oi;
@@ -45,8 +46,10 @@ inline float bf16_to_float(uint16_t h) {
 class Matrix {
  public:
   Matrix() = default;
-  // `w` holds `in` x `out` float32 weights in `layout`. F32 keeps the pointer (not owned; it must
-  // outlive the Matrix); BF16 and Int8 convert now (in parallel on thread_pool()) into an owned copy.
+  // `w` holds `in` x `out` float32 weights in `layout`. F32 in OutIn layout with `in` a multiple of
+  // 16 is used in place (borrowed: `w` must outlive the Matrix); everything else is copied now (in
+  // parallel on thread_pool()) into an owned, transposed where needed, padded, converted copy, and
+  // `w` is no longer read (see borrows_source()).
   Matrix(const float* w, int in, int out, WeightLayout layout, WeightFormat format = WeightFormat::F32);
 
   int in() const { return in_; }
@@ -55,13 +58,16 @@ class Matrix {
   WeightFormat format() const { return format_; }
   bool empty() const { return out_ == 0; }
 
-  // F32: the checkpoint's weights in layout().
-  const float* f32() const { return f32_; }
+  // Whether the Matrix reads the source weights in place (otherwise it has its own copy, and the
+  // caller may release the source: ModelWeights::release).
+  bool borrows_source() const { return data_ == nullptr; }
 
-  // BF16 / Int8: the converted weights are stored [out, ld()] whatever layout() is (InOut matrices
-  // are transposed at load), so every output is a dot product over one contiguous row; columns
-  // in() .. ld()-1 are zero padding and rows start 64-byte aligned.
+  // The weights are stored [out, ld()] whatever layout() is (InOut matrices are transposed at
+  // load), so every output is a dot product over one contiguous row. In a copy, columns
+  // in() .. ld()-1 are zero padding and rows start 64-byte aligned; a borrowed F32 matrix has
+  // ld() == in() and no alignment.
   size_t ld() const { return ld_; }
+  const float* f32() const { return f32_; }
   const uint16_t* bf16() const { return reinterpret_cast<const uint16_t*>(data_.get()); }
   const int8_t* i8() const { return reinterpret_cast<const int8_t*>(data_.get()); }
   // Int8 scales: [out] for OutIn, [in] for InOut (see WeightFormat).
@@ -80,7 +86,7 @@ class Matrix {
   int in_ = 0, out_ = 0;
   WeightLayout layout_ = WeightLayout::OutIn;
   WeightFormat format_ = WeightFormat::F32;
-  const float* f32_ = nullptr;
+  const float* f32_ = nullptr;  // F32: the borrowed source or data_
   size_t ld_ = 0;
   std::unique_ptr<void, FreeDeleter> data_;
   std::unique_ptr<float[]> scales_;
