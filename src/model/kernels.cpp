@@ -45,6 +45,35 @@ inline float hsum(__m512 v) {
   return _mm_cvtss_f32(s);
 }
 
+// e^x for 16 floats (Cephes expf: x = n ln2 + r with |r| <= ln2/2, degree-6 polynomial for e^r,
+// then scaled by 2^n), within 2 ulp of std::exp; overflows to +inf and underflows to 0 as expf does.
+inline __m512 exp16(__m512 x) {
+  x = _mm512_maskz_min_ps(kAll, _mm512_maskz_max_ps(kAll, x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+  const __m512 n = _mm512_maskz_roundscale_ps(kAll, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_maskz_scalef_ps(kAll, p, n);
+}
+
+// Applies f (16 lanes) to x[0 .. count), the tail under a mask.
+template <class F>
+inline void map16(float* x, size_t count, F f) {
+  size_t i = 0;
+  for (; i + 16 <= count; i += 16) _mm512_storeu_ps(x + i, f(_mm512_loadu_ps(x + i)));
+  if (i < count) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (count - i)) - 1u);
+    _mm512_mask_storeu_ps(x + i, m, f(_mm512_maskz_loadu_ps(m, x + i)));
+  }
+}
+
 // out[r * ldo + g] = sum_i x[r * ldx + i] * w[g * ldw + i] for R rows of x and G stored weight rows,
 // R x G float32 accumulators in registers. The weight rows are zero-padded to a multiple of 16
 // (Matrix::ld), so only x needs a mask at the tail. With `prefetch`, the G rows after these are
@@ -234,6 +263,41 @@ void linear(const float* x, int n, const Matrix& w, const float* bias, float* y)
   }
 }
 
+namespace {
+
+// sum_i a[i] b[i], in 16 lanes (AVX-512) then added up.
+float dot(const float* a, const float* b, int n) {
+#if defined(__AVX512F__)
+  __m512 acc = _mm512_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
+  }
+  return hsum(acc);
+#else
+  float s = 0.0f;
+  for (int i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+#endif
+}
+
+// y[i] += a x[i]
+void axpy(float a, const float* x, float* y, int n) {
+  for (int i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void exp_inplace(float* x, size_t count) {
+#if defined(__AVX512F__)
+  map16(x, count, exp16);
+#else
+  for (size_t i = 0; i < count; ++i) x[i] = std::exp(x[i]);
+#endif
+}
+
+}  // namespace
+
 void layer_norm(const float* x, int n, int width, const float* w, const float* b, float eps, float* y) {
   for (int r = 0; r < n; ++r) {
     const float* xr = x + static_cast<size_t>(r) * width;
@@ -263,11 +327,21 @@ void rms_norm(const float* x, int n, int width, const float* w, float eps, float
 }
 
 void gelu_tanh(float* x, size_t count) {
-  const float k = 0.7978845608028654f;  // sqrt(2/pi)
+  // 0.5 v (1 + tanh(u)) = v / (1 + e^(-2u)), u = sqrt(2/pi) (v + 0.044715 v^3): one exp instead of
+  // a tanh (the same function; the two forms differ by float32 rounding).
+  constexpr float k2 = -2.0f * 0.7978845608028654f;  // -2 sqrt(2/pi)
+#if defined(__AVX512F__)
+  map16(x, count, [&](__m512 v) {
+    const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
+    const __m512 u = _mm512_mul_ps(_mm512_set1_ps(k2), _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), v3, v));
+    return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(u)));
+  });
+#else
   for (size_t i = 0; i < count; ++i) {
     const float v = x[i];
-    x[i] = 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
+    x[i] = v / (1.0f + std::exp(k2 * (v + 0.044715f * v * v * v)));
   }
+#endif
 }
 
 void add_inplace(float* y, const float* x, size_t count) {
@@ -298,42 +372,37 @@ void attention(const float* q, std::span<const RowInfo> rows, KVCache& cache, in
   const int q_dim = n_head * head_dim;
   const int group = n_head / n_kv_head;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  std::vector<float> scores;
-  for (size_t r = 0; r < rows.size(); ++r) {
-    const RowInfo& row = rows[r];
-    const int cap = cache.capacity(row.seq);
-    const int len = row.pos + 1;
-    scores.resize(static_cast<size_t>(len));
-    const float* kc = cache.k(row.seq, layer);
-    const float* vc = cache.v(row.seq, layer);
-    for (int h = 0; h < n_head; ++h) {
+  // One task per (row, head), spread over the pool: each reads its keys and values in place.
+  const size_t tasks = rows.size() * static_cast<size_t>(n_head);
+  const size_t grain = std::max<size_t>(1, tasks / (8 * static_cast<size_t>(thread_pool().size())));
+  thread_pool().parallel_for(tasks, grain, [&](size_t b, size_t e) {
+    thread_local std::vector<float> scores;
+    for (size_t task = b; task < e; ++task) {
+      const size_t r = task / static_cast<size_t>(n_head);
+      const int h = static_cast<int>(task % static_cast<size_t>(n_head));
+      const RowInfo& row = rows[r];
+      const int cap = cache.capacity(row.seq);
+      const int len = row.pos + 1;
+      scores.resize(static_cast<size_t>(len));
       const float* qh = q + r * q_dim + h * head_dim;
-      const float* kh = kc + static_cast<size_t>(h / group) * cap * head_dim;
-      const float* vh = vc + static_cast<size_t>(h / group) * cap * head_dim;
+      const float* kh = cache.k(row.seq, layer) + static_cast<size_t>(h / group) * cap * head_dim;
+      const float* vh = cache.v(row.seq, layer) + static_cast<size_t>(h / group) * cap * head_dim;
       float maxv = -INFINITY;
       for (int t = 0; t < len; ++t) {
-        const float* kt = kh + static_cast<size_t>(t) * head_dim;
-        float s = 0.0f;
-        for (int i = 0; i < head_dim; ++i) s += qh[i] * kt[i];
-        s *= scale;
-        scores[t] = s;
-        maxv = std::max(maxv, s);
+        const float sc = dot(qh, kh + static_cast<size_t>(t) * head_dim, head_dim) * scale;
+        scores[t] = sc;
+        maxv = std::max(maxv, sc);
       }
+      for (int t = 0; t < len; ++t) scores[t] -= maxv;
+      exp_inplace(scores.data(), static_cast<size_t>(len));
       float sum = 0.0f;
-      for (int t = 0; t < len; ++t) {
-        scores[t] = std::exp(scores[t] - maxv);
-        sum += scores[t];
-      }
+      for (int t = 0; t < len; ++t) sum += scores[t];
       const float inv = 1.0f / sum;
       float* oh = out + r * q_dim + h * head_dim;
       std::fill_n(oh, head_dim, 0.0f);
-      for (int t = 0; t < len; ++t) {
-        const float p = scores[t] * inv;
-        const float* vt = vh + static_cast<size_t>(t) * head_dim;
-        for (int i = 0; i < head_dim; ++i) oh[i] += p * vt[i];
-      }
+      for (int t = 0; t < len; ++t) axpy(scores[t] * inv, vh + static_cast<size_t>(t) * head_dim, oh, head_dim);
     }
-  }
+  });
 }
 
 }  // namespace nt
@@ -407,14 +476,18 @@ void rope(float* q, int n_q_head, float* k, int n_k_head, std::span<const RowInf
 }
 
 void silu(float* x, size_t count) {
+#if defined(__AVX512F__)
+  map16(x, count, [](__m512 v) {
+    return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+  });
+#else
   for (size_t i = 0; i < count; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
+#endif
 }
 
 void silu_mul(float* gate, const float* up, size_t count) {
-  for (size_t i = 0; i < count; ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  silu(gate, count);
+  for (size_t i = 0; i < count; ++i) gate[i] *= up[i];
 }
 
 }  // namespace nt
