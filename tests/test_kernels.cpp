@@ -1,4 +1,4 @@
-// The elementwise kernels and attention against double-precision references (the model goldens
+// The elementwise kernels, attention and the tracing accumulator against plain references (the model goldens
 // check them end to end; these check the whole input range and the batching of attention).
 #include <gtest/gtest.h>
 
@@ -10,6 +10,7 @@
 #include "io/model_config.h"
 #include "model/kernels.h"
 #include "model/kv_cache.h"
+#include "trace/token_stats.h"
 #include "util/thread_pool.h"
 
 using namespace nt;
@@ -109,4 +110,38 @@ TEST(Kernels, AttentionMatchesDoubleReference) {
       }
   }
   set_thread_count(before);
+}
+
+// The per-token statistics the recorder keeps (vectorised): every field against a plain double
+// computation, for widths with and without a 16-lane tail and a slice at an offset.
+TEST(TokenStatsAdd, MatchesPlainAccumulation) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  for (int width : {1, 16, 37, 64}) {
+    const size_t offset = 5, n = offset + static_cast<size_t>(width) + 3;
+    TokenStats st(n);
+    std::vector<double> sum(n, 0.0), sumsq(n, 0.0), sumabs(n, 0.0);
+    std::vector<float> mx(n, -INFINITY), mn(n, INFINITY);
+    for (int t = 0; t < 9; ++t) {
+      std::vector<float> x(static_cast<size_t>(width));
+      for (auto& v : x) v = nd(rng);
+      st.add(offset, x.data(), width);
+      ++st.count;
+      for (int i = 0; i < width; ++i) {
+        const size_t k = offset + static_cast<size_t>(i);
+        sum[k] += x[i];
+        sumsq[k] += static_cast<double>(x[i]) * x[i];
+        sumabs[k] += std::fabs(x[i]);
+        mx[k] = std::max(mx[k], x[i]);
+        mn[k] = std::min(mn[k], x[i]);
+      }
+    }
+    for (size_t k = 0; k < n; ++k) {
+      EXPECT_EQ(st.sum[k], sum[k]) << width << " " << k;
+      EXPECT_EQ(st.sumsq[k], sumsq[k]) << width << " " << k;
+      EXPECT_EQ(st.sumabs[k], sumabs[k]) << width << " " << k;
+      EXPECT_EQ(st.max[k], mx[k]) << width << " " << k;
+      EXPECT_EQ(st.min[k], mn[k]) << width << " " << k;
+    }
+  }
 }

@@ -22,20 +22,23 @@ std::atomic<WeightFormat> g_default_format{WeightFormat::F32};
 
 size_t round_up(size_t v, size_t m) { return (v + m - 1) / m * m; }
 
-// 64-byte aligned (2 MiB aligned and backed by huge pages where the kernel allows, when
-// large: a decode step streams through all of it, and a load writes all of it).
+// 64-byte aligned; when large, 2 MiB aligned with the whole 2 MiB pages inside it backed by huge
+// pages where the kernel allows (a decode step streams through all of it). The size is rounded to
+// 4 KiB pages only, not to 2 MiB: that rounding cost ~1 MiB per matrix, 44 MB on GPT-2 small.
 void* alloc_weights(size_t bytes) {
   constexpr size_t kHuge = size_t{2} << 20;
   const size_t align = bytes >= 2 * kHuge ? kHuge : 64;
-  const size_t size = round_up(std::max<size_t>(bytes, 1), align);
+  const size_t size = round_up(std::max<size_t>(bytes, 1), align == kHuge ? 4096 : 64);
   void* p = std::aligned_alloc(align, size);
   if (!p) throw std::bad_alloc();
+  if (align == kHuge) {
 #ifdef MADV_HUGEPAGE
-  if (align == kHuge) madvise(p, size, MADV_HUGEPAGE);
+    madvise(p, size / kHuge * kHuge, MADV_HUGEPAGE);
 #endif
 #ifdef MADV_POPULATE_WRITE
-  if (align == kHuge) madvise(p, size, MADV_POPULATE_WRITE);  // one call instead of a fault per page
+    madvise(p, size, MADV_POPULATE_WRITE);  // one call instead of a fault per page
 #endif
+  }
   return p;
 }
 

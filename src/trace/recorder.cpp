@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 namespace nt {
 
@@ -110,18 +111,26 @@ void Recorder::begin_step(const HookContext& ctx) {
 void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
   const size_t offset =
       layout_.offsets[static_cast<size_t>(site)] + static_cast<size_t>(ctx.point.layer) * ctx.width;
-  for (size_t s = 0; s < options_.settings.size(); ++s) {
-    const auto& mask = step_mask_[s];
-    for (size_t r = 0; r < ctx.rows.size(); ++r) {
-      if (!mask[r]) continue;
-      in_flight_[s][static_cast<size_t>(ctx.rows[r].seq)]->add(offset, acts + r * ctx.width, ctx.width);
+  // Split by neurons over the pool: each task updates its own slice of every row's statistics
+  // (rows of one sequence share a TokenStats, so splitting by row would race).
+  const size_t width = static_cast<size_t>(ctx.width);
+  constexpr size_t kChunk = 512;
+  thread_pool().parallel_for((width + kChunk - 1) / kChunk, 1, [&](size_t b, size_t e) {
+    const size_t i0 = b * kChunk, i1 = std::min(width, e * kChunk);
+    const int len = static_cast<int>(i1 - i0);
+    for (size_t s = 0; s < options_.settings.size(); ++s) {
+      const auto& mask = step_mask_[s];
+      for (size_t r = 0; r < ctx.rows.size(); ++r) {
+        if (!mask[r]) continue;
+        in_flight_[s][static_cast<size_t>(ctx.rows[r].seq)]->add(offset + i0, acts + r * width + i0, len);
+      }
     }
-  }
-  if (options_.keep_rows)
-    for (size_t r = 0; r < ctx.rows.size(); ++r)
-      if (step_dump_row_[r] >= 0)
-        std::copy_n(acts + r * ctx.width, ctx.width,
-                    rows_.acts.data() + static_cast<size_t>(step_dump_row_[r]) * layout_.total + offset);
+    if (options_.keep_rows)
+      for (size_t r = 0; r < ctx.rows.size(); ++r)
+        if (step_dump_row_[r] >= 0)
+          std::copy_n(acts + r * width + i0, len,
+                      rows_.acts.data() + static_cast<size_t>(step_dump_row_[r]) * layout_.total + offset + i0);
+  });
 }
 
 void Recorder::sequence_done(int seq) {

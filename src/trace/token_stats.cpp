@@ -4,6 +4,10 @@
 #include <cmath>
 #include <limits>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace nt {
 
 void TokenStats::reset(size_t n) {
@@ -21,7 +25,26 @@ void TokenStats::add(size_t offset, const float* x, int width) {
   double* sa = sumabs.data() + offset;
   float* mx = max.data() + offset;
   float* mn = min.data() + offset;
-  for (int i = 0; i < width; ++i) {
+  int i = 0;
+#if defined(__AVX512F__)
+  // This loop is what tracing costs per token; GCC 12 does not vectorise the plain loop below.
+  // Same operations, same rounding: float -> double, then double adds.
+  for (; i + 16 <= width; i += 16) {
+    const __m512 xf = _mm512_loadu_ps(x + i);
+    // (The maskz_ forms with a full mask are the plain instructions; GCC 12's plain intrinsics
+    // start from an "undefined" register that -Wmaybe-uninitialized reports once inlined.)
+    _mm512_storeu_ps(mx + i, _mm512_maskz_max_ps(0xffff, _mm512_loadu_ps(mx + i), xf));
+    _mm512_storeu_ps(mn + i, _mm512_maskz_min_ps(0xffff, _mm512_loadu_ps(mn + i), xf));
+    for (int h = 0; h < 2; ++h) {
+      const int j = i + 8 * h;
+      const __m512d v = _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(x + j));
+      _mm512_storeu_pd(s + j, _mm512_add_pd(_mm512_loadu_pd(s + j), v));
+      _mm512_storeu_pd(sq + j, _mm512_add_pd(_mm512_loadu_pd(sq + j), _mm512_mul_pd(v, v)));
+      _mm512_storeu_pd(sa + j, _mm512_add_pd(_mm512_loadu_pd(sa + j), _mm512_abs_pd(v)));
+    }
+  }
+#endif
+  for (; i < width; ++i) {
     const double v = x[i];
     s[i] += v;
     sq[i] += v * v;
