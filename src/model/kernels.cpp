@@ -372,9 +372,15 @@ void attention(const float* q, std::span<const RowInfo> rows, KVCache& cache, in
   const int q_dim = n_head * head_dim;
   const int group = n_head / n_kv_head;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  // One task per (row, head), spread over the pool: each reads its keys and values in place.
+  // One task per (row, head), spread over the pool: each reads its keys and values in place. A
+  // small step (a few rows over a short context) runs on the caller: waking the pool would cost
+  // more than the work.
   const size_t tasks = rows.size() * static_cast<size_t>(n_head);
-  const size_t grain = std::max<size_t>(1, tasks / (8 * static_cast<size_t>(thread_pool().size())));
+  size_t positions = 0;
+  for (const RowInfo& row : rows) positions += static_cast<size_t>(row.pos) + 1;
+  const bool small = positions * static_cast<size_t>(q_dim) < (size_t{1} << 16);
+  const size_t grain =
+      small ? tasks : std::max<size_t>(1, tasks / (8 * static_cast<size_t>(thread_pool().size())));
   thread_pool().parallel_for(tasks, grain, [&](size_t b, size_t e) {
     thread_local std::vector<float> scores;
     for (size_t task = b; task < e; ++task) {

@@ -113,10 +113,12 @@ void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
       layout_.offsets[static_cast<size_t>(site)] + static_cast<size_t>(ctx.point.layer) * ctx.width;
   // Split by neurons over the pool: each task updates its own slice of every row's statistics
   // (rows of one sequence share a TokenStats, so splitting by row would race).
+  // About two even slices per thread, whole 16-float groups, at least 256 neurons each.
   const size_t width = static_cast<size_t>(ctx.width);
-  constexpr size_t kChunk = 512;
-  thread_pool().parallel_for((width + kChunk - 1) / kChunk, 1, [&](size_t b, size_t e) {
-    const size_t i0 = b * kChunk, i1 = std::min(width, e * kChunk);
+  const size_t slices = std::clamp<size_t>(width / 256, 1, 2 * static_cast<size_t>(thread_pool().size()));
+  const size_t chunk = ((width + slices - 1) / slices + 15) / 16 * 16;
+  thread_pool().parallel_for((width + chunk - 1) / chunk, 1, [&](size_t b, size_t e) {
+    const size_t i0 = b * chunk, i1 = std::min(width, e * chunk);
     const int len = static_cast<int>(i1 - i0);
     for (size_t s = 0; s < options_.settings.size(); ++s) {
       const auto& mask = step_mask_[s];
