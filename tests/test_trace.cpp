@@ -135,6 +135,59 @@ TEST(Trace, DumpHoldsEveryGeneratedToken) {
   for (size_t i = 0; i < seq.size(); ++i) EXPECT_GE(pos[i], seq[i] == 0 ? 1 : 4);
 }
 
+// Every position setting's per-sample statistics and group sums against the raw rows of the same
+// run (setting 0 = all positions keeps every row): generated tokens only, the last generated
+// token only, every token.
+TEST(Trace, PositionSettingsMatchTheRecordedRows) {
+  Session session = open_session(kTiny);
+  std::vector<PromptGroup> groups = {{"a", {"Hello there", "The quick brown fox jumps"}}, {"b", {"Tulips are"}}};
+  RecorderOptions ro;
+  ro.sites = {HookSite::ResidPost, HookSite::MlpPost};
+  ro.settings = {Positions::All, Positions::Generated, Positions::Last};
+  ro.keep_rows = true;
+  GenerationConfig gen;
+  gen.max_new_tokens = 5;
+  gen.stop_at_eos = false;
+  TraceRun tr = run_trace(session, groups, ro, gen);
+  const Recorder& rec = *tr.recorder;
+  const RecordedRows& rows = rec.rows();
+  const size_t total = rec.layout().total;
+  for (size_t set = 0; set < 3; ++set) {
+    std::vector<double> group_sum(total * 2, 0.0);
+    for (int seq = 0; seq < 3; ++seq) {
+      const int plen = static_cast<int>(tr.generations[static_cast<size_t>(seq)].prompt_ids.size());
+      int last_pos = -1;
+      for (size_t r = 0; r < rows.seq.size(); ++r)
+        if (rows.seq[r] == seq) last_pos = std::max(last_pos, rows.pos[r]);
+      std::vector<double> sum(total, 0.0);
+      std::vector<float> mx(total, -INFINITY);
+      int n = 0;
+      for (size_t r = 0; r < rows.seq.size(); ++r) {
+        if (rows.seq[r] != seq) continue;
+        const bool take = set == 0 || (set == 1 && rows.pos[r] >= plen) || (set == 2 && rows.pos[r] == last_pos);
+        if (!take) continue;
+        ++n;
+        for (size_t i = 0; i < total; ++i) {
+          const float v = rows.acts[r * total + i];
+          sum[i] += v;
+          mx[i] = std::max(mx[i], v);
+        }
+      }
+      ASSERT_GT(n, 0);
+      EXPECT_EQ(rec.n_tokens(set, seq), n) << "setting " << set << " seq " << seq;
+      const SampleSummary s = rec.sample(set, seq);
+      for (size_t i = 0; i < total; ++i) {
+        ASSERT_NEAR(s.mean[i], sum[i] / n, 1e-6 * (1 + std::fabs(sum[i] / n))) << set << " " << seq << " " << i;
+        ASSERT_EQ(s.max[i], mx[i]) << set << " " << seq << " " << i;
+      }
+      if (tr.group_of_seq[static_cast<size_t>(seq)] == 0)
+        for (size_t i = 0; i < total; ++i) group_sum[i] += sum[i];
+    }
+    const TokenStats& g = rec.group(set, 0);
+    for (size_t i = 0; i < total; ++i) ASSERT_NEAR(g.sum[i], group_sum[i], 1e-9 * (1 + std::fabs(group_sum[i]))) << set << " " << i;
+  }
+}
+
 // The notes' finding on purpose. Neuron 5 of the last block is pushed up for concept prompts only;
 // neuron 7 is pushed up even more for every prompt. Raw means rank neuron 7 first; subtracting the
 // baseline (or z-scoring) ranks neuron 5 first in every sample, and neuron 7 disappears.

@@ -43,6 +43,7 @@ Recorder::Recorder(const ModelConfig& config, const Tokenizer& tokenizer, Record
   sample_offset_.assign(n_set, std::vector<int64_t>(n_seq, -1));
   groups_.assign(n_set, std::vector<TokenStats>(static_cast<size_t>(n_groups), TokenStats(layout_.total)));
   for (auto& v : in_flight_) v.resize(n_seq);
+  last_acts_.assign(n_set, std::vector<std::vector<float>>(n_seq));
   window_until_.assign(n_seq, -1);
   step_mask_.resize(n_set);
 }
@@ -88,10 +89,13 @@ void Recorder::begin_step(const HookContext& ctx) {
       if (!selected[r] || (options_.skip_first && row.pos == 0) || !wanted(options_.settings[s], row)) continue;
       mask[r] = 1;
       auto& st = in_flight_[s][static_cast<size_t>(row.seq)];
-      if (!st) st = std::make_unique<TokenStats>(layout_.total);
-      if (options_.settings[s] == Positions::Last) {
-        st->reset(layout_.total);  // keep only the latest recorded token
+      if (options_.settings[s] == Positions::Last) {  // keep only the latest recorded token
+        if (!st) st = std::make_unique<TokenStats>(0);
+        st->count = 1;
+        last_acts_[s][static_cast<size_t>(row.seq)].resize(layout_.total);
+        continue;
       }
+      if (!st) st = std::make_unique<TokenStats>(layout_.total);
       ++st->count;
     }
   }
@@ -122,9 +126,14 @@ void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
     const int len = static_cast<int>(i1 - i0);
     for (size_t s = 0; s < options_.settings.size(); ++s) {
       const auto& mask = step_mask_[s];
+      const bool last = options_.settings[s] == Positions::Last;
       for (size_t r = 0; r < ctx.rows.size(); ++r) {
         if (!mask[r]) continue;
-        in_flight_[s][static_cast<size_t>(ctx.rows[r].seq)]->add(offset + i0, acts + r * width + i0, len);
+        const size_t seq = static_cast<size_t>(ctx.rows[r].seq);
+        if (last)
+          std::copy_n(acts + r * width + i0, len, last_acts_[s][seq].data() + offset + i0);
+        else
+          in_flight_[s][seq]->add(offset + i0, acts + r * width + i0, len);
       }
     }
     if (options_.keep_rows)
@@ -138,6 +147,13 @@ void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
 void Recorder::sequence_done(int seq) {
   for (size_t s = 0; s < options_.settings.size(); ++s) {
     auto& st = in_flight_[s][static_cast<size_t>(seq)];
+    auto& last = last_acts_[s][static_cast<size_t>(seq)];
+    if (st && !last.empty()) {  // Positions::Last: the statistics of the one kept token
+      st->reset(layout_.total);
+      st->add(0, last.data(), static_cast<int>(layout_.total));
+      st->count = 1;
+      std::vector<float>().swap(last);
+    }
     SampleSummary out;
     out.mean.assign(layout_.total, 0.0f);
     out.mean_abs.assign(layout_.total, 0.0f);

@@ -82,6 +82,10 @@ class Recorder {
   RecorderOptions options_;
   std::vector<int> group_of_seq_;
   std::vector<std::vector<std::unique_ptr<TokenStats>>> in_flight_;  // [setting][seq]
+  // [setting][seq] Positions::Last: the latest recorded token's activations, turned into the
+  // sequence's TokenStats when it finishes (copying a token is much cheaper than resetting and
+  // re-accumulating the statistics at every token).
+  std::vector<std::vector<std::vector<float>>> last_acts_;
   void store_sample(size_t setting, int seq, const SampleSummary& summary);
   std::vector<std::vector<int64_t>> n_tokens_;                       // [setting][seq]
   std::vector<std::vector<int64_t>> sample_offset_;                  // [setting][seq] byte offset in the store, -1: none
