@@ -12,6 +12,7 @@
 #include "io/safetensors.h"
 #include "runtime/session.h"
 #include "test_support.h"
+#include "trace/neuron_capture.h"
 #include "trace/trace_run.h"
 #include "util/error.h"
 
@@ -185,6 +186,43 @@ TEST(Trace, PositionSettingsMatchTheRecordedRows) {
     }
     const TokenStats& g = rec.group(set, 0);
     for (size_t i = 0; i < total; ++i) ASSERT_NEAR(g.sum[i], group_sum[i], 1e-9 * (1 + std::fabs(group_sum[i]))) << set << " " << i;
+  }
+}
+
+// Capturing a few neurons over whole texts (what the neuron pages show) gives the activations the
+// trace recorded for the same tokens, whichever blocks the capture stops after.
+TEST(Trace, CaptureMatchesRecordedRows) {
+  Session session = open_session(kTiny);
+  std::vector<PromptGroup> groups = {{"a", {"Hello there", "The quick brown fox jumps"}}};
+  RecorderOptions ro;
+  ro.sites = {HookSite::ResidPost, HookSite::MlpPost};
+  ro.settings = {Positions::All};
+  ro.keep_rows = true;
+  GenerationConfig gen;
+  gen.max_new_tokens = 4;
+  gen.stop_at_eos = false;
+  TraceRun tr = run_trace(session, groups, ro, gen);
+  const Recorder& rec = *tr.recorder;
+  const int L = session.model->config().n_layer;
+  std::vector<std::vector<int>> texts;
+  for (const auto& g : tr.generations) {
+    std::vector<int> t = g.prompt_ids;
+    t.insert(t.end(), g.generated_ids.begin(), g.generated_ids.end());
+    texts.push_back(t);
+  }
+  for (const std::vector<CaptureNeuron>& neurons :
+       {std::vector<CaptureNeuron>{{HookSite::ResidPost, 0, 3}},
+        std::vector<CaptureNeuron>{{HookSite::MlpPost, 1, 5}, {HookSite::ResidPost, L - 1, 2}}}) {
+    const auto acts = capture_neurons(*session.model, texts, neurons);
+    for (size_t r = 0; r < rec.rows().seq.size(); ++r) {
+      const size_t seq = static_cast<size_t>(rec.rows().seq[r]), pos = static_cast<size_t>(rec.rows().pos[r]);
+      if (pos >= texts[seq].size()) continue;  // the last generated token is fed but not part of the text
+      for (size_t k = 0; k < neurons.size(); ++k) {
+        const int site = neurons[k].site == HookSite::ResidPost ? 0 : 1;
+        const float want = rec.rows().acts[r * rec.layout().total + rec.layout().flat({site, neurons[k].layer, neurons[k].index})];
+        ASSERT_NEAR(acts[seq][pos][k], want, 1e-5f) << "seq " << seq << " pos " << pos << " neuron " << k;
+      }
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 #include "model/gpt2.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "model/kernels.h"
@@ -124,7 +125,10 @@ class Gpt2Model : public Model {
     hook(HookSite::PosEmbed, -1, s.pos.data(), C);
     add_inplace(s.x.data(), s.pos.data(), nc);
 
-    for (int l = 0; l < config_.n_layer; ++l) {
+    // A step that wants no logits may stop after block last_layer (capturing early-layer neurons).
+    const int n_run = batch.last_layer >= 0 && batch.logit_rows.empty() ? std::min(batch.last_layer + 1, config_.n_layer)
+                                                                        : config_.n_layer;
+    for (int l = 0; l < n_run; ++l) {
       const Gpt2Block& b = blocks_[static_cast<size_t>(l)];
       hook(HookSite::ResidPre, l, s.x.data(), C);
       // Attention
@@ -154,6 +158,7 @@ class Gpt2Model : public Model {
       hook(HookSite::ResidPost, l, s.x.data(), C);
     }
 
+    if (n_run < config_.n_layer) return;
     layer_norm(s.x.data(), n, C, lnf_w_, lnf_b_, config_.norm_eps, s.ln.data());
     hook(HookSite::LnFinal, -1, s.ln.data(), C);
     const int nl = static_cast<int>(batch.logit_rows.size());

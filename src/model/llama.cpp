@@ -137,7 +137,10 @@ class LlamaModel : public Model {
     }
     hook(HookSite::Embed, -1, s.x.data(), C);
 
-    for (int l = 0; l < config_.n_layer; ++l) {
+    // A step that wants no logits may stop after block last_layer (capturing early-layer neurons).
+    const int n_run = batch.last_layer >= 0 && batch.logit_rows.empty() ? std::min(batch.last_layer + 1, config_.n_layer)
+                                                                        : config_.n_layer;
+    for (int l = 0; l < n_run; ++l) {
       const LlamaBlock& b = blocks_[static_cast<size_t>(l)];
       hook(HookSite::ResidPre, l, s.x.data(), C);
       // Attention
@@ -166,6 +169,7 @@ class LlamaModel : public Model {
       hook(HookSite::ResidPost, l, s.x.data(), C);
     }
 
+    if (n_run < config_.n_layer) return;
     rms_norm(s.x.data(), n, C, norm_w_, config_.norm_eps, s.ln.data());
     hook(HookSite::LnFinal, -1, s.ln.data(), C);
     const int nl = static_cast<int>(batch.logit_rows.size());

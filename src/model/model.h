@@ -20,6 +20,7 @@ struct StepBatch {
   std::vector<int> tokens;        // [rows]
   std::vector<RowInfo> rows;      // [rows]
   std::vector<int> logit_rows;    // indices of rows whose logits are wanted, in output order
+  int last_layer = -1;            // with no logit rows: stop after this block (-1: run every block)
 };
 
 class Model {

@@ -259,8 +259,39 @@ StudyOutcome run_study(const StudyOptions& opt) {
         capture.push_back({cfg.sites[site], rows[r].neuron.layer, rows[r].neuron.index});
       }
     }
+  // Each page shows the texts where its neuron's largest activation on a generated token is
+  // highest. The recorder's per-sample maxima over generated tokens give that ranking without
+  // running the model again, so only the texts some page shows are captured. Without a
+  // generated-token setting, or with a token selection (the recorder then saw only some tokens),
+  // every text is captured and ranked from the capture.
+  int gen_setting = -1;
+  for (size_t s = 0; s < cfg.positions.size(); ++s)
+    if (cfg.positions[s] == Positions::Generated) gen_setting = static_cast<int>(s);
+  const bool rank_from_recorder = gen_setting >= 0 && !selector;
+  std::vector<std::vector<size_t>> shown(refs.size());  // [page] texts, best first
+  std::vector<char> needed(full_seqs.size(), rank_from_recorder ? 0 : 1);
+  if (rank_from_recorder)
+    for (size_t k = 0; k < refs.size(); ++k) {
+      const size_t flat = rec.layout().flat({static_cast<int>(refs[k].site), capture[k].layer, capture[k].index});
+      std::vector<std::pair<float, size_t>> best;
+      for (size_t i = 0; i < full_seqs.size(); ++i)
+        if (rec.n_tokens(static_cast<size_t>(gen_setting), static_cast<int>(i)) > 0)
+          best.emplace_back(rec.sample_value(static_cast<size_t>(gen_setting), static_cast<int>(i), SampleStat::Max, flat), i);
+      std::stable_sort(best.begin(), best.end(), [](auto& a, auto& b) { return a.first > b.first; });
+      for (size_t b = 0; b < best.size() && static_cast<int>(b) < cfg.records_per_page; ++b) {
+        shown[k].push_back(best[b].second);
+        needed[best[b].second] = 1;
+      }
+    }
+  std::vector<std::vector<int>> to_capture;
+  std::vector<int> captured_as(full_seqs.size(), -1);  // text -> index in to_capture
+  for (size_t i = 0; i < full_seqs.size(); ++i)
+    if (needed[i]) {
+      captured_as[i] = static_cast<int>(to_capture.size());
+      to_capture.push_back(full_seqs[i]);
+    }
   const auto acts = capture.empty() ? std::vector<std::vector<std::vector<float>>>{}
-                                    : capture_neurons(*session.model, full_seqs, capture);
+                                    : capture_neurons(*session.model, to_capture, capture);
   json neuron_files = json::array();
   for (size_t k = 0; k < refs.size(); ++k) {
     const PageRef& ref = refs[k];
@@ -276,23 +307,29 @@ StudyOutcome run_study(const StudyOptions& opt) {
     page.concept_mean = ref.row.concept_mean;
     page.baseline_mean = ref.row.baseline_mean;
     page.cohens_d = ref.row.cohens_d;
-    // Rank texts by the neuron's largest activation on a generated token.
-    std::vector<std::pair<float, size_t>> best;
-    for (size_t i = 0; i < full_seqs.size(); ++i) {
-      const size_t plen = generations[i].prompt_ids.size();
+    // The text's largest activation of the neuron on a generated token, from the capture.
+    auto max_generated = [&](size_t i) {
+      const auto& a = acts[static_cast<size_t>(captured_as[i])];
       float mx = -INFINITY;
-      for (size_t t = plen; t < full_seqs[i].size(); ++t) mx = std::max(mx, acts[i][t][k]);
-      if (full_seqs[i].size() > plen) best.emplace_back(mx, i);
+      for (size_t t = generations[i].prompt_ids.size(); t < full_seqs[i].size(); ++t) mx = std::max(mx, a[t][k]);
+      return mx;
+    };
+    if (!rank_from_recorder) {
+      std::vector<std::pair<float, size_t>> best;
+      for (size_t i = 0; i < full_seqs.size(); ++i)
+        if (full_seqs[i].size() > generations[i].prompt_ids.size()) best.emplace_back(max_generated(i), i);
+      std::stable_sort(best.begin(), best.end(), [](auto& a, auto& b) { return a.first > b.first; });
+      for (size_t b = 0; b < best.size() && static_cast<int>(b) < cfg.records_per_page; ++b)
+        shown[k].push_back(best[b].second);
     }
-    std::stable_sort(best.begin(), best.end(), [](auto& a, auto& b) { return a.first > b.first; });
-    for (size_t b = 0; b < best.size() && static_cast<int>(b) < cfg.records_per_page; ++b) {
-      const size_t i = best[b].second;
+    for (size_t i : shown[k]) {
+      const auto& a = acts[static_cast<size_t>(captured_as[i])];
       ActivationRecord rec_;
       rec_.prompt_index = static_cast<int>(i);
       rec_.prompt_group = groups.names[static_cast<size_t>(groups.group_of_seq[i])];
-      rec_.max_activation = best[b].first;
+      rec_.max_activation = max_generated(i);
       for (size_t t = 0; t < full_seqs[i].size(); ++t)
-        rec_.tokens.push_back({session.tokenizer->token_bytes(full_seqs[i][t]), acts[i][t][k]});
+        rec_.tokens.push_back({session.tokenizer->token_bytes(full_seqs[i][t]), a[t][k]});
       page.top_records.push_back(std::move(rec_));
     }
     const std::string file = "neurons/" + slug(page.concept_name) + "_" + slug(page.site) + "_L" +

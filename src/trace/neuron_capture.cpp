@@ -20,10 +20,13 @@ std::vector<std::vector<std::vector<float>>> capture_neurons(Model& model, const
             acts[r * ctx.width + static_cast<size_t>(n.index)];
     });
   }
+  int last_layer = 0;  // blocks after the deepest captured neuron are not run
+  for (const auto& n : neurons) last_layer = std::max(last_layer, n.site == HookSite::LnFinal ? c.n_layer - 1 : n.layer);
   size_t next = 0;
   while (next < sequences.size()) {
     KVCache cache(c);
     StepBatch batch;
+    batch.last_layer = last_layer;
     while (next < sequences.size() &&
            (batch.rows.empty() || static_cast<int>(batch.rows.size() + sequences[next].size()) <= max_rows_per_step)) {
       const auto& seq = sequences[next];
