@@ -51,6 +51,7 @@
 #include "runtime/generator.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/malloc_tuning.h"
 #include "util/thread_pool.h"
 
 namespace {
@@ -417,6 +418,7 @@ Options parse_args(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     const Options opt = parse_args(argc, argv);
+    nt::fix_malloc_mmap_threshold();  // as the CLI does
     openblas_set_num_threads(opt.threads);  // the reference SGEMM
     nt::set_thread_count(opt.threads);
     ensure_model(opt);

@@ -154,14 +154,15 @@ TEST(Trace, PositionSettingsMatchTheRecordedRows) {
   const RecordedRows& rows = rec.rows();
   const size_t total = rec.layout().total;
   for (size_t set = 0; set < 3; ++set) {
-    std::vector<double> group_sum(total * 2, 0.0);
+    std::vector<double> group_sum(total * 2, 0.0);  // sum, then sum of squares
+    std::vector<float> group_min(total, INFINITY);
     for (int seq = 0; seq < 3; ++seq) {
       const int plen = static_cast<int>(tr.generations[static_cast<size_t>(seq)].prompt_ids.size());
       int last_pos = -1;
       for (size_t r = 0; r < rows.seq.size(); ++r)
         if (rows.seq[r] == seq) last_pos = std::max(last_pos, rows.pos[r]);
-      std::vector<double> sum(total, 0.0);
-      std::vector<float> mx(total, -INFINITY);
+      std::vector<double> sum(total, 0.0), sumsq(total, 0.0);
+      std::vector<float> mx(total, -INFINITY), mn(total, INFINITY);
       int n = 0;
       for (size_t r = 0; r < rows.seq.size(); ++r) {
         if (rows.seq[r] != seq) continue;
@@ -171,7 +172,9 @@ TEST(Trace, PositionSettingsMatchTheRecordedRows) {
         for (size_t i = 0; i < total; ++i) {
           const float v = rows.acts[r * total + i];
           sum[i] += v;
+          sumsq[i] += static_cast<double>(v) * v;
           mx[i] = std::max(mx[i], v);
+          mn[i] = std::min(mn[i], v);
         }
       }
       ASSERT_GT(n, 0);
@@ -182,10 +185,18 @@ TEST(Trace, PositionSettingsMatchTheRecordedRows) {
         ASSERT_EQ(s.max[i], mx[i]) << set << " " << seq << " " << i;
       }
       if (tr.group_of_seq[static_cast<size_t>(seq)] == 0)
-        for (size_t i = 0; i < total; ++i) group_sum[i] += sum[i];
+        for (size_t i = 0; i < total; ++i) {
+          group_sum[i] += sum[i];
+          group_sum[total + i] += sumsq[i];
+          group_min[i] = std::min(group_min[i], mn[i]);
+        }
     }
     const TokenStats& g = rec.group(set, 0);
-    for (size_t i = 0; i < total; ++i) ASSERT_NEAR(g.sum[i], group_sum[i], 1e-9 * (1 + std::fabs(group_sum[i]))) << set << " " << i;
+    for (size_t i = 0; i < total; ++i) {
+      ASSERT_NEAR(g.sum[i], group_sum[i], 1e-9 * (1 + std::fabs(group_sum[i]))) << set << " " << i;
+      ASSERT_NEAR(g.sumsq[i], group_sum[total + i], 1e-9 * (1 + group_sum[total + i])) << set << " " << i;
+      ASSERT_EQ(g.min[i], group_min[i]) << set << " " << i;
+    }
   }
 }
 

@@ -100,14 +100,8 @@ TEST(ThreadPool, NestedCallsRunInlineAndExceptionsPropagate) {
 
 // ---- Matrix and linear() -------------------------------------------------------------------
 
-// The stored weight W[o][i] as the kernels see it (dequantized), from the Matrix's own data.
-double stored_weight(const Matrix& m, int o, int i) {
-  const size_t at = static_cast<size_t>(o) * m.ld() + static_cast<size_t>(i);
-  if (m.format() == WeightFormat::F32) return m.f32()[at];
-  if (m.format() == WeightFormat::BF16) return bf16_to_float(m.bf16()[at]);
-  const double q = m.i8()[at];
-  return q * m.scales()[m.scales_input() ? i : o];
-}
+// The stored weight W[o][i] as the kernels see it (dequantized).
+double stored_weight(const Matrix& m, int o, int i) { return m.weight(o, i); }
 
 // Checkpoint weight W[o][i] from the float32 source in `layout`.
 float source_weight(const std::vector<float>& w, WeightLayout layout, int in, int out, int o, int i) {
@@ -126,8 +120,9 @@ void PrintTo(const LinearCase& c, std::ostream* os) {
 
 class MatrixLinear : public ::testing::TestWithParam<LinearCase> {};
 
-// Row counts that exercise every tile shape of the kernel (1-4 rows of x, 8-row blocks and their
-// tails) and several chunks of kStreamRows rows, odd sizes (tails of 16), with and without bias:
+// Row counts that exercise every tile shape of the kernel (1-6 rows, the two-panel tiles of steps
+// of up to 4 rows, several 192-row chunks), output counts with partial panels, input counts past
+// one 768-input block, with and without bias:
 // the result is the float32 product with the stored (rounded) weights up to float32 summation
 // error, and the product with the original weights up to the format's rounding error.
 TEST_P(MatrixLinear, MatchesStoredWeightsAndSourceWithinRounding) {
@@ -141,7 +136,6 @@ TEST_P(MatrixLinear, MatchesStoredWeightsAndSourceWithinRounding) {
   Matrix m(w.data(), c.in, c.out, c.layout, c.format);
   ASSERT_EQ(m.in(), c.in);
   ASSERT_EQ(m.out(), c.out);
-  ASSERT_GE(m.ld(), static_cast<size_t>(c.in));
   // The stored weights are the source's, exactly (f32) or rounded: bf16 to 8 significant bits,
   // int8 to half a scale step.
   for (int o = 0; o < c.out; ++o)
@@ -152,7 +146,7 @@ TEST_P(MatrixLinear, MatchesStoredWeightsAndSourceWithinRounding) {
                                                             : (0.5 + 1e-5) * m.scales()[m.scales_input() ? i : o];
       ASSERT_LE(std::fabs(ws - w0), bound) << "weight " << o << "," << i;
     }
-  for (int n : {1, 2, 3, 4, 5, 7, 8, 9, 13, 40, kStreamRows, kStreamRows + 1, 2 * kStreamRows + 3}) {
+  for (int n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 40, 192, 193, 389}) {
     for (bool with_bias : {false, true}) {
       std::vector<float> x(static_cast<size_t>(n) * c.in), y(static_cast<size_t>(n) * c.out, NAN);
       for (auto& v : x) v = nd(rng);
@@ -182,6 +176,9 @@ INSTANTIATE_TEST_SUITE_P(
                       LinearCase{WeightFormat::F32, WeightLayout::InOut, 70, 37},
                       LinearCase{WeightFormat::F32, WeightLayout::OutIn, 64, 200},
                       LinearCase{WeightFormat::F32, WeightLayout::InOut, 33, 129},
+                      LinearCase{WeightFormat::F32, WeightLayout::InOut, 1600, 130},
+                      LinearCase{WeightFormat::Int8, WeightLayout::OutIn, 1600, 70},
+                      LinearCase{WeightFormat::BF16, WeightLayout::InOut, 1600, 70},
                       LinearCase{WeightFormat::BF16, WeightLayout::OutIn, 70, 37},
                       LinearCase{WeightFormat::BF16, WeightLayout::InOut, 70, 37},
                       LinearCase{WeightFormat::BF16, WeightLayout::InOut, 64, 200},
@@ -206,7 +203,7 @@ TEST(MatrixLinearThreads, SameBitsForAnyThreadCount) {
   const int before = thread_count();
   for (auto format : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::Int8}) {
     Matrix m(w.data(), in, out, WeightLayout::InOut, format);
-    for (int n : {1, 6, kStreamRows + 6}) {
+    for (int n : {1, 3, 6, 200}) {
       std::vector<float> x(static_cast<size_t>(n) * in);
       for (auto& v : x) v = nd(rng);
       std::vector<std::vector<float>> ys;
@@ -222,21 +219,21 @@ TEST(MatrixLinearThreads, SameBitsForAnyThreadCount) {
   set_thread_count(before);
 }
 
-// A float32 matrix is read in place when it already is [out, in] with whole 16-float groups;
-// otherwise it is copied (transposed, padded) and the source is no longer needed.
-TEST(MatrixF32, BorrowsOnlyRowMajorWholeGroups) {
-  std::vector<float> w(static_cast<size_t>(64) * 40, 1.0f);
-  const Matrix borrowed(w.data(), 64, 40, WeightLayout::OutIn);
-  EXPECT_TRUE(borrowed.borrows_source());
-  EXPECT_EQ(borrowed.f32(), w.data());
-  EXPECT_EQ(borrowed.ld(), 64u);
-  EXPECT_EQ(borrowed.bytes(), w.size() * sizeof(float));
-  const Matrix transposed(w.data(), 64, 40, WeightLayout::InOut);
-  EXPECT_FALSE(transposed.borrows_source());
-  EXPECT_NE(transposed.f32(), w.data());
-  const Matrix padded(w.data(), 40, 64, WeightLayout::OutIn);
-  EXPECT_FALSE(padded.borrows_source());
-  EXPECT_EQ(padded.ld(), 48u);
+// The panels hold W[o][i] at [o / 64][i][o % 64] whatever the checkpoint's layout, with zeros past
+// the last output.
+TEST(MatrixStorage, PanelLayout) {
+  const int in = 5, out = 70;
+  std::vector<float> w(static_cast<size_t>(in) * out);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i);
+  for (auto layout : {WeightLayout::InOut, WeightLayout::OutIn}) {
+    const Matrix m(w.data(), in, out, layout);
+    ASSERT_EQ(m.panels(), 2);
+    for (int o = 0; o < 2 * kPanel; ++o)
+      for (int i = 0; i < in; ++i) {
+        const float got = m.f32()[(static_cast<size_t>(o / kPanel) * in + i) * kPanel + o % kPanel];
+        EXPECT_EQ(got, o < out ? source_weight(w, layout, in, out, o, i) : 0.0f) << o << "," << i;
+      }
+  }
 }
 
 TEST(MatrixStorage, BytesPerFormat) {
@@ -245,10 +242,11 @@ TEST(MatrixStorage, BytesPerFormat) {
   Matrix b(w.data(), 768, 96, WeightLayout::InOut, WeightFormat::BF16);
   Matrix q(w.data(), 768, 96, WeightLayout::InOut, WeightFormat::Int8);
   Matrix q2(w.data(), 768, 96, WeightLayout::OutIn, WeightFormat::Int8);
-  EXPECT_EQ(f.bytes(), 768u * 96 * 4);
-  EXPECT_EQ(b.bytes(), 768u * 96 * 2);
-  EXPECT_EQ(q.bytes(), 768u * 96 + 768 * 4);  // scales per input row
-  EXPECT_EQ(q2.bytes(), 768u * 96 + 96 * 4);  // scales per output row (out = 96, ld = 768)
+  // 96 outputs take two 64-output panels.
+  EXPECT_EQ(f.bytes(), 768u * 128 * 4);
+  EXPECT_EQ(b.bytes(), 768u * 128 * 2);
+  EXPECT_EQ(q.bytes(), 768u * 128 + 768 * 4);  // scales per input row
+  EXPECT_EQ(q2.bytes(), 768u * 128 + 96 * 4);  // scales per output row
   EXPECT_TRUE(q.scales_input());
   EXPECT_FALSE(q2.scales_input());
   EXPECT_EQ(reinterpret_cast<uintptr_t>(b.bf16()) % 64, 0u);

@@ -1,7 +1,5 @@
 // neurontrace: trace which neurons of a transformer LM fire for a concept while it generates,
 // and steer generation by switching them off or on.
-#include <cblas.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <thread>
@@ -9,9 +7,11 @@
 #include "commands.h"
 #include "model/weight_matrix.h"
 #include "util/error.h"
+#include "util/malloc_tuning.h"
 #include "util/thread_pool.h"
 
 int main(int argc, char** argv) {
+  nt::fix_malloc_mmap_threshold();
   CLI::App app{"neurontrace: trace and steer the neurons of transformer language models"};
   app.set_version_flag("--version", std::string("neurontrace ") + NT_VERSION);
   app.require_subcommand(1);
@@ -33,7 +33,6 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  openblas_set_num_threads(threads);
   nt::set_thread_count(threads);
   nt::set_default_weight_format(nt::parse_weight_format(weights));
   try {

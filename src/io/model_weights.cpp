@@ -87,10 +87,10 @@ const float* ModelWeights::get(const std::string& name, const std::vector<int64_
   return converted_.back().data();
 }
 
-void ModelWeights::release(const float* p) {
+void ModelWeights::release(const float* p, bool still_read) {
   for (auto& v : converted_)
     if (!v.empty() && v.data() == p) {
-      std::vector<float>().swap(v);
+      if (!still_read) std::vector<float>().swap(v);
       return;
     }
   for (const auto& [name, e] : entries_) {

@@ -24,8 +24,10 @@ class ModelWeights {
   // Tells the loader that `p` (returned by get()) will not be read again: a float32 copy made
   // from an F16/BF16 tensor is freed; a tensor read in place from the memory map has its pages
   // dropped from this process (the file's pages stay in the page cache, and a later read faults
-  // them back in). Called once a weight matrix has its own converted copy.
-  void release(const float* p);
+  // them back in). Called once a weight matrix has its own converted copy. With `still_read`
+  // (the embedding table, tied to the LM head but still read a row per token), only the pages
+  // are dropped.
+  void release(const float* p, bool still_read = false);
   // Where the tensors come from (the single file, or the index), for messages.
   const std::string& source() const { return source_; }
   // Bytes of float32 weights handed out so far.

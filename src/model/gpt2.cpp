@@ -54,7 +54,7 @@ class Gpt2Model : public Model {
       const float* p = w.get(name, layout == WeightLayout::InOut ? std::vector<int64_t>{in, out}
                                                                  : std::vector<int64_t>{out, in});
       Matrix m(p, static_cast<int>(in), static_cast<int>(out), layout, format);
-      if (!m.borrows_source()) w.release(p);
+      w.release(p);
       f32_bytes += m.f32_bytes();
       stored_bytes += m.bytes();
       return m;
@@ -80,6 +80,7 @@ class Gpt2Model : public Model {
       lm_head_ = matrix("lm_head.weight", C, V, WeightLayout::OutIn);
     } else {
       lm_head_ = Matrix(wte_, static_cast<int>(C), static_cast<int>(V), WeightLayout::OutIn, format);
+      w.release(wte_, /*still_read=*/true);  // the lookup faults back only the rows it reads
       f32_bytes += lm_head_.f32_bytes();
       stored_bytes += lm_head_.bytes();
     }

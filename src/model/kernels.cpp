@@ -1,7 +1,5 @@
 #include "model/kernels.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -74,42 +72,60 @@ inline void map16(float* x, size_t count, F f) {
   }
 }
 
-// out[r * ldo + g] = sum_i x[r * ldx + i] * w[g * ldw + i] for R rows of x and G stored weight rows,
-// R x G float32 accumulators in registers. The weight rows are zero-padded to a multiple of 16
-// (Matrix::ld), so only x needs a mask at the tail. With `prefetch`, the G rows after these are
-// prefetched as these are read (they must belong to the same thread's task: prefetching rows
-// another thread is streaming costs more than it saves).
-template <class T, int R, int G>
-void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float* out, size_t ldo, bool prefetch) {
-  __m512 acc[R][G];
-#pragma GCC unroll 16
+// The masks of the 16-float vectors of a panel group whose first `valid` outputs exist.
+template <int NV>
+inline void panel_masks(int valid, __mmask16 (&m)[NV]) {
+  for (int v = 0; v < NV; ++v) {
+    const int lanes = std::clamp(valid - 16 * v, 0, 16);
+    m[v] = static_cast<__mmask16>((1u << lanes) - 1u);
+  }
+}
+
+// y[r][0 .. NP*kPanel) (+)= sum over k < kb of x[r][k] * W[k][0 .. NP*kPanel), for R rows of x and
+// NP adjacent panels (the second starts panel_stride values after the first): R x 4NP vectors of
+// accumulators, one panel row per panel (4 vectors, widened from the stored type) and one
+// broadcast x value per row for each k. `first`: start from zero, not from y (the partial sums of
+// earlier input blocks); `last`: scale (int8 rows) and add the bias on the way out. Only the
+// `valid` outputs of y are read or written.
+template <class T, int R, int NP>
+void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y, size_t ldy,
+                int valid, bool first, bool last, const float* scale, const float* bias) {
+  constexpr int NV = 4 * NP;
+  __mmask16 m[NV];
+  panel_masks<NV>(valid, m);
+  __m512 acc[R][NV];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 16
-    for (int g = 0; g < G; ++g) acc[r][g] = _mm512_setzero_ps();
-  auto step = [&](int i, __mmask16 mask) {
-    __m512 wv[G];
-    // Software prefetch of the same cache line of the next G stored rows (what the next tile
-    // reads): with G rows streamed at once the hardware prefetchers alone leave ~30% of one core's
-    // bandwidth unused.
-    if (prefetch && i % (64 / sizeof(T)) == 0)
-#pragma GCC unroll 16
-      for (int g = 0; g < G; ++g) _mm_prefetch(reinterpret_cast<const char*>(w + (g + G) * ldw + i), _MM_HINT_T0);
-#pragma GCC unroll 16
-    for (int g = 0; g < G; ++g) wv[g] = widen16(w + g * ldw + i);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      const __m512 xv = _mm512_maskz_loadu_ps(mask, x + r * ldx + i);
-#pragma GCC unroll 16
-      for (int g = 0; g < G; ++g) acc[r][g] = _mm512_fmadd_ps(xv, wv[g], acc[r][g]);
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[v], y + r * ldy + 16 * v);
+  for (int k = 0; k < kb; ++k) {
+    __m512 wv[NV];
+#pragma GCC unroll 2
+    for (int q = 0; q < NP; ++q) {
+      const T* pk = panel + q * panel_stride + static_cast<size_t>(k) * kPanel;
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) wv[4 * q + v] = widen16(pk + 16 * v);
     }
-  };
-  int i = 0;
-  for (; i + 16 <= in; i += 16) step(i, kAll);
-  if (i < in) step(i, static_cast<__mmask16>((1u << (in - i)) - 1u));
-#pragma GCC unroll 16
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 xb = _mm512_set1_ps(x[r * ldx + k]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(xb, wv[v], acc[r][v]);
+    }
+  }
+  __m512 sv[NV], bv[NV];
+  if (last)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      sv[v] = scale ? _mm512_maskz_loadu_ps(m[v], scale + 16 * v) : _mm512_set1_ps(1.0f);
+      bv[v] = bias ? _mm512_maskz_loadu_ps(m[v], bias + 16 * v) : _mm512_setzero_ps();
+    }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 16
-    for (int g = 0; g < G; ++g) out[r * ldo + g] = hsum(acc[r][g]);
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      _mm512_mask_storeu_ps(y + r * ldy + 16 * v, m[v], last ? _mm512_fmadd_ps(acc[r][v], sv[v], bv[v]) : acc[r][v]);
 }
 
 #else
@@ -117,79 +133,49 @@ inline float widen1(uint16_t h) { return bf16_to_float(h); }
 inline float widen1(int8_t q) { return static_cast<float>(q); }
 inline float widen1(float f) { return f; }
 
-template <class T, int R, int G>
-void dot_tile(const float* x, size_t ldx, const T* w, size_t ldw, int in, float* out, size_t ldo, bool) {
+template <class T, int R, int NP>
+void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y, size_t ldy,
+                int valid, bool first, bool last, const float* scale, const float* bias) {
   for (int r = 0; r < R; ++r)
-    for (int g = 0; g < G; ++g) {
-      const float* xr = x + r * ldx;
-      const T* wg = w + g * ldw;
-      float acc = 0.0f;
-      for (int i = 0; i < in; ++i) acc += xr[i] * widen1(wg[i]);
-      out[r * ldo + g] = acc;
+    for (int j = 0; j < valid; ++j) {
+      const T* pj = panel + (j / kPanel) * panel_stride + j % kPanel;
+      float acc = first ? 0.0f : y[r * ldy + j];
+      for (int k = 0; k < kb; ++k) acc += x[r * ldx + k] * widen1(pj[static_cast<size_t>(k) * kPanel]);
+      if (last) acc = acc * (scale ? scale[j] : 1.0f) + (bias ? bias[j] : 0.0f);
+      y[r * ldy + j] = acc;
     }
-}
-
-// Without AVX-512, float32 weights go through OpenBLAS: y = x @ w^T (+ bias).
-void linear_blas(const float* x, int n, const Matrix& w, const float* bias, float* y) {
-  const int out = w.out();
-  float beta = 0.0f;
-  if (bias) {
-    for (int r = 0; r < n; ++r) std::copy(bias, bias + out, y + static_cast<size_t>(r) * out);
-    beta = 1.0f;
-  }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, w.in(), 1.0f, x, w.in(), w.f32(),
-              static_cast<int>(w.ld()), beta, y, out);
 }
 #endif
 
-// Rows [o0, o1) of y for all n rows of x: blocks of 8 stored rows, x in runs of up to 4 rows, so
-// each block of weights comes from memory once and from L1 for the other runs of x. Only the
-// first run over a block prefetches the next block (within [o0, o1)).
+// Rows of x per register tile, inputs per pass over a panel (a tile's slice of x stays in L1 and
+// the panel's slice in L2), rows of x per pass over all the weights (large steps: prefill).
+constexpr int kTileRows = 6;
+constexpr int kInputBlock = 768;
+constexpr int kRowChunk = 192;
+// Steps of at most this many rows read two panels at a time, in tiles of 2 rows (2 x 8 sums).
+constexpr int kPairRows = 4;
+
 template <class T>
-void stream_rows(const float* x, int n, int in, const T* w, size_t ld, int o0, int o1, float* y, int out) {
-  const size_t ldx = static_cast<size_t>(in), ldo = static_cast<size_t>(out);
-  int o = o0;
-  for (; o + 8 <= o1; o += 8) {
-    const T* wo = w + static_cast<size_t>(o) * ld;
-    const bool next = o + 16 <= o1;  // the next block of 8 rows is this task's too
-    int r = 0;
-    for (; r + 4 <= n; r += 4) {
-      dot_tile<T, 4, 4>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, r == 0);
-      dot_tile<T, 4, 4>(x + r * ldx, ldx, wo + 4 * ld, ld, in, y + r * ldo + o + 4, ldo, r == 0 && next);
-    }
-    switch (n - r) {
-      case 3:
-        dot_tile<T, 3, 4>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, r == 0);
-        dot_tile<T, 3, 4>(x + r * ldx, ldx, wo + 4 * ld, ld, in, y + r * ldo + o + 4, ldo, r == 0 && next);
-        break;
-      case 2:
-        dot_tile<T, 2, 8>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, r == 0 && next);
-        break;
-      case 1:
-        dot_tile<T, 1, 8>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, r == 0 && next);
-        break;
-      default:
-        break;
-    }
+void panel_rows(int rows, const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y, size_t ldy,
+                int valid, bool first, bool last, const float* scale, const float* bias) {
+  switch (rows) {
+    case 6: panel_tile<T, 6, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
+    case 5: panel_tile<T, 5, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
+    case 4: panel_tile<T, 4, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
+    case 3: panel_tile<T, 3, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
+    case 2: panel_tile<T, 2, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
+    case 1: panel_tile<T, 1, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
+    default: break;
   }
-  for (; o < o1; ++o) {
-    const T* wo = w + static_cast<size_t>(o) * ld;
-    int r = 0;
-    for (; r + 4 <= n; r += 4) dot_tile<T, 4, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, false);
-    switch (n - r) {
-      case 3:
-        dot_tile<T, 3, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, false);
-        break;
-      case 2:
-        dot_tile<T, 2, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, false);
-        break;
-      case 1:
-        dot_tile<T, 1, 1>(x + r * ldx, ldx, wo, ld, in, y + r * ldo + o, ldo, false);
-        break;
-      default:
-        break;
-    }
-  }
+}
+
+template <class T>
+void panel_tiles_pair(int rows, const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y,
+                      size_t ldy, int valid, bool first, bool last, const float* scale, const float* bias) {
+  if (rows == 2)
+    panel_tile<T, 2, 2>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias);
+  else
+    panel_tile<T, 1, 2>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias);
 }
 
 // x with each column i multiplied by scale[i] (int8 InOut), in a per-thread buffer.
@@ -205,36 +191,40 @@ const float* scale_columns(const float* x, int n, int in, const float* scale) {
 }
 
 template <class T>
-void linear_rows(const float* x, int n, const Matrix& w, const T* data, const float* bias, float* y) {
-  const int in = w.in(), out = w.out();
-  const size_t ld = w.ld();
+void linear_panels(const float* x, int n, const Matrix& w, const T* data, const float* bias, float* y) {
+  const int in = w.in(), out = w.out(), panels = w.panels();
   const float* xs = w.scales_input() ? scale_columns(x, n, in, w.scales()) : x;
   const float* row_scale = w.format() == WeightFormat::Int8 && !w.scales_input() ? w.scales() : nullptr;
-  // Tasks of contiguous stored rows (a multiple of 8), about 4 per thread but 32-512 KiB, handed
-  // out dynamically. Long runs matter: with 32 KiB tasks two threads read ~36 GB/s, with 512 KiB
-  // ~55 GB/s (GPT-2-small shapes, bf16); 4 per thread keeps a late thread from holding up the end.
-  const size_t row_bytes = ld * sizeof(T);
-  const size_t per_task = static_cast<size_t>(out) * row_bytes / (4 * static_cast<size_t>(thread_pool().size()));
-  const size_t task_bytes = std::clamp<size_t>(per_task, size_t{32} << 10, size_t{512} << 10);
-  const int task_rows = static_cast<int>(std::max<size_t>(8, task_bytes / row_bytes / 8 * 8));
-  const size_t tasks = static_cast<size_t>((out + task_rows - 1) / task_rows);
-  // Rows of x in chunks of kStreamRows, so a chunk stays in L2 while the weights stream past.
-  for (int r0 = 0; r0 < n; r0 += kStreamRows) {
-    const int nr = std::min(kStreamRows, n - r0);
-    const float* xc = xs + static_cast<size_t>(r0) * in;
-    float* yc = y + static_cast<size_t>(r0) * out;
+  const size_t ldx = static_cast<size_t>(in), ldy = static_cast<size_t>(out);
+  // Panels are handed out dynamically, one at a time, or two at a time for a few rows (two
+  // streams from memory per thread, and twice the independent sums, keep decode at the read
+  // bandwidth). A panel is kPanel x in weights: 196 KiB for GPT-2 small in float32.
+  const size_t stride = ldx * kPanel;
+  const int group = n <= kPairRows ? 2 : 1;
+  const size_t tasks = static_cast<size_t>((panels + group - 1) / group);
+  for (int r0 = 0; r0 < n; r0 += kRowChunk) {
+    const int nr = std::min(kRowChunk, n - r0);
     thread_pool().parallel_for(tasks, 1, [&](size_t b, size_t e) {
       for (size_t t = b; t < e; ++t) {
-        const int o0 = static_cast<int>(t) * task_rows, o1 = std::min(out, o0 + task_rows);
-        stream_rows(xc, nr, in, data, ld, o0, o1, yc, out);
-        if (!row_scale && !bias) continue;
-        for (int r = 0; r < nr; ++r) {
-          float* yr = yc + static_cast<size_t>(r) * out;
-          for (int o = o0; o < o1; ++o) {
-            float v = yr[o];
-            if (row_scale) v *= row_scale[o];
-            if (bias) v += bias[o];
-            yr[o] = v;
+        const int p = static_cast<int>(t) * group, np = std::min(group, panels - p);
+        const int o0 = p * kPanel, valid = std::min(np * kPanel, out - o0);
+        const T* panel = data + static_cast<size_t>(p) * stride;
+        for (int k0 = 0; k0 < in; k0 += kInputBlock) {
+          const int kb = std::min(kInputBlock, in - k0);
+          const bool first = k0 == 0, last = k0 + kb >= in;
+          const int tile_rows = group == 2 ? 2 : kTileRows;
+          for (int r = 0; r < nr; r += tile_rows) {
+            const size_t row = static_cast<size_t>(r0 + r);
+            const int rows = std::min(tile_rows, nr - r);
+            const float* xr = xs + row * ldx + k0;
+            const T* pk = panel + static_cast<size_t>(k0) * kPanel;
+            float* yr = y + row * ldy + o0;
+            const float* sc = row_scale ? row_scale + o0 : nullptr;
+            const float* bi = bias ? bias + o0 : nullptr;
+            if (np == 2)
+              panel_tiles_pair<T>(rows, xr, ldx, pk, stride, kb, yr, ldy, valid, first, last, sc, bi);
+            else
+              panel_rows<T>(rows, xr, ldx, pk, stride, kb, yr, ldy, valid, first, last, sc, bi);
           }
         }
       }
@@ -248,17 +238,13 @@ void linear(const float* x, int n, const Matrix& w, const float* bias, float* y)
   if (n <= 0) return;
   switch (w.format()) {
     case WeightFormat::F32:
-#if defined(__AVX512F__)
-      linear_rows(x, n, w, w.f32(), bias, y);
-#else
-      linear_blas(x, n, w, bias, y);
-#endif
+      linear_panels(x, n, w, w.f32(), bias, y);
       return;
     case WeightFormat::BF16:
-      linear_rows(x, n, w, w.bf16(), bias, y);
+      linear_panels(x, n, w, w.bf16(), bias, y);
       return;
     case WeightFormat::Int8:
-      linear_rows(x, n, w, w.i8(), bias, y);
+      linear_panels(x, n, w, w.i8(), bias, y);
       return;
   }
 }

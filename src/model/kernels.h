@@ -9,22 +9,21 @@
 namespace nt {
 
 // y[n, out] = x[n, in] @ W (+ bias), for a Matrix (x: [n, w.in()], y: [n, w.out()], bias:
-// [w.out()] or null). One pass over the stored weights per kStreamRows rows of x, split by output
-// rows over thread_pool(); the weights are loaded (f32) or widened to float32 in registers (bf16: a
-// shift; int8: a convert, the scale applied to the sum or, for InOut, to x) for float32 FMAs,
-// 8 stored rows x up to 4 rows of x at a time, so each weight comes from memory once per chunk.
-// The sums run over 16 lanes and are then added up, so results differ from a sequential sum by
-// float32 rounding only (well inside the goldens' 1e-5).
+// [w.out()] or null). The weights are read panel by panel (weight_matrix.h), the panels spread
+// over thread_pool(); for each panel, tiles of up to 6 rows of x keep 6 x 64 float32 sums in
+// registers, and every stored weight (float32, or widened in registers from bf16 / int8) meets
+// each row of the tile with one FMA. So a decode step reads every weight from memory once for
+// all its rows (memory-bound at batch 1), and large steps run at the CPU's FMA rate (rows are
+// taken 192 at a time, inputs 768 at a time, so tiles work from L1/L2).
 //
-// Why not OpenBLAS: measured with nt_bench on the 2-vCPU EPYC (GPT-2-small shapes, float32),
-// this kernel decodes 1.6x faster at batch 1 (87.5 vs 55.8 tokens/s: sgemv/sgemm do not reach
-// the read bandwidth), 1.8x at batch 45 (sgemm repacks the weights on every call at small row
-// counts) and prefills 128 tokens 1.1x faster (Debian's OpenBLAS 0.3.21 runs its AVX2 "Haswell"
-// SGEMM on this CPU, and its threads contend with the pool's). Builds without AVX-512 keep
-// OpenBLAS for float32.
+// Each output is summed in input order by one thread, so results do not depend on the thread
+// count or on which other rows share the step (a sequence's tokens do not change with the batch).
+//
+// Why not OpenBLAS: measured with nt_bench on the 2-vCPU Zen 5 (GPT-2-small shapes, float32),
+// OpenBLAS sgemv/sgemm decoded at 55.8 tokens/s at batch 1 (this: ~110, the read-bandwidth
+// bound) and repacked the weights on every call at small row counts; Debian's OpenBLAS 0.3.21
+// runs its AVX2 "Haswell" SGEMM here, at ~90 GFLOP/s per core.
 void linear(const float* x, int n, const Matrix& w, const float* bias, float* y);
-// Rows of x per pass over the weights (a chunk of x stays in L2).
-inline constexpr int kStreamRows = 64;
 
 // LayerNorm over each row: (x - mean) / sqrt(var + eps) * w + b, biased variance.
 void layer_norm(const float* x, int n, int width, const float* w, const float* b, float eps, float* y);

@@ -64,7 +64,7 @@ class LlamaModel : public Model {
     auto matrix = [&](const std::string& name, int64_t out, int64_t in) {
       const float* p = w.get(name, {out, in});
       Matrix m(p, static_cast<int>(in), static_cast<int>(out), WeightLayout::OutIn, format);
-      if (!m.borrows_source()) w.release(p);
+      w.release(p);
       f32_bytes += m.f32_bytes();
       stored_bytes += m.bytes();
       return m;
@@ -90,6 +90,7 @@ class LlamaModel : public Model {
       // The embedding stays float32 for the lookup; the LM head gets its own converted copy
       // unless the format is f32.
       lm_head_ = Matrix(embed_, static_cast<int>(C), static_cast<int>(V), WeightLayout::OutIn, format);
+      w.release(embed_, /*still_read=*/true);  // the lookup faults back only the rows it reads
       f32_bytes += lm_head_.f32_bytes();
       stored_bytes += lm_head_.bytes();
     } else {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "util/error.h"
@@ -81,22 +82,12 @@ inline uint16_t bf16_bits(uint32_t u) {
   return static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
 }
 
-void to_bf16(const float* src, size_t n, uint16_t* dst) {
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, src + i, sizeof u);
-    dst[i] = bf16_bits(u);
-  }
-}
-
 // Round to nearest (ties to even, as nearbyint in the default mode), then clamp to +-127.
-void to_int8(const float* src, size_t n, float inv_scale, int8_t* dst) {
-  for (size_t i = 0; i < n; ++i) {
-    float q = std::nearbyint(src[i] * inv_scale);
-    q = q < -127.0f ? -127.0f : q;
-    q = q > 127.0f ? 127.0f : q;
-    dst[i] = static_cast<int8_t>(static_cast<int>(q));
-  }
+inline int8_t to_int8(float v, float inv_scale) {
+  float q = std::nearbyint(v * inv_scale);
+  q = q < -127.0f ? -127.0f : q;
+  q = q > 127.0f ? 127.0f : q;
+  return static_cast<int8_t>(static_cast<int>(q));
 }
 
 }  // namespace
@@ -132,35 +123,41 @@ uint16_t float_to_bf16(float f) {
 void Matrix::FreeDeleter::operator()(void* p) const { std::free(p); }
 
 size_t Matrix::bytes() const {
-  const size_t rows = static_cast<size_t>(out_);
+  const size_t weights = static_cast<size_t>(panels()) * kPanel * static_cast<size_t>(in_);
   switch (format_) {
     case WeightFormat::F32:
-      return rows * ld_ * sizeof(float);
+      return weights * sizeof(float);
     case WeightFormat::BF16:
-      return rows * ld_ * sizeof(uint16_t);
+      return weights * sizeof(uint16_t);
     case WeightFormat::Int8:
-      return rows * ld_ + static_cast<size_t>(scales_input() ? in_ : out_) * sizeof(float);
+      return weights + static_cast<size_t>(scales_input() ? in_ : out_) * sizeof(float);
   }
   return 0;
+}
+
+float Matrix::weight(int o, int i) const {
+  const size_t at = (static_cast<size_t>(o / kPanel) * static_cast<size_t>(in_) + static_cast<size_t>(i)) * kPanel +
+                    static_cast<size_t>(o % kPanel);
+  switch (format_) {
+    case WeightFormat::F32:
+      return f32()[at];
+    case WeightFormat::BF16:
+      return bf16_to_float(bf16()[at]);
+    case WeightFormat::Int8:
+      return static_cast<float>(i8()[at]) * scales_[static_cast<size_t>(scales_input() ? i : o)];
+  }
+  return 0.0f;
 }
 
 Matrix::Matrix(const float* w, int in, int out, WeightLayout layout, WeightFormat format)
     : in_(in), out_(out), layout_(layout), format_(format) {
   if (in <= 0 || out <= 0) throw Error("weight matrix with no elements");
-  const size_t I = static_cast<size_t>(in), O = static_cast<size_t>(out);
-  if (format == WeightFormat::F32 && layout == WeightLayout::OutIn && I % 16 == 0) {
-    f32_ = w;  // already [out, in] with whole 16-float groups: no copy
-    ld_ = I;
-    return;
-  }
+  const size_t I = static_cast<size_t>(in), O = static_cast<size_t>(out), P = static_cast<size_t>(panels());
   prefault(w, I * O * sizeof(float));
   const size_t elem = format == WeightFormat::F32 ? sizeof(float) : format == WeightFormat::BF16 ? sizeof(uint16_t) : 1;
-  ld_ = round_up(I, 64 / elem);  // 64-byte rows
-  data_.reset(alloc_weights(O * ld_ * elem));
-  char* dst = static_cast<char*>(data_.get());
-  if (format == WeightFormat::F32) f32_ = reinterpret_cast<const float*>(dst);
+  data_.reset(alloc_weights(P * I * kPanel * elem));
 
-  // Int8 scales and their reciprocals (what to_int8() multiplies by).
+  // Int8 scales and their reciprocals (what to_int8() multiplies by), per source row.
   std::vector<float> inv;
   if (format == WeightFormat::Int8) {
     const size_t rows = layout == WeightLayout::OutIn ? O : I, width = layout == WeightLayout::OutIn ? I : O;
@@ -174,57 +171,50 @@ Matrix::Matrix(const float* w, int in, int out, WeightLayout layout, WeightForma
       }
     });
   }
-  // Converts n source values of source row `r` (of the checkpoint's layout) into dst.
-  auto convert = [&](const float* src, size_t n, size_t r, char* to) {
-    switch (format) {
-      case WeightFormat::F32:
-        std::memcpy(to, src, n * sizeof(float));
-        break;
-      case WeightFormat::BF16:
-        to_bf16(src, n, reinterpret_cast<uint16_t*>(to));
-        break;
-      case WeightFormat::Int8:
-        to_int8(src, n, inv[r], reinterpret_cast<int8_t*>(to));
-        break;
-    }
-  };
-  auto pad = [&](size_t o) { std::memset(dst + (o * ld_ + I) * elem, 0, (ld_ - I) * elem); };
 
-  if (layout == WeightLayout::OutIn) {
-    parallel_rows(O, 64, [&](size_t b, size_t e) {
-      for (size_t o = b; o < e; ++o) {
-        convert(w + o * I, I, o, dst + o * ld_ * elem);
-        pad(o);
+  // Panel by panel in parallel: dst[p][k][j] = W[p * kPanel + j][k] in the stored type. InOut
+  // sources give each (p, k) as kPanel contiguous values; OutIn sources are read down kPanel rows
+  // at once (their cache lines stay in L1 across consecutive k).
+  auto fill = [&](auto* dst) {
+    using T = std::remove_pointer_t<decltype(dst)>;
+    parallel_rows(P, 1, [&](size_t b, size_t e) {
+      for (size_t p = b; p < e; ++p) {
+        T* panel = dst + p * I * kPanel;
+        const size_t o0 = p * kPanel, no = std::min<size_t>(kPanel, O - o0);
+        for (size_t k = 0; k < I; ++k) {
+          T* d = panel + k * kPanel;
+          for (size_t j = 0; j < kPanel; ++j) {
+            if (j >= no) {
+              d[j] = T{};
+              continue;
+            }
+            const size_t o = o0 + j;
+            const float v = layout == WeightLayout::InOut ? w[k * O + o] : w[o * I + k];
+            if constexpr (std::is_same_v<T, float>) {
+              d[j] = v;
+            } else if constexpr (std::is_same_v<T, uint16_t>) {
+              uint32_t u;
+              std::memcpy(&u, &v, sizeof u);
+              d[j] = bf16_bits(u);
+            } else {
+              d[j] = to_int8(v, inv[layout == WeightLayout::OutIn ? o : k]);
+            }
+          }
+        }
       }
     });
-    return;
+  };
+  switch (format) {
+    case WeightFormat::F32:
+      fill(static_cast<float*>(data_.get()));
+      break;
+    case WeightFormat::BF16:
+      fill(static_cast<uint16_t*>(data_.get()));
+      break;
+    case WeightFormat::Int8:
+      fill(static_cast<int8_t*>(data_.get()));
+      break;
   }
-  // InOut: blocks of kBlock source rows (contiguous in the checkpoint) are converted row by row
-  // (vectorised) into a buffer, then written out transposed: each stored row gets kBlock
-  // consecutive values (whole cache lines).
-  constexpr size_t kBlock = 64;
-  parallel_rows((I + kBlock - 1) / kBlock, 1, [&](size_t b, size_t) {
-    const size_t i0 = b * kBlock, ni = std::min(I, i0 + kBlock) - i0;
-    thread_local std::vector<char> buf;
-    buf.resize(ni * O * elem);
-    for (size_t ii = 0; ii < ni; ++ii) convert(w + (i0 + ii) * O, O, i0 + ii, buf.data() + ii * O * elem);
-    auto scatter = [&](auto elem_type) {
-      using T = decltype(elem_type);
-      const T* src = reinterpret_cast<const T*>(buf.data());
-      T* out_rows = reinterpret_cast<T*>(dst);
-      for (size_t o = 0; o < O; ++o) {
-        T* d = out_rows + o * ld_ + i0;
-        for (size_t ii = 0; ii < ni; ++ii) d[ii] = src[ii * O + o];
-      }
-    };
-    if (elem == sizeof(float))
-      scatter(float{});
-    else if (elem == sizeof(uint16_t))
-      scatter(uint16_t{});
-    else
-      scatter(int8_t{});
-  });
-  for (size_t o = 0; o < O; ++o) pad(o);
 }
 
 }  // namespace nt

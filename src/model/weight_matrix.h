@@ -1,9 +1,10 @@
 #pragma once
-// A weight matrix of a linear layer, stored [out, ld] (one contiguous row per output, so every
-// output is a dot product over one row; kernels.h: linear()): float32, or converted once at load
-// to a reduced-precision copy that a forward step streams at half (bf16) or a quarter (int8) of
-// the bytes. Decode is memory-bound, so fewer bytes per weight means proportionally more tokens
-// per second.
+// A weight matrix of a linear layer, repacked once at load into panels of kPanel outputs:
+//   panel p, input k: the weights of outputs p*kPanel .. p*kPanel+kPanel-1 for input k, contiguous
+// (outputs past out() are zero). A matrix product reads each panel front to back and updates
+// kPanel outputs of several rows of x at once (kernels.h: linear()). Stored in float32, or in a
+// reduced precision that a forward step streams at half (bf16) or a quarter (int8) of the bytes:
+// decode is memory-bound, so fewer bytes per weight means proportionally more tokens per second.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -43,36 +44,33 @@ inline float bf16_to_float(uint16_t h) {
   return f;
 }
 
+// Outputs per panel (four 16-float vectors).
+inline constexpr int kPanel = 64;
+
 class Matrix {
  public:
   Matrix() = default;
-  // `w` holds `in` x `out` float32 weights in `layout`. F32 in OutIn layout with `in` a multiple of
-  // 16 is used in place (borrowed: `w` must outlive the Matrix); everything else is copied now (in
-  // parallel on thread_pool()) into an owned, transposed where needed, padded, converted copy, and
-  // `w` is no longer read (see borrows_source()).
+  // `w` holds `in` x `out` float32 weights in `layout`. They are copied now (in parallel on
+  // thread_pool()) into panels in `format`; `w` is not read afterwards (the caller may release it:
+  // ModelWeights::release).
   Matrix(const float* w, int in, int out, WeightLayout layout, WeightFormat format = WeightFormat::F32);
 
   int in() const { return in_; }
   int out() const { return out_; }
+  int panels() const { return (out_ + kPanel - 1) / kPanel; }
   WeightLayout layout() const { return layout_; }  // the checkpoint's layout
   WeightFormat format() const { return format_; }
   bool empty() const { return out_ == 0; }
 
-  // Whether the Matrix reads the source weights in place (otherwise it has its own copy, and the
-  // caller may release the source: ModelWeights::release).
-  bool borrows_source() const { return data_ == nullptr; }
-
-  // The weights are stored [out, ld()] whatever layout() is (InOut matrices are transposed at
-  // load), so every output is a dot product over one contiguous row. In a copy, columns
-  // in() .. ld()-1 are zero padding and rows start 64-byte aligned; a borrowed F32 matrix has
-  // ld() == in() and no alignment.
-  size_t ld() const { return ld_; }
-  const float* f32() const { return f32_; }
-  const uint16_t* bf16() const { return reinterpret_cast<const uint16_t*>(data_.get()); }
-  const int8_t* i8() const { return reinterpret_cast<const int8_t*>(data_.get()); }
+  // The panels (64-byte aligned), [panels()][in()][kPanel], in the stored type of format().
+  const float* f32() const { return static_cast<const float*>(data_.get()); }
+  const uint16_t* bf16() const { return static_cast<const uint16_t*>(data_.get()); }
+  const int8_t* i8() const { return static_cast<const int8_t*>(data_.get()); }
   // Int8 scales: [out] for OutIn, [in] for InOut (see WeightFormat).
   const float* scales() const { return scales_.get(); }
   bool scales_input() const { return format_ == WeightFormat::Int8 && layout_ == WeightLayout::InOut; }
+  // The weight W[o][i] as the kernels use it (dequantized), for tests and tools.
+  float weight(int o, int i) const;
 
   // Bytes one full product reads (weights in their stored precision, padding and scales included).
   size_t bytes() const;
@@ -86,8 +84,6 @@ class Matrix {
   int in_ = 0, out_ = 0;
   WeightLayout layout_ = WeightLayout::OutIn;
   WeightFormat format_ = WeightFormat::F32;
-  const float* f32_ = nullptr;  // F32: the borrowed source or data_
-  size_t ld_ = 0;
   std::unique_ptr<void, FreeDeleter> data_;
   std::unique_ptr<float[]> scales_;
 };

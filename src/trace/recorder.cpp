@@ -130,10 +130,13 @@ void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
       for (size_t r = 0; r < ctx.rows.size(); ++r) {
         if (!mask[r]) continue;
         const size_t seq = static_cast<size_t>(ctx.rows[r].seq);
-        if (last)
-          std::copy_n(acts + r * width + i0, len, last_acts_[s][seq].data() + offset + i0);
-        else
-          in_flight_[s][seq]->add(offset + i0, acts + r * width + i0, len);
+        const float* a = acts + r * width + i0;
+        if (last) {
+          std::copy_n(a, len, last_acts_[s][seq].data() + offset + i0);
+        } else {
+          in_flight_[s][seq]->add_sums(offset + i0, a, len);
+          groups_[s][static_cast<size_t>(group_of_seq_[seq])].add_spread(offset + i0, a, len);
+        }
       }
     }
     if (options_.keep_rows)
@@ -148,7 +151,8 @@ void Recorder::sequence_done(int seq) {
   for (size_t s = 0; s < options_.settings.size(); ++s) {
     auto& st = in_flight_[s][static_cast<size_t>(seq)];
     auto& last = last_acts_[s][static_cast<size_t>(seq)];
-    if (st && !last.empty()) {  // Positions::Last: the statistics of the one kept token
+    const bool kept_last = st && !last.empty();
+    if (kept_last) {  // Positions::Last: the statistics of the one kept token
       st->reset(layout_.total);
       st->add(0, last.data(), static_cast<int>(layout_.total));
       st->count = 1;
@@ -165,7 +169,12 @@ void Recorder::sequence_done(int seq) {
         out.mean_abs[i] = static_cast<float>(st->mean_abs(i));
         out.max[i] = st->max[i];
       }
-      groups_[s][static_cast<size_t>(group_of_seq_[static_cast<size_t>(seq)])].merge(*st);
+      // Other settings added each token's sumsq and min to the group already (observe).
+      TokenStats& group = groups_[s][static_cast<size_t>(group_of_seq_[static_cast<size_t>(seq)])];
+      if (kept_last)
+        group.merge(*st);
+      else
+        group.merge_sums(*st);
     }
     store_sample(s, seq, out);
     st.reset();

@@ -19,38 +19,63 @@ void TokenStats::reset(size_t n) {
   min.assign(n, std::numeric_limits<float>::infinity());
 }
 
-void TokenStats::add(size_t offset, const float* x, int width) {
-  double* s = sum.data() + offset;
-  double* sq = sumsq.data() + offset;
-  double* sa = sumabs.data() + offset;
-  float* mx = max.data() + offset;
-  float* mn = min.data() + offset;
+namespace {
+
+// The per-token update of the chosen fields: Sums = sum, sumabs, max; Spread = sumsq, min. Same
+// operations and rounding as the plain loop: float -> double, then double adds.
+template <bool Sums, bool Spread>
+void add_fields(TokenStats& st, size_t offset, const float* x, int width) {
+  double* s = st.sum.data() + offset;
+  double* sq = st.sumsq.data() + offset;
+  double* sa = st.sumabs.data() + offset;
+  float* mx = st.max.data() + offset;
+  float* mn = st.min.data() + offset;
   int i = 0;
 #if defined(__AVX512F__)
   // This loop is what tracing costs per token; GCC 12 does not vectorise the plain loop below.
-  // Same operations, same rounding: float -> double, then double adds.
+  // (The maskz_ forms with a full mask are the plain instructions; GCC 12's plain intrinsics
+  // start from an "undefined" register that -Wmaybe-uninitialized reports once inlined.)
   for (; i + 16 <= width; i += 16) {
     const __m512 xf = _mm512_loadu_ps(x + i);
-    // (The maskz_ forms with a full mask are the plain instructions; GCC 12's plain intrinsics
-    // start from an "undefined" register that -Wmaybe-uninitialized reports once inlined.)
-    _mm512_storeu_ps(mx + i, _mm512_maskz_max_ps(0xffff, _mm512_loadu_ps(mx + i), xf));
-    _mm512_storeu_ps(mn + i, _mm512_maskz_min_ps(0xffff, _mm512_loadu_ps(mn + i), xf));
+    if (Sums) _mm512_storeu_ps(mx + i, _mm512_maskz_max_ps(0xffff, _mm512_loadu_ps(mx + i), xf));
+    if (Spread) _mm512_storeu_ps(mn + i, _mm512_maskz_min_ps(0xffff, _mm512_loadu_ps(mn + i), xf));
     for (int h = 0; h < 2; ++h) {
       const int j = i + 8 * h;
       const __m512d v = _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(x + j));
-      _mm512_storeu_pd(s + j, _mm512_add_pd(_mm512_loadu_pd(s + j), v));
-      _mm512_storeu_pd(sq + j, _mm512_add_pd(_mm512_loadu_pd(sq + j), _mm512_mul_pd(v, v)));
-      _mm512_storeu_pd(sa + j, _mm512_add_pd(_mm512_loadu_pd(sa + j), _mm512_abs_pd(v)));
+      if (Sums) {
+        _mm512_storeu_pd(s + j, _mm512_add_pd(_mm512_loadu_pd(s + j), v));
+        _mm512_storeu_pd(sa + j, _mm512_add_pd(_mm512_loadu_pd(sa + j), _mm512_abs_pd(v)));
+      }
+      if (Spread) _mm512_storeu_pd(sq + j, _mm512_add_pd(_mm512_loadu_pd(sq + j), _mm512_mul_pd(v, v)));
     }
   }
 #endif
   for (; i < width; ++i) {
     const double v = x[i];
-    s[i] += v;
-    sq[i] += v * v;
-    sa[i] += std::fabs(v);
-    mx[i] = std::max(mx[i], x[i]);
-    mn[i] = std::min(mn[i], x[i]);
+    if (Sums) {
+      s[i] += v;
+      sa[i] += std::fabs(v);
+      mx[i] = std::max(mx[i], x[i]);
+    }
+    if (Spread) {
+      sq[i] += v * v;
+      mn[i] = std::min(mn[i], x[i]);
+    }
+  }
+}
+
+}  // namespace
+
+void TokenStats::add(size_t offset, const float* x, int width) { add_fields<true, true>(*this, offset, x, width); }
+void TokenStats::add_sums(size_t offset, const float* x, int width) { add_fields<true, false>(*this, offset, x, width); }
+void TokenStats::add_spread(size_t offset, const float* x, int width) { add_fields<false, true>(*this, offset, x, width); }
+
+void TokenStats::merge_sums(const TokenStats& o) {
+  count += o.count;
+  for (size_t i = 0; i < size(); ++i) {
+    sum[i] += o.sum[i];
+    sumabs[i] += o.sumabs[i];
+    max[i] = std::max(max[i], o.max[i]);
   }
 }
 
