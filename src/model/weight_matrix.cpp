@@ -172,32 +172,45 @@ Matrix::Matrix(const float* w, int in, int out, WeightLayout layout, WeightForma
     });
   }
 
-  // Panel by panel in parallel: dst[p][k][j] = W[p * kPanel + j][k] in the stored type. InOut
-  // sources give each (p, k) as kPanel contiguous values; OutIn sources are read down kPanel rows
-  // at once (their cache lines stay in L1 across consecutive k).
+  // Panel by panel in parallel: dst[p][k][j] = W[p * kPanel + j][k] in the stored type. The source
+  // is gathered kBlock inputs at a time into a float32 tile [kBlock][kPanel] (InOut: kPanel
+  // contiguous values per input; OutIn: kBlock contiguous values from each of kPanel rows), then
+  // each tile row is converted and stored.
+  constexpr size_t kBlock = 16;
   auto fill = [&](auto* dst) {
     using T = std::remove_pointer_t<decltype(dst)>;
     parallel_rows(P, 1, [&](size_t b, size_t e) {
+      float tile[kBlock][kPanel];
       for (size_t p = b; p < e; ++p) {
         T* panel = dst + p * I * kPanel;
         const size_t o0 = p * kPanel, no = std::min<size_t>(kPanel, O - o0);
-        for (size_t k = 0; k < I; ++k) {
-          T* d = panel + k * kPanel;
-          for (size_t j = 0; j < kPanel; ++j) {
-            if (j >= no) {
-              d[j] = T{};
-              continue;
+        for (size_t k0 = 0; k0 < I; k0 += kBlock) {
+          const size_t nk = std::min(kBlock, I - k0);
+          if (no < kPanel) std::memset(tile, 0, sizeof tile);
+          if (layout == WeightLayout::InOut) {
+            for (size_t kk = 0; kk < nk; ++kk) std::memcpy(tile[kk], w + (k0 + kk) * O + o0, no * sizeof(float));
+          } else {
+            for (size_t j = 0; j < no; ++j) {
+              const float* src = w + (o0 + j) * I + k0;
+              for (size_t kk = 0; kk < nk; ++kk) tile[kk][j] = src[kk];
             }
-            const size_t o = o0 + j;
-            const float v = layout == WeightLayout::InOut ? w[k * O + o] : w[o * I + k];
+          }
+          for (size_t kk = 0; kk < nk; ++kk) {
+            T* d = panel + (k0 + kk) * kPanel;
+            const float* t = tile[kk];
             if constexpr (std::is_same_v<T, float>) {
-              d[j] = v;
+              std::memcpy(d, t, sizeof tile[kk]);
             } else if constexpr (std::is_same_v<T, uint16_t>) {
-              uint32_t u;
-              std::memcpy(&u, &v, sizeof u);
-              d[j] = bf16_bits(u);
-            } else {
-              d[j] = to_int8(v, inv[layout == WeightLayout::OutIn ? o : k]);
+              for (size_t j = 0; j < kPanel; ++j) {
+                uint32_t u;
+                std::memcpy(&u, t + j, sizeof u);
+                d[j] = bf16_bits(u);
+              }
+            } else if (layout == WeightLayout::OutIn) {  // int8, a scale per output
+              for (size_t j = 0; j < kPanel; ++j) d[j] = j < no ? to_int8(t[j], inv[o0 + j]) : 0;
+            } else {  // int8, a scale per input
+              const float s = inv[k0 + kk];
+              for (size_t j = 0; j < kPanel; ++j) d[j] = to_int8(t[j], s);
             }
           }
         }
