@@ -76,17 +76,23 @@ void log_softmax(const float* x, int n, std::vector<double>& out) {
   for (int i = 0; i < n; ++i) out[static_cast<size_t>(i)] = x[i] - lse;
 }
 
-// Logits at the positions that predict each generated token: prompt_len-1 .. total-2.
+// Logits at the positions that predict each generated token (prompt_len-1 .. total-2), for
+// `copies` copies of the same tokens run as sequences 0 .. copies-1 of one step (interventions in
+// `hooks` pick their copies by sequence id): [copy][position][vocab]. A row's results do not
+// depend on the other rows of its step, so each copy gets what it would get alone.
 std::vector<float> teacher_forced_logits(Model& model, const Hooks* hooks, const std::vector<int>& tokens,
-                                         int prompt_len) {
+                                         int prompt_len, int copies) {
   const ModelConfig& c = model.config();
+  const int n = static_cast<int>(tokens.size());
   KVCache cache(c);
-  cache.open(0, static_cast<int>(tokens.size()));
   StepBatch batch;
-  batch.tokens = tokens;
-  for (int p = 0; p < static_cast<int>(tokens.size()); ++p) {
-    batch.rows.push_back({0, p, p >= prompt_len, tokens[static_cast<size_t>(p)]});
-    if (p >= prompt_len - 1 && p + 1 < static_cast<int>(tokens.size())) batch.logit_rows.push_back(p);
+  for (int s = 0; s < copies; ++s) {
+    cache.open(s, n);
+    for (int p = 0; p < n; ++p) {
+      batch.tokens.push_back(tokens[static_cast<size_t>(p)]);
+      batch.rows.push_back({s, p, p >= prompt_len, tokens[static_cast<size_t>(p)]});
+      if (p >= prompt_len - 1 && p + 1 < n) batch.logit_rows.push_back(static_cast<int>(batch.rows.size()) - 1);
+    }
   }
   std::vector<float> logits(batch.logit_rows.size() * static_cast<size_t>(c.vocab_size));
   model.forward(batch, cache, hooks, logits.data());
@@ -171,7 +177,7 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
     concept_tokens.assign(firsts.begin(), firsts.end());
   }
 
-  std::vector<double> lp_ref, lp_var;
+  std::vector<double> lp_var;
   for (int p = 0; p < n_prompts; ++p) {
     SteeredPrompt sp;
     sp.prompt = prompts[static_cast<size_t>(p)];
@@ -187,42 +193,65 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
     if (sp.first_divergence < 0 && sp.unsteered_ids.size() != sp.steered_ids.size())
       sp.first_divergence = static_cast<int>(common);
 
-    // Teacher-forced passes over prompt + unsteered continuation, one per variant.
+    // Teacher-forced passes over prompt + unsteered continuation, one per variant (variant 0, the
+    // unsteered model, is the reference), several variants per forward step: as many as keep the
+    // step's logits within ~64 MB.
     std::vector<int> tokens = sp.prompt_ids;
     tokens.insert(tokens.end(), sp.unsteered_ids.begin(), sp.unsteered_ids.end());
     const int plen = static_cast<int>(sp.prompt_ids.size());
-    std::vector<float> ref_logits = teacher_forced_logits(model, nullptr, tokens, plen);
-    const size_t n_pos = ref_logits.size() / static_cast<size_t>(c.vocab_size);
+    const size_t V = static_cast<size_t>(c.vocab_size);
+    const size_t n_pos = tokens.size() - static_cast<size_t>(plen);  // positions with a next token
+    const size_t per_variant = std::max<size_t>(1, n_pos) * V * sizeof(float);
+    const int chunk = static_cast<int>(std::clamp<size_t>((size_t{64} << 20) / per_variant, 1, static_cast<size_t>(n_var)));
+    // The reference distribution per position, once: log-probabilities and probabilities.
+    std::vector<std::vector<double>> ref_lp, ref_p;
     std::vector<EffectMeasures> measures(static_cast<size_t>(n_var));
-    for (int v = 0; v < n_var; ++v) {
-      EffectMeasures& m = measures[static_cast<size_t>(v)];
-      const auto& text_ids = generations[static_cast<size_t>(p * n_var + v)].generated_ids;
-      m.hits = count_concept_hits(decode_continuation(*session.tokenizer, sp.prompt_ids, text_ids),
-                                  opt.concept_words, &m.words);
-      m.hit_rate = m.words ? static_cast<double>(m.hits) / m.words : 0.0;
-      std::vector<float> var_logits;
-      if (v > 0) {
-        Hooks one(c.n_layer);
-        add_intervention(one, variants[static_cast<size_t>(v)]);
-        var_logits = teacher_forced_logits(model, &one, tokens, plen);
+    for (int v0 = 0; v0 < n_var; v0 += chunk) {
+      const int nv = std::min(chunk, n_var - v0);
+      Hooks chunk_hooks(c.n_layer);
+      for (int j = 0; j < nv; ++j) {
+        if (v0 + j == 0) continue;
+        Intervention iv = variants[static_cast<size_t>(v0 + j)];
+        iv.only_seqs = {j};
+        add_intervention(chunk_hooks, iv);
       }
-      const std::vector<float>& vl = v > 0 ? var_logits : ref_logits;
-      double kl = 0.0, clp = 0.0;
-      for (size_t i = 0; i < n_pos; ++i) {
-        log_softmax(ref_logits.data() + i * c.vocab_size, c.vocab_size, lp_ref);
-        log_softmax(vl.data() + i * c.vocab_size, c.vocab_size, lp_var);
-        double k = 0.0;
-        if (v > 0)
-          for (int t = 0; t < c.vocab_size; ++t) k += std::exp(lp_ref[t]) * (lp_ref[t] - lp_var[t]);
-        kl += std::max(0.0, k);
-        if (!concept_tokens.empty()) {
-          double mass = 0.0;
-          for (int t : concept_tokens) mass += std::exp(lp_var[static_cast<size_t>(t)]);
-          clp += std::log(std::max(mass, 1e-300));
+      const std::vector<float> logits = teacher_forced_logits(model, &chunk_hooks, tokens, plen, nv);
+      const size_t positions = logits.size() / (V * static_cast<size_t>(nv));
+      if (v0 == 0) {
+        ref_lp.resize(positions);
+        ref_p.resize(positions);
+        for (size_t i = 0; i < positions; ++i) {
+          log_softmax(logits.data() + i * V, c.vocab_size, ref_lp[i]);
+          ref_p[i].resize(V);
+          for (size_t t = 0; t < V; ++t) ref_p[i][t] = std::exp(ref_lp[i][t]);
         }
       }
-      m.kl = n_pos ? kl / static_cast<double>(n_pos) : 0.0;
-      m.concept_logprob = n_pos ? clp / static_cast<double>(n_pos) : 0.0;
+      for (int j = 0; j < nv; ++j) {
+        const int v = v0 + j;
+        EffectMeasures& m = measures[static_cast<size_t>(v)];
+        const auto& text_ids = generations[static_cast<size_t>(p * n_var + v)].generated_ids;
+        m.hits = count_concept_hits(decode_continuation(*session.tokenizer, sp.prompt_ids, text_ids),
+                                    opt.concept_words, &m.words);
+        m.hit_rate = m.words ? static_cast<double>(m.hits) / m.words : 0.0;
+        const float* vl = logits.data() + static_cast<size_t>(j) * positions * V;
+        double kl = 0.0, clp = 0.0;
+        for (size_t i = 0; i < positions; ++i) {
+          const std::vector<double>& lr = ref_lp[i];
+          const std::vector<double>& pr = ref_p[i];
+          log_softmax(vl + i * V, c.vocab_size, lp_var);
+          double k = 0.0;
+          if (v > 0)
+            for (size_t t = 0; t < V; ++t) k += pr[t] * (lr[t] - lp_var[t]);
+          kl += std::max(0.0, k);
+          if (!concept_tokens.empty()) {
+            double mass = 0.0;
+            for (int t : concept_tokens) mass += std::exp(lp_var[static_cast<size_t>(t)]);
+            clp += std::log(std::max(mass, 1e-300));
+          }
+        }
+        m.kl = n_pos ? kl / static_cast<double>(n_pos) : 0.0;
+        m.concept_logprob = n_pos ? clp / static_cast<double>(n_pos) : 0.0;
+      }
     }
     sp.unsteered = measures[0];
     sp.steered = measures[1];
