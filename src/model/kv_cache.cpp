@@ -14,8 +14,10 @@ void KVCache::open(int seq, int capacity) {
   b = std::make_unique<Block>();
   b->capacity = capacity;
   const size_t n = static_cast<size_t>(config_.n_layer) * config_.n_kv_head * capacity * config_.head_dim;
-  b->k.assign(n, 0.0f);
-  b->v.assign(n, 0.0f);
+  // Not zeroed: every position is written (store_kv) before attention reads it.
+  b->k.reset(new float[n]);
+  b->v.reset(new float[n]);
+  b->floats = n;
 }
 
 void KVCache::close(int seq) {
@@ -35,18 +37,18 @@ int KVCache::capacity(int seq) const { return is_open(seq) ? blocks_[static_cast
 
 float* KVCache::k(int seq, int layer) {
   Block& b = block(seq);
-  return b.k.data() + static_cast<size_t>(layer) * config_.n_kv_head * b.capacity * config_.head_dim;
+  return b.k.get() + static_cast<size_t>(layer) * config_.n_kv_head * b.capacity * config_.head_dim;
 }
 
 float* KVCache::v(int seq, int layer) {
   Block& b = block(seq);
-  return b.v.data() + static_cast<size_t>(layer) * config_.n_kv_head * b.capacity * config_.head_dim;
+  return b.v.get() + static_cast<size_t>(layer) * config_.n_kv_head * b.capacity * config_.head_dim;
 }
 
 size_t KVCache::bytes() const {
   size_t total = 0;
   for (const auto& b : blocks_)
-    if (b) total += (b->k.size() + b->v.size()) * sizeof(float);
+    if (b) total += 2 * b->floats * sizeof(float);
   return total;
 }
 

@@ -25,7 +25,8 @@ class KVCache {
  private:
   struct Block {
     int capacity = 0;
-    std::vector<float> k, v;  // [n_layer][n_kv_head][capacity][head_dim]
+    std::unique_ptr<float[]> k, v;  // [n_layer][n_kv_head][capacity][head_dim]
+    size_t floats = 0;               // in each of k and v
   };
   Block& block(int seq);
   const ModelConfig& config_;
