@@ -165,6 +165,30 @@ TEST(LlamaConfig, Errors) {
   j = llama_config();
   j["head_dim"] = 15;
   expect_error([&] { load_config(dir, j); }, "head_dim must be even");
+  // Numbers that do not fit float32, and sizes beyond any real model (before they become
+  // buffer sizes).
+  j = llama_config();
+  j["rope_theta"] = 1e39;
+  expect_error([&] { load_config(dir, j); }, path + ": field 'rope_theta' must be a finite float32 number");
+  j = llama_config();
+  j["rms_norm_eps"] = -1e39;
+  expect_error([&] { load_config(dir, j); }, path + ": field 'rms_norm_eps' must be a finite float32 number");
+  j = llama_config();
+  j["max_position_embeddings"] = 0;
+  expect_error([&] { load_config(dir, j); }, path + ": max_position_embeddings 0 is out of range [1, 16777216]");
+  j = llama_config();
+  j["head_dim"] = 1 << 20;
+  expect_error([&] { load_config(dir, j); }, "num_attention_heads x head_dim 4194304 is out of range");
+  j = llama_config();
+  j["num_hidden_layers"] = 5000;
+  expect_error([&] { load_config(dir, j); }, "num_hidden_layers 5000 is out of range [1, 1024]");
+  json g = {{"model_type", "gpt2"}, {"n_layer", 2}, {"n_embd", 64}, {"n_head", 4}, {"n_positions", 128},
+            {"vocab_size", 1000}, {"layer_norm_epsilon", 1e39}};
+  expect_error([&] { load_config(dir, g); }, path + ": field 'layer_norm_epsilon' must be a finite float32 number");
+  g["layer_norm_epsilon"] = 1e-5;
+  g["vocab_size"] = 1 << 25;
+  expect_error([&] { load_config(dir, g); }, "vocab_size 33554432 is out of range");
+
   j = llama_config();
   j["model_type"] = "gemma";
   expect_error([&] { load_config(dir, j); },

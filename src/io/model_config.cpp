@@ -1,5 +1,7 @@
 #include "io/model_config.h"
 
+#include <cmath>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -31,6 +33,19 @@ int get_token_id(const json& j, const char* key) {
   return -1;
 }
 
+float get_float(const json& j, const std::string& path, const std::string& where, const char* key,
+                float fallback, bool required) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (required) throw Error(path + ": missing field '" + where + key + "'");
+    return fallback;
+  }
+  if (!it->is_number()) throw Error(path + ": field '" + where + key + "' must be a number");
+  const float v = static_cast<float>(it->get<double>());
+  if (!std::isfinite(v)) throw Error(path + ": field '" + where + key + "' must be a finite float32 number");
+  return v;
+}
+
 void parse_gpt2(const json& j, const std::string& path, ModelConfig& c) {
   c.arch = Arch::Gpt2;
   c.n_layer = get_int(j, path, "n_layer", 0, true);
@@ -44,7 +59,7 @@ void parse_gpt2(const json& j, const std::string& path, ModelConfig& c) {
   if (c.d_model > (1 << 28) && (!j.contains("n_inner") || j["n_inner"].is_null()))
     throw Error(path + ": field 'n_embd' is too large (4 * n_embd, the default n_inner, overflows)");
   c.d_mlp = get_int(j, path, "n_inner", 4 * c.d_model, false);
-  c.norm_eps = j.value("layer_norm_epsilon", 1e-5f);
+  c.norm_eps = get_float(j, path, "", "layer_norm_epsilon", 1e-5f, false);
   c.activation = j.value("activation_function", std::string("gelu_new"));
   if (c.activation != "gelu_new" && c.activation != "gelu_pytorch_tanh")
     throw Error(path + ": unsupported activation_function '" + c.activation + "' (supported: gelu_new)");
@@ -57,16 +72,6 @@ void parse_gpt2(const json& j, const std::string& path, ModelConfig& c) {
   c.eos_id = get_token_id(j, "eos_token_id");
 }
 
-float get_float(const json& j, const std::string& path, const std::string& where, const char* key,
-                float fallback, bool required) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    if (required) throw Error(path + ": missing field '" + where + key + "'");
-    return fallback;
-  }
-  if (!it->is_number()) throw Error(path + ": field '" + where + key + "' must be a number");
-  return it->get<float>();
-}
 
 // rope_scaling (or, in newer files, rope_parameters): null / "default" -> none, "linear",
 // "llama3". Anything else (yarn, dynamic, longrope, ...) changes the numbers in ways not
@@ -217,6 +222,19 @@ ModelConfig load_model_config(const std::string& model_dir) {
     if (!gpt2 && c.head_dim % 2 != 0) throw Error(path + ": head_dim must be even for RoPE");
   }
   if (!(c.norm_eps > 0)) throw Error(path + ": layer norm epsilon must be positive");
+  // Sizes beyond any real model are refused here, before they are multiplied into buffer sizes.
+  auto limit = [&](int64_t v, int64_t lo, int64_t hi, const char* what) {
+    if (v < lo || v > hi)
+      throw Error(path + ": " + what + " " + std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " +
+                  std::to_string(hi) + "]");
+  };
+  limit(c.n_layer, 1, 1024, gpt2 ? "n_layer" : "num_hidden_layers");
+  limit(c.d_model, 1, 1 << 17, gpt2 ? "n_embd" : "hidden_size");
+  limit(c.d_mlp, 1, 1 << 19, gpt2 ? "n_inner" : "intermediate_size");
+  limit(c.vocab_size, 1, 1 << 24, "vocab_size");
+  limit(c.n_ctx, 1, 1 << 24, gpt2 ? "n_positions" : "max_position_embeddings");
+  limit(static_cast<int64_t>(c.n_head) * c.head_dim, 1, 1 << 17, gpt2 ? "n_head x head size" : "num_attention_heads x head_dim");
+  limit(static_cast<int64_t>(c.n_kv_head) * c.head_dim, 1, 1 << 17, "num_key_value_heads x head_dim");
   return c;
 }
 
