@@ -65,6 +65,13 @@ TEST_F(Generation, SamplingIsReproducibleAndIndependentOfBatch) {
   small.max_batch = 2;
   auto c = run(p, small);
   for (size_t i = 0; i < p.size(); ++i) EXPECT_EQ(a[i].generated_ids, c[i].generated_ids) << i;
+  // Nor does the step's row budget (prompts admitted one per step, or all in the first step).
+  for (int rows : {1, 4096}) {
+    GenerationConfig budget = sampled();
+    budget.max_step_rows = rows;
+    auto r = run(p, budget);
+    for (size_t i = 0; i < p.size(); ++i) EXPECT_EQ(a[i].generated_ids, r[i].generated_ids) << rows << " " << i;
+  }
   // Another seed gives other tokens somewhere.
   GenerationConfig other = sampled();
   other.sampling.seed = 99;
