@@ -136,20 +136,26 @@ TEST(Trace, DumpHoldsEveryGeneratedToken) {
   for (size_t i = 0; i < seq.size(); ++i) EXPECT_GE(pos[i], seq[i] == 0 ? 1 : 4);
 }
 
+// Traces both sites of every row (setting 0 keeps the raw rows), greedy, `new_tokens` each.
+TraceRun trace_keeping_rows(Session& session, const std::vector<PromptGroup>& groups,
+                            std::vector<Positions> settings, int new_tokens) {
+  RecorderOptions ro;
+  ro.sites = {HookSite::ResidPost, HookSite::MlpPost};
+  ro.settings = std::move(settings);
+  ro.keep_rows = true;
+  GenerationConfig gen;
+  gen.max_new_tokens = new_tokens;
+  gen.stop_at_eos = false;
+  return run_trace(session, groups, ro, gen);
+}
+
 // Every position setting's per-sample statistics and group sums against the raw rows of the same
 // run (setting 0 = all positions keeps every row): generated tokens only, the last generated
 // token only, every token.
 TEST(Trace, PositionSettingsMatchTheRecordedRows) {
   Session session = open_session(kTiny);
   std::vector<PromptGroup> groups = {{"a", {"Hello there", "The quick brown fox jumps"}}, {"b", {"Tulips are"}}};
-  RecorderOptions ro;
-  ro.sites = {HookSite::ResidPost, HookSite::MlpPost};
-  ro.settings = {Positions::All, Positions::Generated, Positions::Last};
-  ro.keep_rows = true;
-  GenerationConfig gen;
-  gen.max_new_tokens = 5;
-  gen.stop_at_eos = false;
-  TraceRun tr = run_trace(session, groups, ro, gen);
+  TraceRun tr = trace_keeping_rows(session, groups, {Positions::All, Positions::Generated, Positions::Last}, 5);
   const Recorder& rec = *tr.recorder;
   const RecordedRows& rows = rec.rows();
   const size_t total = rec.layout().total;
@@ -205,14 +211,7 @@ TEST(Trace, PositionSettingsMatchTheRecordedRows) {
 TEST(Trace, CaptureMatchesRecordedRows) {
   Session session = open_session(kTiny);
   std::vector<PromptGroup> groups = {{"a", {"Hello there", "The quick brown fox jumps"}}};
-  RecorderOptions ro;
-  ro.sites = {HookSite::ResidPost, HookSite::MlpPost};
-  ro.settings = {Positions::All};
-  ro.keep_rows = true;
-  GenerationConfig gen;
-  gen.max_new_tokens = 4;
-  gen.stop_at_eos = false;
-  TraceRun tr = run_trace(session, groups, ro, gen);
+  TraceRun tr = trace_keeping_rows(session, groups, {Positions::All}, 4);
   const Recorder& rec = *tr.recorder;
   const int L = session.model->config().n_layer;
   std::vector<std::vector<int>> texts;
