@@ -30,8 +30,9 @@ void* alloc_weights(size_t bytes) {
   constexpr size_t kHuge = size_t{2} << 20;
   const size_t align = bytes >= 2 * kHuge ? kHuge : 64;
   const size_t size = round_up(std::max<size_t>(bytes, 1), align == kHuge ? 4096 : 64);
-  void* p = std::aligned_alloc(align, size);
-  if (!p) throw std::bad_alloc();
+  // posix_memalign, not aligned_alloc: the size need not be a multiple of the alignment.
+  void* p = nullptr;
+  if (posix_memalign(&p, align, size) != 0) throw std::bad_alloc();
   if (align == kHuge) {
 #ifdef MADV_HUGEPAGE
     madvise(p, size / kHuge * kHuge, MADV_HUGEPAGE);
