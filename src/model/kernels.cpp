@@ -88,8 +88,7 @@ inline void panel_masks(int valid, __mmask16 (&m)[NV]) {
 // earlier input blocks); `last`: scale (int8 rows) and add the bias on the way out. Only the
 // `valid` outputs of y are read or written.
 template <class T, int R, int NP>
-void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride, const T* next, int kb, float* y,
-                size_t ldy,
+void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y, size_t ldy,
                 int valid, bool first, bool last, const float* scale, const float* bias) {
   constexpr int NV = 4 * NP;
   __mmask16 m[NV];
@@ -101,9 +100,6 @@ void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride,
     for (int v = 0; v < NV; ++v)
       acc[r][v] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[v], y + r * ldy + 16 * v);
   for (int k = 0; k < kb; ++k) {
-    if (next)  // the same rows of the panel this thread takes next, into L2 while this one computes
-      for (size_t c = 0; c < kPanel * sizeof(T); c += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(next + static_cast<size_t>(k) * kPanel) + c, _MM_HINT_T1);
     __m512 wv[NV];
 #pragma GCC unroll 2
     for (int q = 0; q < NP; ++q) {
@@ -138,8 +134,7 @@ inline float widen1(int8_t q) { return static_cast<float>(q); }
 inline float widen1(float f) { return f; }
 
 template <class T, int R, int NP>
-void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride, const T* next, int kb, float* y,
-                size_t ldy,
+void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y, size_t ldy,
                 int valid, bool first, bool last, const float* scale, const float* bias) {
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < valid; ++j) {
@@ -161,16 +156,15 @@ constexpr int kRowChunk = 192;
 constexpr int kPairRows = 4;
 
 template <class T>
-void panel_rows(int rows, const float* x, size_t ldx, const T* panel, size_t panel_stride, const T* next, int kb, float* y,
-                size_t ldy,
+void panel_rows(int rows, const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y, size_t ldy,
                 int valid, bool first, bool last, const float* scale, const float* bias) {
   switch (rows) {
-    case 6: panel_tile<T, 6, 1>(x, ldx, panel, panel_stride, next, kb, y, ldy, valid, first, last, scale, bias); break;
-    case 5: panel_tile<T, 5, 1>(x, ldx, panel, panel_stride, next, kb, y, ldy, valid, first, last, scale, bias); break;
-    case 4: panel_tile<T, 4, 1>(x, ldx, panel, panel_stride, next, kb, y, ldy, valid, first, last, scale, bias); break;
-    case 3: panel_tile<T, 3, 1>(x, ldx, panel, panel_stride, next, kb, y, ldy, valid, first, last, scale, bias); break;
-    case 2: panel_tile<T, 2, 1>(x, ldx, panel, panel_stride, next, kb, y, ldy, valid, first, last, scale, bias); break;
-    case 1: panel_tile<T, 1, 1>(x, ldx, panel, panel_stride, next, kb, y, ldy, valid, first, last, scale, bias); break;
+    case 6: panel_tile<T, 6, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
+    case 5: panel_tile<T, 5, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
+    case 4: panel_tile<T, 4, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
+    case 3: panel_tile<T, 3, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
+    case 2: panel_tile<T, 2, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
+    case 1: panel_tile<T, 1, 1>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias); break;
     default: break;
   }
 }
@@ -179,9 +173,9 @@ template <class T>
 void panel_tiles_pair(int rows, const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y,
                       size_t ldy, int valid, bool first, bool last, const float* scale, const float* bias) {
   if (rows == 2)
-    panel_tile<T, 2, 2>(x, ldx, panel, panel_stride, nullptr, kb, y, ldy, valid, first, last, scale, bias);
+    panel_tile<T, 2, 2>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias);
   else
-    panel_tile<T, 1, 2>(x, ldx, panel, panel_stride, nullptr, kb, y, ldy, valid, first, last, scale, bias);
+    panel_tile<T, 1, 2>(x, ldx, panel, panel_stride, kb, y, ldy, valid, first, last, scale, bias);
 }
 
 // x with each column i multiplied by scale[i] (int8 InOut), in a per-thread buffer.
@@ -202,44 +196,35 @@ void linear_panels(const float* x, int n, const Matrix& w, const T* data, const 
   const float* xs = w.scales_input() ? scale_columns(x, n, in, w.scales()) : x;
   const float* row_scale = w.format() == WeightFormat::Int8 && !w.scales_input() ? w.scales() : nullptr;
   const size_t ldx = static_cast<size_t>(in), ldy = static_cast<size_t>(out);
-  // Panels go to the threads in runs of consecutive ones (about 4 runs per thread, handed out
-  // dynamically). For more than kPairRows rows, a run's next panel is prefetched while the current
-  // one is computed, so reading the weights overlaps the arithmetic. For a few rows, panels go two
-  // at a time (two streams from memory per thread and twice the independent sums keep decode at
-  // the read bandwidth). A panel is kPanel x in weights: 196 KiB for GPT-2 small in float32.
+  // Panels are handed out dynamically, one at a time, or two at a time for a few rows (two
+  // streams from memory per thread, and twice the independent sums, keep decode at the read
+  // bandwidth). A panel is kPanel x in weights: 196 KiB for GPT-2 small in float32.
   const size_t stride = ldx * kPanel;
   const int group = n <= kPairRows ? 2 : 1;
-  const int groups = (panels + group - 1) / group;
-  const int per_task = std::max(1, groups / (4 * thread_pool().size()));
-  const size_t tasks = static_cast<size_t>((groups + per_task - 1) / per_task);
-  const int tile_rows = group == 2 ? 2 : kTileRows;
+  const size_t tasks = static_cast<size_t>((panels + group - 1) / group);
   for (int r0 = 0; r0 < n; r0 += kRowChunk) {
     const int nr = std::min(kRowChunk, n - r0);
     thread_pool().parallel_for(tasks, 1, [&](size_t b, size_t e) {
       for (size_t t = b; t < e; ++t) {
-        const int g_end = std::min(groups, static_cast<int>(t + 1) * per_task);
-        for (int g = static_cast<int>(t) * per_task; g < g_end; ++g) {
-          const int p = g * group, np = std::min(group, panels - p);
-          const int o0 = p * kPanel, valid = std::min(np * kPanel, out - o0);
-          const T* panel = data + static_cast<size_t>(p) * stride;
-          const T* next_panel = group == 1 && g + 1 < g_end ? panel + stride : nullptr;
-          for (int k0 = 0; k0 < in; k0 += kInputBlock) {
-            const int kb = std::min(kInputBlock, in - k0);
-            const bool first = k0 == 0, last = k0 + kb >= in;
-            const size_t kofs = static_cast<size_t>(k0) * kPanel;
-            for (int r = 0; r < nr; r += tile_rows) {
-              const size_t row = static_cast<size_t>(r0 + r);
-              const int rows = std::min(tile_rows, nr - r);
-              const float* xr = xs + row * ldx + k0;
-              float* yr = y + row * ldy + o0;
-              const float* sc = row_scale ? row_scale + o0 : nullptr;
-              const float* bi = bias ? bias + o0 : nullptr;
-              if (np == 2)
-                panel_tiles_pair<T>(rows, xr, ldx, panel + kofs, stride, kb, yr, ldy, valid, first, last, sc, bi);
-              else
-                panel_rows<T>(rows, xr, ldx, panel + kofs, stride, r == 0 && next_panel ? next_panel + kofs : nullptr,
-                              kb, yr, ldy, valid, first, last, sc, bi);
-            }
+        const int p = static_cast<int>(t) * group, np = std::min(group, panels - p);
+        const int o0 = p * kPanel, valid = std::min(np * kPanel, out - o0);
+        const T* panel = data + static_cast<size_t>(p) * stride;
+        for (int k0 = 0; k0 < in; k0 += kInputBlock) {
+          const int kb = std::min(kInputBlock, in - k0);
+          const bool first = k0 == 0, last = k0 + kb >= in;
+          const int tile_rows = group == 2 ? 2 : kTileRows;
+          for (int r = 0; r < nr; r += tile_rows) {
+            const size_t row = static_cast<size_t>(r0 + r);
+            const int rows = std::min(tile_rows, nr - r);
+            const float* xr = xs + row * ldx + k0;
+            const T* pk = panel + static_cast<size_t>(k0) * kPanel;
+            float* yr = y + row * ldy + o0;
+            const float* sc = row_scale ? row_scale + o0 : nullptr;
+            const float* bi = bias ? bias + o0 : nullptr;
+            if (np == 2)
+              panel_tiles_pair<T>(rows, xr, ldx, pk, stride, kb, yr, ldy, valid, first, last, sc, bi);
+            else
+              panel_rows<T>(rows, xr, ldx, pk, stride, kb, yr, ldy, valid, first, last, sc, bi);
           }
         }
       }
