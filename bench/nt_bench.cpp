@@ -256,6 +256,7 @@ DecodeResult run_decode(nt::Model& model, const nt::Hooks* hooks, int batch, int
   gc.stop_at_eos = false;
   gc.feed_last_token = feed_last_token;
   gc.max_batch = batch;
+  gc.max_step_rows = 1 << 20;  // every prompt prefilled in the first step, so later steps are pure decode
   nt::Generator gen(model, hooks);
   int steps = 0;
   long tok_first = 0, tok_last = 0;
