@@ -28,14 +28,11 @@ struct Gpt2Block {
 // Activations of one step, resized to the step's row count (capacity is kept between steps).
 struct RunState {
   std::vector<float> x;     // [rows, C]  residual stream
-  std::vector<float> pos;   // [rows, C]  position embeddings
   std::vector<float> ln;    // [rows, C]  normalized input of a sub-layer
-  std::vector<float> qkv;   // [rows, 3C]
-  std::vector<float> q;     // [rows, C]
-  std::vector<float> k;     // [rows, C]
-  std::vector<float> v;     // [rows, C]
+  std::vector<float> qkv;   // [rows, 3C]  q | k | v of each row (attention reads them in place)
   std::vector<float> att;   // [rows, C]  attention output before c_proj
-  std::vector<float> out;   // [rows, C]  output of a sub-layer before the residual add
+  std::vector<float> out;   // [rows, C]  output of a sub-layer before the residual add (and the
+                            //            position embeddings, before the first block)
   std::vector<float> mlp;   // [rows, M]
   std::vector<float> last;  // [logit rows, C]
 };
@@ -97,12 +94,8 @@ class Gpt2Model : public Model {
     const size_t nc = static_cast<size_t>(n) * C;
     RunState& s = state_;
     s.x.resize(nc);
-    s.pos.resize(nc);
     s.ln.resize(nc);
     s.qkv.resize(nc * 3);
-    s.q.resize(nc);
-    s.k.resize(nc);
-    s.v.resize(nc);
     s.att.resize(nc);
     s.out.resize(nc);
     s.mlp.resize(static_cast<size_t>(n) * M);
@@ -120,11 +113,11 @@ class Gpt2Model : public Model {
         throw Error("position " + std::to_string(p) + " exceeds the model's context of " +
                     std::to_string(config_.n_ctx));
       std::copy_n(wte_ + static_cast<size_t>(tok) * C, C, s.x.data() + static_cast<size_t>(r) * C);
-      std::copy_n(wpe_ + static_cast<size_t>(p) * C, C, s.pos.data() + static_cast<size_t>(r) * C);
+      std::copy_n(wpe_ + static_cast<size_t>(p) * C, C, s.out.data() + static_cast<size_t>(r) * C);
     }
     hook(HookSite::Embed, -1, s.x.data(), C);
-    hook(HookSite::PosEmbed, -1, s.pos.data(), C);
-    add_inplace(s.x.data(), s.pos.data(), nc);
+    hook(HookSite::PosEmbed, -1, s.out.data(), C);
+    add_inplace(s.x.data(), s.out.data(), nc);
 
     // A step that wants no logits may stop after block last_layer (capturing early-layer neurons).
     const int n_run = batch.last_layer >= 0 && batch.logit_rows.empty() ? std::min(batch.last_layer + 1, config_.n_layer)
@@ -135,14 +128,10 @@ class Gpt2Model : public Model {
       // Attention
       layer_norm(s.x.data(), n, C, b.ln1_w, b.ln1_b, config_.norm_eps, s.ln.data());
       linear(s.ln.data(), n, b.qkv_w, b.qkv_b, s.qkv.data());
-      for (int r = 0; r < n; ++r) {
-        const float* src = s.qkv.data() + static_cast<size_t>(r) * 3 * C;
-        std::copy_n(src, C, s.q.data() + static_cast<size_t>(r) * C);
-        std::copy_n(src + C, C, s.k.data() + static_cast<size_t>(r) * C);
-        std::copy_n(src + 2 * C, C, s.v.data() + static_cast<size_t>(r) * C);
-      }
-      store_kv(s.k.data(), s.v.data(), rows, cache, l, H, hd);
-      attention(s.q.data(), rows, cache, l, H, H, hd, s.att.data());
+      const float* qkv = s.qkv.data();
+      const size_t ld = static_cast<size_t>(3) * C;
+      store_kv(qkv + C, qkv + 2 * C, rows, cache, l, H, hd, ld);
+      attention(qkv, rows, cache, l, H, H, hd, s.att.data(), ld);
       linear(s.att.data(), n, b.proj_w, b.proj_b, s.out.data());
       hook(HookSite::AttnOut, l, s.out.data(), C);
       add_inplace(s.x.data(), s.out.data(), nc);

@@ -335,8 +335,8 @@ void add_inplace(float* y, const float* x, size_t count) {
 }
 
 void store_kv(const float* k, const float* v, std::span<const RowInfo> rows, KVCache& cache, int layer,
-              int n_kv_head, int head_dim) {
-  const int kv_dim = n_kv_head * head_dim;
+              int n_kv_head, int head_dim, size_t ld) {
+  const size_t kv_dim = ld ? ld : static_cast<size_t>(n_kv_head) * head_dim;
   for (size_t r = 0; r < rows.size(); ++r) {
     const RowInfo& row = rows[r];
     const int cap = cache.capacity(row.seq);
@@ -354,8 +354,9 @@ void store_kv(const float* k, const float* v, std::span<const RowInfo> rows, KVC
 }
 
 void attention(const float* q, std::span<const RowInfo> rows, KVCache& cache, int layer, int n_head,
-               int n_kv_head, int head_dim, float* out) {
+               int n_kv_head, int head_dim, float* out, size_t ldq) {
   const int q_dim = n_head * head_dim;
+  if (ldq == 0) ldq = static_cast<size_t>(q_dim);
   const int group = n_head / n_kv_head;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   // One task per (row, head), spread over the pool: each reads its keys and values in place. A
@@ -376,7 +377,7 @@ void attention(const float* q, std::span<const RowInfo> rows, KVCache& cache, in
       const int cap = cache.capacity(row.seq);
       const int len = row.pos + 1;
       scores.resize(static_cast<size_t>(len));
-      const float* qh = q + r * q_dim + h * head_dim;
+      const float* qh = q + r * ldq + h * head_dim;
       const float* kh = cache.k(row.seq, layer) + static_cast<size_t>(h / group) * cap * head_dim;
       const float* vh = cache.v(row.seq, layer) + static_cast<size_t>(h / group) * cap * head_dim;
       float maxv = -INFINITY;

@@ -38,15 +38,16 @@ void add_inplace(float* y, const float* x, size_t count);
 
 // Causal attention for each row over positions 0..pos of its own sequence, reading keys and values
 // from the cache (already written for every row of this step).
-//   q:   [rows, n_head * head_dim]
+//   q:   [rows, n_head * head_dim], rows ldq floats apart (0: packed)
 //   out: [rows, n_head * head_dim]
 // Query head h uses KV head h / (n_head / n_kv_head).
 void attention(const float* q, std::span<const RowInfo> rows, KVCache& cache, int layer,
-               int n_head, int n_kv_head, int head_dim, float* out);
+               int n_head, int n_kv_head, int head_dim, float* out, size_t ldq = 0);
 
-// Writes row k/v vectors ([rows, n_kv_head * head_dim]) into the cache at each row's position.
+// Writes row k/v vectors ([rows, n_kv_head * head_dim], rows ld floats apart, 0: packed) into the
+// cache at each row's position.
 void store_kv(const float* k, const float* v, std::span<const RowInfo> rows, KVCache& cache, int layer,
-              int n_kv_head, int head_dim);
+              int n_kv_head, int head_dim, size_t ld = 0);
 
 }  // namespace nt
 
