@@ -151,13 +151,7 @@ class Gpt2Model : public Model {
     if (n_run < config_.n_layer) return;
     layer_norm(s.x.data(), n, C, lnf_w_, lnf_b_, config_.norm_eps, s.ln.data());
     hook(HookSite::LnFinal, -1, s.ln.data(), C);
-    const int nl = static_cast<int>(batch.logit_rows.size());
-    if (nl == 0) return;
-    s.last.resize(static_cast<size_t>(nl) * C);
-    for (int i = 0; i < nl; ++i)
-      std::copy_n(s.ln.data() + static_cast<size_t>(batch.logit_rows[i]) * C, C,
-                  s.last.data() + static_cast<size_t>(i) * C);
-    linear(s.last.data(), nl, lm_head_, nullptr, logits);
+    if (!batch.logit_rows.empty()) linear_gathered(s.ln.data(), batch.logit_rows, lm_head_, s.last, logits);
   }
 
  private:

@@ -249,6 +249,15 @@ void linear(const float* x, int n, const Matrix& w, const float* bias, float* y)
   }
 }
 
+void linear_gathered(const float* x, std::span<const int> rows, const Matrix& w, std::vector<float>& scratch,
+                     float* y) {
+  const size_t width = static_cast<size_t>(w.in());
+  scratch.resize(rows.size() * width);
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::copy_n(x + static_cast<size_t>(rows[i]) * width, width, scratch.data() + i * width);
+  linear(scratch.data(), static_cast<int>(rows.size()), w, nullptr, y);
+}
+
 namespace {
 
 // sum_i a[i] b[i], in 16 lanes (AVX-512) then added up.

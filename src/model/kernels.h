@@ -25,6 +25,11 @@ namespace nt {
 // runs its AVX2 "Haswell" SGEMM here, at ~90 GFLOP/s per core.
 void linear(const float* x, int n, const Matrix& w, const float* bias, float* y);
 
+// y[i] = x[rows[i]] @ W for some rows of x ([*, w.in()]): the rows are gathered into `scratch`
+// first, so the product reads the weights once (the LM head over the rows that need logits).
+void linear_gathered(const float* x, std::span<const int> rows, const Matrix& w, std::vector<float>& scratch,
+                     float* y);
+
 // LayerNorm over each row: (x - mean) / sqrt(var + eps) * w + b, biased variance.
 void layer_norm(const float* x, int n, int width, const float* w, const float* b, float eps, float* y);
 // RMSNorm over each row: w * x / sqrt(mean(x^2) + eps).
