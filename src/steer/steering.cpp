@@ -216,11 +216,10 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
         add_intervention(chunk_hooks, iv);
       }
       const std::vector<float> logits = teacher_forced_logits(model, &chunk_hooks, tokens, plen, nv);
-      const size_t positions = logits.size() / (V * static_cast<size_t>(nv));
       if (v0 == 0) {
-        ref_lp.resize(positions);
-        ref_p.resize(positions);
-        for (size_t i = 0; i < positions; ++i) {
+        ref_lp.resize(n_pos);
+        ref_p.resize(n_pos);
+        for (size_t i = 0; i < n_pos; ++i) {
           log_softmax(logits.data() + i * V, c.vocab_size, ref_lp[i]);
           ref_p[i].resize(V);
           for (size_t t = 0; t < V; ++t) ref_p[i][t] = std::exp(ref_lp[i][t]);
@@ -233,9 +232,9 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
         m.hits = count_concept_hits(decode_continuation(*session.tokenizer, sp.prompt_ids, text_ids),
                                     opt.concept_words, &m.words);
         m.hit_rate = m.words ? static_cast<double>(m.hits) / m.words : 0.0;
-        const float* vl = logits.data() + static_cast<size_t>(j) * positions * V;
+        const float* vl = logits.data() + static_cast<size_t>(j) * n_pos * V;
         double kl = 0.0, clp = 0.0;
-        for (size_t i = 0; i < positions; ++i) {
+        for (size_t i = 0; i < n_pos; ++i) {
           const std::vector<double>& lr = ref_lp[i];
           const std::vector<double>& pr = ref_p[i];
           log_softmax(vl + i * V, c.vocab_size, lp_var);

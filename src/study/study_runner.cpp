@@ -264,10 +264,7 @@ StudyOutcome run_study(const StudyOptions& opt) {
   // running the model again, so only the texts some page shows are captured. Without a
   // generated-token setting, or with a token selection (the recorder then saw only some tokens),
   // every text is captured and ranked from the capture.
-  int gen_setting = -1;
-  for (size_t s = 0; s < cfg.positions.size(); ++s)
-    if (cfg.positions[s] == Positions::Generated) gen_setting = static_cast<int>(s);
-  const bool rank_from_recorder = gen_setting >= 0 && !selector;
+  const bool rank_from_recorder = cfg.positions[ms] == Positions::Generated && !selector;
   std::vector<std::vector<size_t>> shown(refs.size());  // [page] texts, best first
   std::vector<char> needed(full_seqs.size(), rank_from_recorder ? 0 : 1);
   if (rank_from_recorder)
@@ -275,8 +272,8 @@ StudyOutcome run_study(const StudyOptions& opt) {
       const size_t flat = rec.layout().flat({static_cast<int>(refs[k].site), capture[k].layer, capture[k].index});
       std::vector<std::pair<float, size_t>> best;
       for (size_t i = 0; i < full_seqs.size(); ++i)
-        if (rec.n_tokens(static_cast<size_t>(gen_setting), static_cast<int>(i)) > 0)
-          best.emplace_back(rec.sample_value(static_cast<size_t>(gen_setting), static_cast<int>(i), SampleStat::Max, flat), i);
+        if (rec.n_tokens(ms, static_cast<int>(i)) > 0)
+          best.emplace_back(rec.sample_value(ms, static_cast<int>(i), SampleStat::Max, flat), i);
       std::stable_sort(best.begin(), best.end(), [](auto& a, auto& b) { return a.first > b.first; });
       for (size_t b = 0; b < best.size() && static_cast<int>(b) < cfg.records_per_page; ++b) {
         shown[k].push_back(best[b].second);
