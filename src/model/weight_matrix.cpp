@@ -1,7 +1,6 @@
 #include "model/weight_matrix.h"
 
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "util/error.h"
+#include "util/populate_pages.h"
 #include "util/thread_pool.h"
 
 namespace nt {
@@ -37,25 +37,9 @@ void* alloc_weights(size_t bytes) {
 #ifdef MADV_HUGEPAGE
     madvise(p, size / kHuge * kHuge, MADV_HUGEPAGE);
 #endif
-#ifdef MADV_POPULATE_WRITE
-    madvise(p, size, MADV_POPULATE_WRITE);  // one call instead of a fault per page
-#endif
+    populate_pages(p, size, /*for_write=*/true);
   }
   return p;
-}
-
-// Faults in the pages of [p, p + bytes) (the memory map of the checkpoint) in one call, which is
-// much cheaper than a page fault per 4 KiB while converting. Advisory: failures are ignored.
-void prefault(const void* p, size_t bytes) {
-#ifdef MADV_POPULATE_READ
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const uintptr_t b = reinterpret_cast<uintptr_t>(p) / page * page;
-  const uintptr_t e = reinterpret_cast<uintptr_t>(p) + bytes;
-  madvise(reinterpret_cast<void*>(b), e - b, MADV_POPULATE_READ);
-#else
-  (void)p;
-  (void)bytes;
-#endif
 }
 
 // Rows [0, rows) in parallel, `grain` at a time.
@@ -154,7 +138,7 @@ Matrix::Matrix(const float* w, int in, int out, WeightLayout layout, WeightForma
     : in_(in), out_(out), layout_(layout), format_(format) {
   if (in <= 0 || out <= 0) throw Error("weight matrix with no elements");
   const size_t I = static_cast<size_t>(in), O = static_cast<size_t>(out), P = static_cast<size_t>(panels());
-  prefault(w, I * O * sizeof(float));
+  populate_pages(w, I * O * sizeof(float), /*for_write=*/false);  // the checkpoint's mapping
   const size_t elem = format == WeightFormat::F32 ? sizeof(float) : format == WeightFormat::BF16 ? sizeof(uint16_t) : 1;
   data_.reset(alloc_weights(P * I * kPanel * elem));
 
