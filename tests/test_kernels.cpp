@@ -11,6 +11,7 @@
 #include "model/kernels.h"
 #include "model/kv_cache.h"
 #include "trace/token_stats.h"
+#include "util/error.h"
 #include "util/thread_pool.h"
 
 using namespace nt;
@@ -60,56 +61,87 @@ TEST(Kernels, SiluAndSiluMulMatchDoubleReference) {
   }
 }
 
-// Rows of three sequences at different positions (one step mixing prefill and decode rows),
-// grouped-query heads, a head size with a 16-lane tail: each output is the softmax-weighted sum
-// of the values, computed here in double.
+// Rows of three sequences at different positions (one step mixing prefill rows, which read each
+// other's keys, with decode rows, which store their own inside their task), grouped-query heads,
+// head sizes with and without a 16-lane tail, up to 128 dims (vector kernel) and past it (plain loops): each output is the softmax-weighted
+// sum of the values, computed here in double from the test's own copy of the keys and values, and
+// the cache holds each row's key and value afterwards. The long context of sequence 3 makes the
+// step large enough to be spread over the pool.
 TEST(Kernels, AttentionMatchesDoubleReference) {
-  ModelConfig c;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.n_kv_head = 2;
-  c.head_dim = 20;
-  const int H = c.n_head, KVH = c.n_kv_head, hd = c.head_dim;
-  KVCache cache(c);
-  const int caps[3] = {40, 7, 70};
-  for (int s = 0; s < 3; ++s) cache.open(s, caps[s]);
-  std::mt19937 rng(5);
-  std::normal_distribution<float> nd(0.0f, 2.0f);
-  const int layer = 1;
-  for (int s = 0; s < 3; ++s)
-    for (size_t i = 0; i < static_cast<size_t>(KVH) * caps[s] * hd; ++i) {
-      cache.k(s, layer)[i] = nd(rng);
-      cache.v(s, layer)[i] = nd(rng);
-    }
-  std::vector<RowInfo> rows = {{0, 39, true, 1}, {1, 0, false, 2}, {1, 1, false, 3}, {1, 6, false, 4}, {2, 65, true, 5}};
-  std::vector<float> q(rows.size() * H * hd), out(q.size());
-  for (auto& v : q) v = nd(rng);
-  const int before = thread_count();
-  for (int threads : {1, 2, 3}) {
-    set_thread_count(threads);
-    attention(q.data(), rows, cache, layer, H, KVH, hd, out.data());
-    for (size_t r = 0; r < rows.size(); ++r)
-      for (int h = 0; h < H; ++h) {
-        const int s = rows[r].seq, len = rows[r].pos + 1, cap = cache.capacity(s);
-        const float* kh = cache.k(s, layer) + static_cast<size_t>(h / (H / KVH)) * cap * hd;
-        const float* vh = cache.v(s, layer) + static_cast<size_t>(h / (H / KVH)) * cap * hd;
-        std::vector<double> sc(static_cast<size_t>(len));
-        double mx = -1e300, sum = 0;
-        for (int t = 0; t < len; ++t) {
-          double d = 0;
-          for (int i = 0; i < hd; ++i) d += static_cast<double>(q[(r * H + h) * hd + i]) * kh[t * hd + i];
-          sc[t] = d / std::sqrt(static_cast<double>(hd));
-          mx = std::max(mx, sc[t]);
-        }
-        for (auto& v : sc) sum += (v = std::exp(v - mx));
-        for (int i = 0; i < hd; ++i) {
-          double o = 0;
-          for (int t = 0; t < len; ++t) o += sc[t] / sum * vh[t * hd + i];
-          ASSERT_NEAR(out[(r * H + h) * hd + i], o, 2e-5) << "row " << r << " head " << h << " threads " << threads;
-        }
+  struct Shape {
+    int n_head, n_kv_head, head_dim;
+  };
+  for (const Shape shape : {Shape{4, 2, 20}, Shape{2, 2, 64}, Shape{2, 1, 128}, Shape{2, 1, 144}}) {
+    ModelConfig c;
+    c.n_layer = 2;
+    c.n_head = shape.n_head;
+    c.n_kv_head = shape.n_kv_head;
+    c.head_dim = shape.head_dim;
+    const int H = c.n_head, KVH = c.n_kv_head, hd = c.head_dim;
+    KVCache cache(c);
+    const int caps[4] = {40, 7, 70, 1100};
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    const int layer = 1;
+    // The keys and values every position holds: [seq][kv head][pos][dim].
+    std::vector<std::vector<float>> keys(4), values(4);
+    for (int s = 0; s < 4; ++s) {
+      cache.open(s, caps[s]);
+      const size_t n = static_cast<size_t>(KVH) * caps[s] * hd;
+      keys[s].resize(n);
+      values[s].resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        cache.k(s, layer)[i] = keys[s][i] = nd(rng);
+        cache.v(s, layer)[i] = values[s][i] = nd(rng);
       }
+    }
+    std::vector<RowInfo> rows = {{0, 39, true, 1}, {1, 0, false, 2}, {1, 1, false, 3}, {1, 6, false, 4}, {2, 65, true, 5},
+                                 {3, 1000, true, 6}};
+    const size_t kv_dim = static_cast<size_t>(KVH) * hd;
+    std::vector<float> q(rows.size() * H * hd), k(rows.size() * kv_dim), v(k.size()), out(q.size());
+    for (auto& x : q) x = nd(rng);
+    for (size_t r = 0; r < rows.size(); ++r)
+      for (size_t i = 0; i < kv_dim; ++i) {
+        const size_t at = (i / hd * caps[rows[r].seq] + rows[r].pos) * hd + i % hd;
+        keys[rows[r].seq][at] = k[r * kv_dim + i] = nd(rng);
+        values[rows[r].seq][at] = v[r * kv_dim + i] = nd(rng);
+      }
+    const int before = thread_count();
+    for (int threads : {1, 2, 3}) {
+      set_thread_count(threads);
+      attention(q.data(), 0, k.data(), v.data(), 0, rows, cache, layer, H, KVH, hd, out.data());
+      for (size_t r = 0; r < rows.size(); ++r)
+        for (int h = 0; h < H; ++h) {
+          const int s = rows[r].seq, len = rows[r].pos + 1, cap = caps[s];
+          const float* kh = keys[s].data() + static_cast<size_t>(h / (H / KVH)) * cap * hd;
+          const float* vh = values[s].data() + static_cast<size_t>(h / (H / KVH)) * cap * hd;
+          std::vector<double> sc(static_cast<size_t>(len));
+          double mx = -1e300, sum = 0;
+          for (int t = 0; t < len; ++t) {
+            double d = 0;
+            for (int i = 0; i < hd; ++i) d += static_cast<double>(q[(r * H + h) * hd + i]) * kh[t * hd + i];
+            sc[t] = d / std::sqrt(static_cast<double>(hd));
+            mx = std::max(mx, sc[t]);
+          }
+          for (auto& x : sc) sum += (x = std::exp(x - mx));
+          for (int i = 0; i < hd; ++i) {
+            double o = 0;
+            for (int t = 0; t < len; ++t) o += sc[t] / sum * vh[t * hd + i];
+            ASSERT_NEAR(out[(r * H + h) * hd + i], o, 2e-5)
+                << "head_dim " << hd << " row " << r << " head " << h << " threads " << threads;
+          }
+        }
+      for (int s = 0; s < 4; ++s)
+        for (size_t i = 0; i < keys[s].size(); ++i) {
+          ASSERT_EQ(cache.k(s, layer)[i], keys[s][i]) << "head_dim " << hd << " seq " << s << " key float " << i;
+          ASSERT_EQ(cache.v(s, layer)[i], values[s][i]) << "head_dim " << hd << " seq " << s << " value float " << i;
+        }
+    }
+    set_thread_count(before);
+    // A row past its sequence's cache is an error, not a write out of bounds.
+    const std::vector<RowInfo> past = {{1, 7, false, 0}};
+    EXPECT_THROW(attention(q.data(), 0, k.data(), v.data(), 0, past, cache, layer, H, KVH, hd, out.data()), Error);
   }
-  set_thread_count(before);
 }
 
 // The per-token statistics the recorder keeps (vectorised): every field against a plain double

@@ -130,8 +130,7 @@ class Gpt2Model : public Model {
       linear(s.ln.data(), n, b.qkv_w, b.qkv_b, s.qkv.data());
       const float* qkv = s.qkv.data();
       const size_t ld = static_cast<size_t>(3) * C;
-      store_kv(qkv + C, qkv + 2 * C, rows, cache, l, H, hd, ld);
-      attention(qkv, rows, cache, l, H, H, hd, s.att.data(), ld);
+      attention(qkv, ld, qkv + C, qkv + 2 * C, ld, rows, cache, l, H, H, hd, s.att.data());
       linear(s.att.data(), n, b.proj_w, b.proj_b, s.out.data());
       hook(HookSite::AttnOut, l, s.out.data(), C);
       add_inplace(s.x.data(), s.out.data(), nc);

@@ -43,6 +43,15 @@ inline float hsum(__m512 v) {
   return _mm_cvtss_f32(s);
 }
 
+inline float hmax(__m512 v) {
+  __m512 t = _mm512_maskz_max_ps(kAll, v, _mm512_maskz_shuffle_f32x4(kAll, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  t = _mm512_maskz_max_ps(kAll, t, _mm512_maskz_shuffle_f32x4(kAll, t, t, _MM_SHUFFLE(2, 3, 0, 1)));
+  __m128 s = _mm512_maskz_extractf32x4_ps(0xf, t, 0);
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
 // e^x for 16 floats (Cephes expf: x = n ln2 + r with |r| <= ln2/2, degree-6 polynomial for e^r,
 // then scaled by 2^n), within 2 ulp of std::exp; overflows to +inf and underflows to 0 as expf does.
 inline __m512 exp16(__m512 x) {
@@ -260,35 +269,147 @@ void linear_gathered(const float* x, std::span<const int> rows, const Matrix& w,
 
 namespace {
 
-// sum_i a[i] b[i], in 16 lanes (AVX-512) then added up.
-float dot(const float* a, const float* b, int n) {
 #if defined(__AVX512F__)
-  __m512 acc = _mm512_setzero_ps();
-  int i = 0;
-  for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
-  if (i < n) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
-    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
+// One vector of 16 sums from 16 vectors: lane j of the result is the sum of the lanes of a[j].
+// A transpose-and-add tree (pairs within 128-bit lanes, then pairs of pairs, then across the four
+// 128-bit lanes): 45 shuffles and adds instead of 16 horizontal sums of 8 operations each.
+inline __m512 sum_lanes16(const __m512 (&a)[16]) {
+  __m512 b[8], c[4];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i)  // per 128-bit lane: a[2i] (0+2), a[2i+1] (0+2), a[2i] (1+3), a[2i+1] (1+3)
+    b[i] = _mm512_add_ps(_mm512_maskz_unpacklo_ps(kAll, a[2 * i], a[2 * i + 1]),
+                         _mm512_maskz_unpackhi_ps(kAll, a[2 * i], a[2 * i + 1]));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {  // per 128-bit lane: a[4i] .. a[4i+3], each summed over the lane
+    const __m512d x = _mm512_castps_pd(b[2 * i]), y = _mm512_castps_pd(b[2 * i + 1]);
+    c[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_maskz_unpacklo_pd(0xff, x, y)),
+                         _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(0xff, x, y)));
   }
-  return hsum(acc);
-#else
-  float s = 0.0f;
-  for (int i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
+  // Across 128-bit lanes: lane i of the result gathers c[i]'s four lanes.
+  const __m512 d0 = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(kAll, c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_maskz_shuffle_f32x4(kAll, c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512 d1 = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(kAll, c[2], c[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_maskz_shuffle_f32x4(kAll, c[2], c[3], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_maskz_shuffle_f32x4(kAll, d0, d1, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_maskz_shuffle_f32x4(kAll, d0, d1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+inline __mmask16 tail_mask(int lanes) { return static_cast<__mmask16>((1u << lanes) - 1u); }
+
 #endif
+
+// One query head over keys/values [len, hd] (rows hd apart): out = softmax(scale q.k) @ v.
+// Plain loops: heads of more than 128 dims, and CPUs without AVX-512.
+void attend_head_plain(const float* q, const float* k, const float* v, int len, int hd, float scale, float* scores,
+                       float* out) {
+  float mx = -INFINITY;
+  for (int t = 0; t < len; ++t) {
+    const float* kt = k + static_cast<size_t>(t) * hd;
+    float d = 0.0f;
+    for (int i = 0; i < hd; ++i) d += q[i] * kt[i];
+    scores[t] = d * scale;
+    mx = std::max(mx, scores[t]);
+  }
+  float sum = 0.0f;
+  for (int t = 0; t < len; ++t) sum += (scores[t] = std::exp(scores[t] - mx));
+  const float inv = 1.0f / sum;
+  std::fill_n(out, hd, 0.0f);
+  for (int t = 0; t < len; ++t) {
+    const float* vt = v + static_cast<size_t>(t) * hd;
+    for (int i = 0; i < hd; ++i) out[i] += scores[t] * inv * vt[i];
+  }
 }
 
-// y[i] += a x[i]
-void axpy(float a, const float* x, float* y, int n) {
-  for (int i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
-void exp_inplace(float* x, size_t count) {
 #if defined(__AVX512F__)
-  map16(x, count, exp16);
-#else
-  for (size_t i = 0; i < count; ++i) x[i] = std::exp(x[i]);
+// The same for a head of NV 16-float vectors (the last may be partial), q and the output sums in
+// registers. Scores are taken 16 keys at a time (each key's products in 16 lanes, then
+// sum_lanes16), so a key costs NV FMAs plus ~3 shuffles/adds; values are summed in key order.
+template <int NV>
+void attend_head_avx512(const float* q, const float* k, const float* v, int len, int hd, float scale, float* scores,
+                        float* out) {
+  const __mmask16 last = tail_mask(hd - 16 * (NV - 1));
+  __mmask16 m[NV];
+  __m512 qv[NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < NV; ++i) {
+    m[i] = i + 1 < NV ? kAll : last;
+    qv[i] = _mm512_maskz_loadu_ps(m[i], q + 16 * i);
+  }
+  __m512 maxv = _mm512_set1_ps(-INFINITY);
+  for (int t0 = 0; t0 < len; t0 += 16) {
+    const int n = std::min(16, len - t0);
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) {
+      acc[j] = _mm512_setzero_ps();
+      if (j >= n) continue;
+      const float* kt = k + static_cast<size_t>(t0 + j) * hd;
+#pragma GCC unroll 8
+      for (int i = 0; i < NV; ++i) acc[j] = _mm512_fmadd_ps(qv[i], _mm512_maskz_loadu_ps(m[i], kt + 16 * i), acc[j]);
+    }
+    const __mmask16 mt = tail_mask(n);
+    const __m512 sc = _mm512_mul_ps(sum_lanes16(acc), _mm512_set1_ps(scale));
+    _mm512_mask_storeu_ps(scores + t0, mt, sc);
+    maxv = _mm512_mask_max_ps(maxv, mt, maxv, sc);
+  }
+  const __m512 mx = _mm512_set1_ps(hmax(maxv));
+  __m512 sumv = _mm512_setzero_ps();
+  for (int t0 = 0; t0 < len; t0 += 16) {
+    const __mmask16 mt = tail_mask(std::min(16, len - t0));
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mt, scores + t0), mx));
+    _mm512_mask_storeu_ps(scores + t0, mt, e);
+    sumv = _mm512_mask_add_ps(sumv, mt, sumv, e);
+  }
+  const float inv = 1.0f / hsum(sumv);
+  __m512 o[NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < NV; ++i) o[i] = _mm512_setzero_ps();
+  for (int t = 0; t < len; ++t) {
+    const __m512 p = _mm512_set1_ps(scores[t] * inv);
+    const float* vt = v + static_cast<size_t>(t) * hd;
+#pragma GCC unroll 8
+    for (int i = 0; i < NV; ++i) o[i] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m[i], vt + 16 * i), o[i]);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < NV; ++i) _mm512_mask_storeu_ps(out + 16 * i, m[i], o[i]);
+}
 #endif
+
+// Picks the kernel for the head size.
+void attend_head(const float* q, const float* k, const float* v, int len, int hd, float scale, float* scores,
+                 float* out) {
+#if defined(__AVX512F__)
+  switch ((hd + 15) / 16) {
+    case 1: return attend_head_avx512<1>(q, k, v, len, hd, scale, scores, out);
+    case 2: return attend_head_avx512<2>(q, k, v, len, hd, scale, scores, out);
+    case 3: return attend_head_avx512<3>(q, k, v, len, hd, scale, scores, out);
+    case 4: return attend_head_avx512<4>(q, k, v, len, hd, scale, scores, out);
+    case 5: return attend_head_avx512<5>(q, k, v, len, hd, scale, scores, out);
+    case 6: return attend_head_avx512<6>(q, k, v, len, hd, scale, scores, out);
+    case 7: return attend_head_avx512<7>(q, k, v, len, hd, scale, scores, out);
+    case 8: return attend_head_avx512<8>(q, k, v, len, hd, scale, scores, out);
+    default: break;
+  }
+#endif
+  attend_head_plain(q, k, v, len, hd, scale, scores, out);
+}
+
+void check_position(const RowInfo& row, const KVCache& cache) {
+  const int cap = cache.capacity(row.seq);
+  if (row.pos < 0 || row.pos >= cap)
+    throw Error("position " + std::to_string(row.pos) + " is past the KV cache of sequence " +
+                std::to_string(row.seq) + " (" + std::to_string(cap) + " positions)");
+}
+
+// Copies row r's key and value of KV head h (k, v: [rows, n_kv_head * head_dim], rows ld floats
+// apart) into the cache at the row's position.
+void store_kv_head(const float* k, const float* v, size_t ld, std::span<const RowInfo> rows, size_t r, int h,
+                   KVCache& cache, int layer, int head_dim) {
+  const RowInfo& row = rows[r];
+  const size_t src = r * ld + static_cast<size_t>(h) * head_dim;
+  const size_t dst = (static_cast<size_t>(h) * cache.capacity(row.seq) + row.pos) * head_dim;
+  std::copy_n(k + src, head_dim, cache.k(row.seq, layer) + dst);
+  std::copy_n(v + src, head_dim, cache.v(row.seq, layer) + dst);
 }
 
 }  // namespace
@@ -343,35 +464,39 @@ void add_inplace(float* y, const float* x, size_t count) {
   for (size_t i = 0; i < count; ++i) y[i] += x[i];
 }
 
-void store_kv(const float* k, const float* v, std::span<const RowInfo> rows, KVCache& cache, int layer,
-              int n_kv_head, int head_dim, size_t ld) {
-  const size_t kv_dim = ld ? ld : static_cast<size_t>(n_kv_head) * head_dim;
-  for (size_t r = 0; r < rows.size(); ++r) {
-    const RowInfo& row = rows[r];
-    const int cap = cache.capacity(row.seq);
-    if (row.pos < 0 || row.pos >= cap)
-      throw Error("position " + std::to_string(row.pos) + " is past the KV cache of sequence " +
-                  std::to_string(row.seq) + " (" + std::to_string(cap) + " positions)");
-    float* kc = cache.k(row.seq, layer);
-    float* vc = cache.v(row.seq, layer);
-    for (int h = 0; h < n_kv_head; ++h) {
-      const size_t dst = (static_cast<size_t>(h) * cap + row.pos) * head_dim;
-      std::copy_n(k + r * kv_dim + h * head_dim, head_dim, kc + dst);
-      std::copy_n(v + r * kv_dim + h * head_dim, head_dim, vc + dst);
-    }
-  }
-}
-
-void attention(const float* q, std::span<const RowInfo> rows, KVCache& cache, int layer, int n_head,
-               int n_kv_head, int head_dim, float* out, size_t ldq) {
+void attention(const float* q, size_t ldq, const float* k, const float* v, size_t ldkv,
+               std::span<const RowInfo> rows, KVCache& cache, int layer, int n_head, int n_kv_head, int head_dim,
+               float* out) {
   const int q_dim = n_head * head_dim;
   if (ldq == 0) ldq = static_cast<size_t>(q_dim);
+  if (ldkv == 0) ldkv = static_cast<size_t>(n_kv_head) * head_dim;
   const int group = n_head / n_kv_head;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  // One task per (row, head), spread over the pool: each reads its keys and values in place. A
-  // small step (a few rows over a short context) runs on the caller: waking the pool would cost
-  // more than the work.
-  const size_t tasks = rows.size() * static_cast<size_t>(n_head);
+  for (const RowInfo& row : rows) check_position(row, cache);
+  // A row whose sequence has no other row in the step (decode) writes its own key and value
+  // inside its task, in parallel and just before reading them back (single-threaded, these
+  // scattered stores took ~5% of a batch-45 step); rows of a prompt read each other's
+  // positions, so theirs are all written first.
+  thread_local std::vector<int> seqs;
+  seqs.clear();
+  for (const RowInfo& row : rows) seqs.push_back(row.seq);
+  std::sort(seqs.begin(), seqs.end());
+  auto alone = [&](const RowInfo& row) {
+    const auto [lo, hi] = std::equal_range(seqs.begin(), seqs.end(), row.seq);
+    return hi - lo == 1;
+  };
+  thread_local std::vector<char> stores_itself_buf;  // (the pool's threads read it through the pointer)
+  stores_itself_buf.assign(rows.size(), 0);
+  char* const stores_itself = stores_itself_buf.data();
+  for (size_t r = 0; r < rows.size(); ++r) {
+    stores_itself[r] = alone(rows[r]);
+    if (!stores_itself[r])
+      for (int h = 0; h < n_kv_head; ++h) store_kv_head(k, v, ldkv, rows, r, h, cache, layer, head_dim);
+  }
+  // One task per (row, KV head), spread over the pool: it reads that head's keys and values in
+  // place for each of its query heads. A small step (a few rows over a short context) runs on the
+  // caller: waking the pool would cost more than the work.
+  const size_t tasks = rows.size() * static_cast<size_t>(n_kv_head);
   size_t positions = 0;
   for (const RowInfo& row : rows) positions += static_cast<size_t>(row.pos) + 1;
   const bool small = positions * static_cast<size_t>(q_dim) < (size_t{1} << 16);
@@ -380,29 +505,18 @@ void attention(const float* q, std::span<const RowInfo> rows, KVCache& cache, in
   thread_pool().parallel_for(tasks, grain, [&](size_t b, size_t e) {
     thread_local std::vector<float> scores;
     for (size_t task = b; task < e; ++task) {
-      const size_t r = task / static_cast<size_t>(n_head);
-      const int h = static_cast<int>(task % static_cast<size_t>(n_head));
+      const size_t r = task / static_cast<size_t>(n_kv_head);
+      const int kvh = static_cast<int>(task % static_cast<size_t>(n_kv_head));
       const RowInfo& row = rows[r];
-      const int cap = cache.capacity(row.seq);
       const int len = row.pos + 1;
+      const size_t kv_off = static_cast<size_t>(kvh) * cache.capacity(row.seq) * head_dim;
+      const float* kc = cache.k(row.seq, layer) + kv_off;
+      const float* vc = cache.v(row.seq, layer) + kv_off;
       scores.resize(static_cast<size_t>(len));
-      const float* qh = q + r * ldq + h * head_dim;
-      const float* kh = cache.k(row.seq, layer) + static_cast<size_t>(h / group) * cap * head_dim;
-      const float* vh = cache.v(row.seq, layer) + static_cast<size_t>(h / group) * cap * head_dim;
-      float maxv = -INFINITY;
-      for (int t = 0; t < len; ++t) {
-        const float sc = dot(qh, kh + static_cast<size_t>(t) * head_dim, head_dim) * scale;
-        scores[t] = sc;
-        maxv = std::max(maxv, sc);
-      }
-      for (int t = 0; t < len; ++t) scores[t] -= maxv;
-      exp_inplace(scores.data(), static_cast<size_t>(len));
-      float sum = 0.0f;
-      for (int t = 0; t < len; ++t) sum += scores[t];
-      const float inv = 1.0f / sum;
-      float* oh = out + r * q_dim + h * head_dim;
-      std::fill_n(oh, head_dim, 0.0f);
-      for (int t = 0; t < len; ++t) axpy(scores[t] * inv, vh + static_cast<size_t>(t) * head_dim, oh, head_dim);
+      if (stores_itself[r]) store_kv_head(k, v, ldkv, rows, r, kvh, cache, layer, head_dim);
+      for (int h = kvh * group; h < (kvh + 1) * group; ++h)
+        attend_head(q + r * ldq + h * head_dim, kc, vc, len, head_dim, scale, scores.data(),
+                    out + r * q_dim + h * head_dim);
     }
   });
 }

@@ -41,18 +41,16 @@ void gelu_tanh(float* x, size_t count);
 // y += x
 void add_inplace(float* y, const float* x, size_t count);
 
-// Causal attention for each row over positions 0..pos of its own sequence, reading keys and values
-// from the cache (already written for every row of this step).
-//   q:   [rows, n_head * head_dim], rows ldq floats apart (0: packed)
-//   out: [rows, n_head * head_dim]
-// Query head h uses KV head h / (n_head / n_kv_head).
-void attention(const float* q, std::span<const RowInfo> rows, KVCache& cache, int layer,
-               int n_head, int n_kv_head, int head_dim, float* out, size_t ldq = 0);
-
-// Writes row k/v vectors ([rows, n_kv_head * head_dim], rows ld floats apart, 0: packed) into the
-// cache at each row's position.
-void store_kv(const float* k, const float* v, std::span<const RowInfo> rows, KVCache& cache, int layer,
-              int n_kv_head, int head_dim, size_t ld = 0);
+// Writes each row's key and value into the KV cache at its position, then computes causal
+// attention for each row over positions 0..pos of its own sequence.
+//   q:    [rows, n_head * head_dim], rows ldq floats apart (0: packed)
+//   k, v: [rows, n_kv_head * head_dim], rows ldkv floats apart (0: packed)
+//   out:  [rows, n_head * head_dim]
+// Query head h uses KV head h / (n_head / n_kv_head). A row at a position past its sequence's
+// cache capacity is an nt::Error.
+void attention(const float* q, size_t ldq, const float* k, const float* v, size_t ldkv,
+               std::span<const RowInfo> rows, KVCache& cache, int layer, int n_head, int n_kv_head, int head_dim,
+               float* out);
 
 }  // namespace nt
 

@@ -150,8 +150,7 @@ class LlamaModel : public Model {
       linear(s.ln.data(), n, b.k_w, b.k_b, s.k.data());
       linear(s.ln.data(), n, b.v_w, b.v_b, s.v.data());
       rope(s.q.data(), H, s.k.data(), KVH, rows, hd, inv_freq_.data());
-      store_kv(s.k.data(), s.v.data(), rows, cache, l, KVH, hd);
-      attention(s.q.data(), rows, cache, l, H, KVH, hd, s.att.data());
+      attention(s.q.data(), 0, s.k.data(), s.v.data(), 0, rows, cache, l, H, KVH, hd, s.att.data());
       linear(s.att.data(), n, b.o_w, b.o_b, s.out.data());
       hook(HookSite::AttnOut, l, s.out.data(), C);
       add_inplace(s.x.data(), s.out.data(), nc);
