@@ -121,7 +121,8 @@ void PrintTo(const LinearCase& c, std::ostream* os) {
 class MatrixLinear : public ::testing::TestWithParam<LinearCase> {};
 
 // Row counts that exercise every tile shape of the kernel (1-6 rows, the two-panel tiles of steps
-// of up to 4 rows, several 192-row chunks), output counts with partial panels, input counts past
+// of up to 4 rows, rows split into tiles of unequal size, the prefetch of the next weight block
+// from 24 rows on, several 192-row chunks), output counts with partial panels, input counts past
 // one 768-input block, with and without bias:
 // the result is the float32 product with the stored (rounded) weights up to float32 summation
 // error, and the product with the original weights up to the format's rounding error.
@@ -146,7 +147,7 @@ TEST_P(MatrixLinear, MatchesStoredWeightsAndSourceWithinRounding) {
                                                             : (0.5 + 1e-5) * m.scales()[m.scales_input() ? i : o];
       ASSERT_LE(std::fabs(ws - w0), bound) << "weight " << o << "," << i;
     }
-  for (int n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 40, 192, 193, 389}) {
+  for (int n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 24, 40, 45, 192, 193, 389}) {
     for (bool with_bias : {false, true}) {
       std::vector<float> x(static_cast<size_t>(n) * c.in), y(static_cast<size_t>(n) * c.out, NAN);
       for (auto& v : x) v = nd(rng);

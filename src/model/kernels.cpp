@@ -257,20 +257,24 @@ void linear_panels(const float* x, int n, const Matrix& w, const T* data, const 
           }
           const size_t next_lines = (next_bytes + 63) / 64;
           size_t asked = 0;  // lines handed to earlier tiles
-          for (int r = 0; r < nr; r += tile_rows) {
+          // Rows split into tiles of nearly equal size (45 rows: 5 x 6 + 3 x 5, not 7 x 6 + 3).
+          const int tiles = (nr + tile_rows - 1) / tile_rows;
+          const int rows_first = nr / tiles + (nr % tiles > 0);
+          for (int ti = 0, r = 0; ti < tiles; ++ti) {
+            const int rows = nr / tiles + (ti < nr % tiles);
             const char* pf = nullptr;
             int pf_per_k = 0;
             size_t pf_lines = 0;
-            if (next && r > 0) {
-              const int rows_here = std::min(tile_rows, nr - r);
-              pf_lines = std::min(next_lines - asked, (next_lines * static_cast<size_t>(rows_here) + (nr - tile_rows) - 1) /
-                                                          static_cast<size_t>(nr - tile_rows));
+            if (next && ti > 0) {
+              const size_t later_rows = static_cast<size_t>(nr - rows_first);
+              pf_lines = std::min(next_lines - asked,
+                                  (next_lines * static_cast<size_t>(rows) + later_rows - 1) / later_rows);
               pf = next + asked * 64;
               pf_per_k = static_cast<int>((pf_lines + kb - 1) / kb);
               asked += pf_lines;
             }
             const size_t row = static_cast<size_t>(r0 + r);
-            const int rows = std::min(tile_rows, nr - r);
+            r += rows;
             const float* xr = xs + row * ldx + k0;
             const T* pk = panel + static_cast<size_t>(k0) * kPanel;
             float* yr = y + row * ldy + o0;
