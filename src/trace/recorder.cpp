@@ -90,12 +90,12 @@ void Recorder::begin_step(const HookContext& ctx) {
       mask[r] = 1;
       auto& st = in_flight_[s][static_cast<size_t>(row.seq)];
       if (options_.settings[s] == Positions::Last) {  // keep only the latest recorded token
-        if (!st) st = std::make_unique<TokenStats>(0);
+        if (!st) st = std::make_unique<SequenceSums>(0);
         st->count = 1;
         last_acts_[s][static_cast<size_t>(row.seq)].resize(layout_.total);
         continue;
       }
-      if (!st) st = std::make_unique<TokenStats>(layout_.total);
+      if (!st) st = std::make_unique<SequenceSums>(layout_.total);
       ++st->count;
     }
   }
@@ -134,7 +134,7 @@ void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
         if (last) {
           std::copy_n(a, len, last_acts_[s][seq].data() + offset + i0);
         } else {
-          in_flight_[s][seq]->add_sums(offset + i0, a, len);
+          in_flight_[s][seq]->add(offset + i0, a, len);
           groups_[s][static_cast<size_t>(group_of_seq_[seq])].add_spread(offset + i0, a, len);
         }
       }
@@ -151,30 +151,31 @@ void Recorder::sequence_done(int seq) {
   for (size_t s = 0; s < options_.settings.size(); ++s) {
     auto& st = in_flight_[s][static_cast<size_t>(seq)];
     auto& last = last_acts_[s][static_cast<size_t>(seq)];
-    const bool kept_last = st && !last.empty();
-    if (kept_last) {  // Positions::Last: the statistics of the one kept token
-      st->reset(layout_.total);
-      st->add(0, last.data(), static_cast<int>(layout_.total));
-      st->count = 1;
-      std::vector<float>().swap(last);
-    }
+    TokenStats& group = groups_[s][static_cast<size_t>(group_of_seq_[static_cast<size_t>(seq)])];
     SampleSummary out;
     out.mean.assign(layout_.total, 0.0f);
     out.mean_abs.assign(layout_.total, 0.0f);
     out.max.assign(layout_.total, 0.0f);
     out.n_tokens = st ? st->count : 0;
-    if (st && st->count > 0) {
+    if (st && !last.empty()) {  // Positions::Last: the statistics of the one kept token
+      TokenStats one(layout_.total);
+      one.add(0, last.data(), static_cast<int>(layout_.total));
+      one.count = 1;
+      for (size_t i = 0; i < layout_.total; ++i) {
+        out.mean[i] = static_cast<float>(one.mean(i));
+        out.mean_abs[i] = static_cast<float>(one.mean_abs(i));
+        out.max[i] = one.max[i];
+      }
+      group.merge(one);
+      std::vector<float>().swap(last);
+    } else if (st && st->count > 0) {
       for (size_t i = 0; i < layout_.total; ++i) {
         out.mean[i] = static_cast<float>(st->mean(i));
         out.mean_abs[i] = static_cast<float>(st->mean_abs(i));
         out.max[i] = st->max[i];
       }
-      // Other settings added each token's sumsq and min to the group already (observe).
-      TokenStats& group = groups_[s][static_cast<size_t>(group_of_seq_[static_cast<size_t>(seq)])];
-      if (kept_last)
-        group.merge(*st);
-      else
-        group.merge_sums(*st);
+      // observe() added each token's sumsq and min to the group already.
+      group.merge_sums(*st);
     }
     store_sample(s, seq, out);
     st.reset();

@@ -81,9 +81,9 @@ class Recorder {
   const Tokenizer& tokenizer_;
   RecorderOptions options_;
   std::vector<int> group_of_seq_;
-  std::vector<std::vector<std::unique_ptr<TokenStats>>> in_flight_;  // [setting][seq]
+  std::vector<std::vector<std::unique_ptr<SequenceSums>>> in_flight_;  // [setting][seq]
   // [setting][seq] Positions::Last: the latest recorded token's activations, turned into the
-  // sequence's TokenStats when it finishes (copying a token is much cheaper than resetting and
+  // sequence's statistics when it finishes (copying a token is much cheaper than resetting and
   // re-accumulating the statistics at every token).
   std::vector<std::vector<std::vector<float>>> last_acts_;
   void store_sample(size_t setting, int seq, const SampleSummary& summary);

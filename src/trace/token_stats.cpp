@@ -22,14 +22,10 @@ void TokenStats::reset(size_t n) {
 namespace {
 
 // The per-token update of the chosen fields: Sums = sum, sumabs, max; Spread = sumsq, min. Same
-// operations and rounding as the plain loop: float -> double, then double adds.
+// operations and rounding as the plain loop: float -> double, then double adds. Null arrays are
+// the fields not updated.
 template <bool Sums, bool Spread>
-void add_fields(TokenStats& st, size_t offset, const float* x, int width) {
-  double* s = st.sum.data() + offset;
-  double* sq = st.sumsq.data() + offset;
-  double* sa = st.sumabs.data() + offset;
-  float* mx = st.max.data() + offset;
-  float* mn = st.min.data() + offset;
+void add_fields(double* s, double* sa, float* mx, double* sq, float* mn, const float* x, int width) {
   int i = 0;
 #if defined(__AVX512F__)
   // This loop is what tracing costs per token; GCC 12 does not vectorise the plain loop below.
@@ -66,11 +62,24 @@ void add_fields(TokenStats& st, size_t offset, const float* x, int width) {
 
 }  // namespace
 
-void TokenStats::add(size_t offset, const float* x, int width) { add_fields<true, true>(*this, offset, x, width); }
-void TokenStats::add_sums(size_t offset, const float* x, int width) { add_fields<true, false>(*this, offset, x, width); }
-void TokenStats::add_spread(size_t offset, const float* x, int width) { add_fields<false, true>(*this, offset, x, width); }
+void TokenStats::add(size_t offset, const float* x, int width) {
+  add_fields<true, true>(sum.data() + offset, sumabs.data() + offset, max.data() + offset, sumsq.data() + offset,
+                         min.data() + offset, x, width);
+}
 
-void TokenStats::merge_sums(const TokenStats& o) {
+void TokenStats::add_spread(size_t offset, const float* x, int width) {
+  add_fields<false, true>(nullptr, nullptr, nullptr, sumsq.data() + offset, min.data() + offset, x, width);
+}
+
+SequenceSums::SequenceSums(size_t n)
+    : sum(n, 0.0), sumabs(n, 0.0), max(n, -std::numeric_limits<float>::infinity()) {}
+
+void SequenceSums::add(size_t offset, const float* x, int width) {
+  add_fields<true, false>(sum.data() + offset, sumabs.data() + offset, max.data() + offset, nullptr, nullptr, x,
+                          width);
+}
+
+void TokenStats::merge_sums(const SequenceSums& o) {
   count += o.count;
   for (size_t i = 0; i < size(); ++i) {
     sum[i] += o.sum[i];

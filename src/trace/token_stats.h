@@ -18,17 +18,29 @@ struct TokenStats {
   // Adds one token's activations x[0..width) for neurons offset..offset+width (count is the
   // caller's to keep).
   void add(size_t offset, const float* x, int width);
-  // The same for some fields only: sum, sumabs and max, or sumsq and min. The recorder keeps the
-  // first per sequence and adds the second straight into the sequence's group, so the state a
-  // token updates per sequence is 20 bytes per neuron, not 32.
-  void add_sums(size_t offset, const float* x, int width);
+  // The same for sumsq and min only (the recorder keeps sum, sumabs and max per sequence, in
+  // SequenceSums, and adds these straight into the sequence's group).
   void add_spread(size_t offset, const float* x, int width);
   void merge(const TokenStats& other);
-  void merge_sums(const TokenStats& other);  // count, sum, sumabs, max
+  void merge_sums(const struct SequenceSums& other);  // count, sum, sumabs, max
   double mean(size_t i) const { return count ? sum[i] / count : 0.0; }
   double mean_abs(size_t i) const { return count ? sumabs[i] / count : 0.0; }
   // Population standard deviation over tokens.
   double std(size_t i) const;
+};
+
+// What the recorder keeps per sequence while it runs: count, sum, sum of |x| and max (20 bytes per
+// neuron; sumsq and min go straight into the sequence's group). Same accumulation as TokenStats.
+struct SequenceSums {
+  int64_t count = 0;
+  std::vector<double> sum, sumabs;
+  std::vector<float> max;
+
+  explicit SequenceSums(size_t n = 0);
+  size_t size() const { return sum.size(); }
+  void add(size_t offset, const float* x, int width);
+  double mean(size_t i) const { return count ? sum[i] / count : 0.0; }
+  double mean_abs(size_t i) const { return count ? sumabs[i] / count : 0.0; }
 };
 
 }  // namespace nt
