@@ -8,6 +8,7 @@
 #include <set>
 
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 namespace nt {
 
@@ -177,7 +178,6 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
     concept_tokens.assign(firsts.begin(), firsts.end());
   }
 
-  std::vector<double> lp_var;
   for (int p = 0; p < n_prompts; ++p) {
     SteeredPrompt sp;
     sp.prompt = prompts[static_cast<size_t>(p)];
@@ -216,14 +216,18 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
         add_intervention(chunk_hooks, iv);
       }
       const std::vector<float> logits = teacher_forced_logits(model, &chunk_hooks, tokens, plen, nv);
+      // Positions are independent: spread over the pool, each position's numbers computed alone
+      // and summed below in position order (the same result for any thread count).
       if (v0 == 0) {
         ref_lp.resize(n_pos);
         ref_p.resize(n_pos);
-        for (size_t i = 0; i < n_pos; ++i) {
-          log_softmax(logits.data() + i * V, c.vocab_size, ref_lp[i]);
-          ref_p[i].resize(V);
-          for (size_t t = 0; t < V; ++t) ref_p[i][t] = std::exp(ref_lp[i][t]);
-        }
+        thread_pool().parallel_for(n_pos, 1, [&](size_t b, size_t e) {
+          for (size_t i = b; i < e; ++i) {
+            log_softmax(logits.data() + i * V, c.vocab_size, ref_lp[i]);
+            ref_p[i].resize(V);
+            for (size_t t = 0; t < V; ++t) ref_p[i][t] = std::exp(ref_lp[i][t]);
+          }
+        });
       }
       for (int j = 0; j < nv; ++j) {
         const int v = v0 + j;
@@ -233,20 +237,28 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
                                     opt.concept_words, &m.words);
         m.hit_rate = m.words ? static_cast<double>(m.hits) / m.words : 0.0;
         const float* vl = logits.data() + static_cast<size_t>(j) * n_pos * V;
+        std::vector<double> kl_at(n_pos, 0.0), clp_at(n_pos, 0.0);
+        thread_pool().parallel_for(n_pos, 1, [&](size_t b, size_t e) {
+          thread_local std::vector<double> lp_var;
+          for (size_t i = b; i < e; ++i) {
+            const std::vector<double>& lr = ref_lp[i];
+            const std::vector<double>& pr = ref_p[i];
+            log_softmax(vl + i * V, c.vocab_size, lp_var);
+            double k = 0.0;
+            if (v > 0)
+              for (size_t t = 0; t < V; ++t) k += pr[t] * (lr[t] - lp_var[t]);
+            kl_at[i] = std::max(0.0, k);
+            if (!concept_tokens.empty()) {
+              double mass = 0.0;
+              for (int t : concept_tokens) mass += std::exp(lp_var[static_cast<size_t>(t)]);
+              clp_at[i] = std::log(std::max(mass, 1e-300));
+            }
+          }
+        });
         double kl = 0.0, clp = 0.0;
         for (size_t i = 0; i < n_pos; ++i) {
-          const std::vector<double>& lr = ref_lp[i];
-          const std::vector<double>& pr = ref_p[i];
-          log_softmax(vl + i * V, c.vocab_size, lp_var);
-          double k = 0.0;
-          if (v > 0)
-            for (size_t t = 0; t < V; ++t) k += pr[t] * (lr[t] - lp_var[t]);
-          kl += std::max(0.0, k);
-          if (!concept_tokens.empty()) {
-            double mass = 0.0;
-            for (int t : concept_tokens) mass += std::exp(lp_var[static_cast<size_t>(t)]);
-            clp += std::log(std::max(mass, 1e-300));
-          }
+          kl += kl_at[i];
+          clp += clp_at[i];
         }
         m.kl = n_pos ? kl / static_cast<double>(n_pos) : 0.0;
         m.concept_logprob = n_pos ? clp / static_cast<double>(n_pos) : 0.0;
