@@ -61,6 +61,47 @@ TEST(Kernels, SiluAndSiluMulMatchDoubleReference) {
   }
 }
 
+// LayerNorm and RMSNorm (sums in 8 double lanes) against a plain double computation, for widths
+// with and without an 8-lane tail, and a row offset by 300 (float differences x - mean there are
+// good to ~3e-5, as in any float32 LayerNorm).
+TEST(Kernels, NormsMatchDoubleReference) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int width : {1, 7, 8, 20, 768}) {
+    const int n = 3;
+    std::vector<float> x(static_cast<size_t>(n) * width), w(width), b(width), y(x.size());
+    for (size_t i = 0; i < x.size(); ++i) x[i] = nd(rng) + (i / width == 2 ? 300.0f : 0.0f);
+    for (auto& v : w) v = nd(rng);
+    for (auto& v : b) v = nd(rng);
+    const float eps = 1e-5f;
+    layer_norm(x.data(), n, width, w.data(), b.data(), eps, y.data());
+    for (int r = 0; r < n; ++r) {
+      const float* xr = x.data() + static_cast<size_t>(r) * width;
+      double mean = 0, var = 0;
+      for (int i = 0; i < width; ++i) mean += xr[i];
+      mean /= width;
+      for (int i = 0; i < width; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+      var /= width;
+      for (int i = 0; i < width; ++i) {
+        const double want = (xr[i] - mean) / std::sqrt(var + eps) * w[i] + b[i];
+        ASSERT_NEAR(y[static_cast<size_t>(r) * width + i], want, 1e-4 * (1 + std::fabs(want)))
+            << "layer_norm width " << width << " row " << r << " i " << i;
+      }
+    }
+    rms_norm(x.data(), n, width, w.data(), eps, y.data());
+    for (int r = 0; r < n; ++r) {
+      const float* xr = x.data() + static_cast<size_t>(r) * width;
+      double ss = 0;
+      for (int i = 0; i < width; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+      for (int i = 0; i < width; ++i) {
+        const double want = w[i] * (xr[i] / std::sqrt(ss / width + eps));
+        ASSERT_NEAR(y[static_cast<size_t>(r) * width + i], want, 1e-4 * (1 + std::fabs(want)))
+            << "rms_norm width " << width << " row " << r << " i " << i;
+      }
+    }
+  }
+}
+
 // Rows of three sequences at different positions (one step mixing prefill rows, which read each
 // other's keys, with decode rows, which store their own inside their task), grouped-query heads,
 // head sizes with and without a 16-lane tail, up to 128 dims (vector kernel) and past it (plain loops): each output is the softmax-weighted
