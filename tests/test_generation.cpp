@@ -2,7 +2,11 @@
 // interventions acting the same in both, stopping rules.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <random>
+
 #include "runtime/generator.h"
+#include "runtime/sampler.h"
 #include "runtime/session.h"
 #include "util/error.h"
 #include "test_support.h"
@@ -163,3 +167,29 @@ TEST_F(Generation, RejectsEmptyAndOverlongPrompts) {
 }
 
 }  // namespace
+
+// Greedy decoding's argmax (vectorised) against the plain first-largest loop: lengths with and
+// without a 16-lane tail, ties (the lowest id wins), the maximum in the tail, infinities, and NaNs
+// (where the plain loop's answer is kept whatever it is).
+TEST(Argmax, MatchesThePlainLoop) {
+  auto plain = [](const std::vector<float>& v) {
+    int best = 0;
+    for (int i = 1; i < static_cast<int>(v.size()); ++i)
+      if (v[i] > v[best]) best = i;
+    return best;
+  };
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> small(-3, 3);  // few distinct values: many ties
+  for (int n : {1, 15, 16, 17, 100, 50257}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> v(static_cast<size_t>(n));
+      for (auto& x : v) x = static_cast<float>(small(rng));
+      if (trial == 1) v.back() = 10.0f;  // largest in the tail
+      if (trial == 2) v[static_cast<size_t>(n / 2)] = INFINITY;
+      if (trial == 3) std::fill(v.begin(), v.end(), -INFINITY);
+      if (trial == 4) v[static_cast<size_t>(n / 3)] = NAN;
+      if (trial == 5) v[0] = NAN;
+      ASSERT_EQ(nt::argmax(v.data(), n), plain(v)) << "n " << n << " trial " << trial;
+    }
+  }
+}
