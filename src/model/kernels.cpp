@@ -90,14 +90,17 @@ inline void panel_masks(int valid, __mmask16 (&m)[NV]) {
   }
 }
 
+// Asks for the cache line holding p. (An asm statement: GCC 12's dead-code elimination drops
+// _mm_prefetch / __builtin_prefetch inside the branches and loops where it is used here.)
+inline void prefetch_line(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
+
 // y[r][0 .. NP*kPanel) (+)= sum over k < kb of x[r][k] * W[k][0 .. NP*kPanel), for R rows of x and
 // NP adjacent panels (the second starts panel_stride values after the first): R x 4NP vectors of
 // accumulators, one panel row per panel (4 vectors, widened from the stored type) and one
 // broadcast x value per row for each k. `first`: start from zero, not from y (the partial sums of
 // earlier input blocks); `last`: scale (int8 rows) and add the bias on the way out. Only the
-// `valid` outputs of y are read or written.
-inline void prefetch_line(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
-
+// `valid` outputs of y are read or written. pf: cache lines to ask for meanwhile, pf_per_k per k,
+// up to pf_end (the next block of weights; linear_panels).
 template <class T, int R, int NP>
 void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y, size_t ldy,
                 int valid, bool first, bool last, const float* scale, const float* bias, const char* pf = nullptr,
@@ -152,7 +155,8 @@ inline float widen1(float f) { return f; }
 
 template <class T, int R, int NP>
 void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y, size_t ldy,
-                int valid, bool first, bool last, const float* scale, const float* bias) {
+                int valid, bool first, bool last, const float* scale, const float* bias, const char* = nullptr,
+                int = 0, const char* = nullptr) {
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < valid; ++j) {
       const T* pj = panel + (j / kPanel) * panel_stride + j % kPanel;
@@ -242,8 +246,8 @@ void linear_panels(const float* x, int n, const Matrix& w, const T* data, const 
           // leaves the first tile of each block waiting on memory. So the block of weights this
           // thread reads next (the next input block of this panel, or the first of the next panel
           // in its range) is asked for while this one is computed: by the tiles after the first,
-          // in shares proportional to their rows, spread over their k loops. (45 rows: 17.5 ->
-          // 14.3 ms over the 226 MB above; fewer rows gain nothing, or lose.)
+          // in shares proportional to their rows, spread over their k loops. (45 rows: 18.4 ->
+          // 15.9 ms over the 226 MB above; fewer rows gain nothing, or lose.)
           const char* next = nullptr;
           size_t next_bytes = 0;
           if (group == 1 && nr >= kPrefetchRows) {

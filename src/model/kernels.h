@@ -9,12 +9,13 @@
 namespace nt {
 
 // y[n, out] = x[n, in] @ W (+ bias), for a Matrix (x: [n, w.in()], y: [n, w.out()], bias:
-// [w.out()] or null). The weights are read panel by panel (weight_matrix.h), the panels spread
-// over thread_pool(); for each panel, tiles of up to 6 rows of x keep 6 x 64 float32 sums in
-// registers, and every stored weight (float32, or widened in registers from bf16 / int8) meets
-// each row of the tile with one FMA. So a decode step reads every weight from memory once for
-// all its rows (memory-bound at batch 1), and large steps run at the CPU's FMA rate (rows are
-// taken 192 at a time, inputs 768 at a time, so tiles work from L1/L2).
+// [w.out()] or null). The weights are read panel by panel (weight_matrix.h), each thread of
+// thread_pool() taking one contiguous range of panels; for each panel, tiles of up to 6 rows of x
+// keep 6 x 64 float32 sums in registers, and every stored weight (float32, or widened in registers
+// from bf16 / int8) meets each row of the tile with one FMA. So a decode step reads every weight
+// from memory once for all its rows (memory-bound at batch 1), and large steps run near the CPU's
+// FMA rate (rows are taken 192 at a time, inputs 768 at a time, so tiles work from L1/L2; from 24
+// rows on, the next block of weights is prefetched while the current one is computed).
 //
 // Each output is summed in input order by one thread, so results do not depend on the thread
 // count or on which other rows share the step (a sequence's tokens do not change with the batch).
