@@ -7,6 +7,8 @@
 
 namespace nt {
 
+struct SequenceSums;
+
 struct TokenStats {
   int64_t count = 0;
   std::vector<double> sum, sumsq, sumabs;
@@ -22,7 +24,7 @@ struct TokenStats {
   // SequenceSums, and adds these straight into the sequence's group).
   void add_spread(size_t offset, const float* x, int width);
   void merge(const TokenStats& other);
-  void merge_sums(const struct SequenceSums& other);  // count, sum, sumabs, max
+  void merge_sums(const SequenceSums& other);  // count, sum, sumabs, max
   double mean(size_t i) const { return count ? sum[i] / count : 0.0; }
   double mean_abs(size_t i) const { return count ? sumabs[i] / count : 0.0; }
   // Population standard deviation over tokens.
