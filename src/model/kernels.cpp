@@ -467,10 +467,6 @@ void store_kv_head(const float* k, const float* v, size_t ld, std::span<const Ro
   std::copy_n(v + src, head_dim, cache.v(row.seq, layer) + dst);
 }
 
-}  // namespace
-
-namespace {
-
 #if defined(__AVX512F__)
 inline double hsum_pd(__m512d v) {
   const __m256d s = _mm256_add_pd(_mm512_maskz_extractf64x4_pd(0xf, v, 0), _mm512_maskz_extractf64x4_pd(0xf, v, 1));
@@ -567,9 +563,9 @@ void attention(const float* q, size_t ldq, const float* k, const float* v, size_
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   for (const RowInfo& row : rows) check_position(row, cache);
   // A row whose sequence has no other row in the step (decode) writes its own key and value
-  // inside its task, in parallel and just before reading them back (single-threaded, these
-  // scattered stores took ~5% of a batch-45 step); rows of a prompt read each other's
-  // positions, so theirs are all written first.
+  // inside its task, in parallel and just before reading them back (12 layers at batch 45,
+  // position 60: 5.0 ms, against 6.0 ms with every store made first on the caller's thread);
+  // rows of a prompt read each other's positions, so theirs are all written first.
   thread_local std::vector<int> seqs;
   seqs.clear();
   for (const RowInfo& row : rows) seqs.push_back(row.seq);
