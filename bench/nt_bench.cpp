@@ -450,7 +450,7 @@ int main(int argc, char** argv) {
     recorder_options.sites = {nt::HookSite::ResidPost, nt::HookSite::MlpPost};
     recorder_options.settings = {nt::Positions::Generated};
     nt::Recorder recorder(c, *tokenizer, recorder_options, std::vector<int>(trace_batch, 0), 1);
-    nt::Hooks hooks(c.n_layer);
+    nt::Hooks hooks(c);
     recorder.attach(hooks);
 
     PrefillResult prefill;

@@ -101,7 +101,7 @@ TEST_F(Generation, KvCacheEqualsFullRecompute) {
 // prompt: with the KV cache it must act exactly as when everything is recomputed.
 TEST_F(Generation, InterventionOnPromptPositionsSameWithAndWithoutCache) {
   auto p = prompts();
-  Hooks hooks(session_->model->config().n_layer);
+  Hooks hooks(session_->model->config());
   hooks.add({HookSite::ResidPost, 0}, [](const HookContext& ctx, float* acts) {
     for (size_t r = 0; r < ctx.rows.size(); ++r)
       if (!ctx.rows[r].generated)
@@ -124,7 +124,7 @@ TEST_F(Generation, InterventionOnPromptPositionsSameWithAndWithoutCache) {
 
 TEST_F(Generation, FeedLastTokenShowsHooksEveryGeneratedToken) {
   auto p = prompts();
-  Hooks hooks(session_->model->config().n_layer);
+  Hooks hooks(session_->model->config());
   std::vector<std::vector<int>> seen(p.size());
   hooks.add({HookSite::ResidPost, 1}, [&](const HookContext& ctx, float*) {
     for (const auto& r : ctx.rows)

@@ -87,7 +87,7 @@ TEST_P(ModelGoldens, ActivationsAndLogitsWithin1e5) {
     std::vector<int> ids;
     for (int64_t id : golden.read_i64(golden.get("input_ids"))) ids.push_back(static_cast<int>(id));
     const size_t T = ids.size();
-    Hooks hooks(c.n_layer);
+    Hooks hooks(c);
     Capture resid_post, mlp_post, resid_pre;
     resid_post.attach(hooks, HookSite::ResidPost, c.n_layer);
     mlp_post.attach(hooks, HookSite::MlpPost, c.n_layer);
@@ -161,7 +161,7 @@ TEST_P(ModelGoldens, AblationOfLastBlockDims) {
   const ModelConfig& c = model.config();
   const int layer = a["layer"];
   const std::vector<int> dims = a["dims"];
-  Hooks hooks(c.n_layer);
+  Hooks hooks(c);
   hooks.add({HookSite::ResidPost, layer}, [&](const HookContext& ctx, float* acts) {
     for (size_t r = 0; r < ctx.rows.size(); ++r)
       for (int d : dims) acts[r * ctx.width + d] = 0.0f;

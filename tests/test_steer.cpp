@@ -84,7 +84,7 @@ TEST_F(SteerLibrary, KvCacheEqualsRecomputeUnderEveryMode) {
       iv.neurons = parse_neurons("L0N1,L0N2,L0N3,L0N200,L1N7");
       parse_mode(mode, iv);
       iv.where = where;
-      Hooks hooks(c.n_layer);
+      Hooks hooks(c);
       add_intervention(hooks, iv);
       GenerationConfig gen;
       gen.max_new_tokens = 10;

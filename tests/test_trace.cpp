@@ -253,7 +253,7 @@ class PlantedNeurons : public ::testing::Test {
                       "He walked to the store.", "They studied quietly in the library."}}};
     const int n_concept = 5;
     const int L = session_->model->config().n_layer;
-    Hooks hooks(L);
+    Hooks hooks(session_->model->config());
     hooks.add({HookSite::ResidPost, L - 1}, [&](const HookContext& ctx, float* acts) {
       for (size_t r = 0; r < ctx.rows.size(); ++r) {
         if (ctx.rows[r].seq < n_concept) acts[r * ctx.width + 5] += 40.0f;

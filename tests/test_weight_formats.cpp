@@ -296,7 +296,7 @@ TEST_P(FormatGoldens, LogitsAndMlpPostWithinTolerance) {
     std::vector<int> ids;
     for (int64_t id : golden.read_i64(golden.get("input_ids"))) ids.push_back(static_cast<int>(id));
     const size_t T = ids.size();
-    Hooks hooks(c.n_layer);
+    Hooks hooks(c);
     std::vector<std::vector<float>> mlp(static_cast<size_t>(c.n_layer));
     for (int l = 0; l < c.n_layer; ++l)
       hooks.add({HookSite::MlpPost, l}, [&mlp, l](const HookContext& ctx, float* acts) {

@@ -59,6 +59,25 @@ int site_width(HookSite site, const ModelConfig& config) {
   }
 }
 
+bool model_fires(const ModelConfig& config, HookSite site) {
+  const auto sites = model_hook_sites(config);
+  return std::find(sites.begin(), sites.end(), site) != sites.end();
+}
+
+void check_hook_point(const ModelConfig& config, HookPoint point) {
+  if (!model_fires(config, point.site)) {
+    std::string valid;
+    for (HookSite s : model_hook_sites(config)) valid += (valid.empty() ? "" : ", ") + site_name(s);
+    throw Error("model type '" + config.model_type + "' has no hook point '" + site_name(point.site) +
+                "' (its points: " + valid + ")");
+  }
+  if (site_is_per_layer(point.site) != (point.layer >= 0))
+    throw Error("hook point " + hook_name(point) + (point.layer >= 0 ? " takes no layer" : " needs a layer"));
+  if (point.layer >= config.n_layer)
+    throw Error("layer " + std::to_string(point.layer) + " out of range in '" + hook_name(point) + "' (model has " +
+                std::to_string(config.n_layer) + " layers)");
+}
+
 HookSite parse_site(const std::string& name) {
   for (const auto& e : kSites)
     if (name == e.name || name == e.alias) return e.site;

@@ -39,6 +39,16 @@ std::string hook_name(HookPoint point);
 // Width of the activation vector at a site for this model.
 int site_width(HookSite site, const ModelConfig& config);
 
+// The hook sites this model's forward pass fires, in forward order (TransformerLens's hook_dict for
+// the architecture). Each architecture declares its own (model/gpt2.h, model/llama.h, ...); this
+// dispatch is defined beside the loader's in model/load_model.cpp.
+std::vector<HookSite> model_hook_sites(const ModelConfig& config);
+bool model_fires(const ModelConfig& config, HookSite site);
+// Throws nt::Error when this model has no such point: a site its architecture does not fire
+// (naming the model type and listing its sites), a layer out of range, or a layer given to a
+// global site / missing for a per-layer one.
+void check_hook_point(const ModelConfig& config, HookPoint point);
+
 // Parses a site name such as "hook_resid_post", "resid_post", "mlp.hook_post", "mlp_post".
 // Throws nt::Error listing the valid names when unknown.
 HookSite parse_site(const std::string& name);

@@ -29,25 +29,17 @@ using HookFn = std::function<void(const HookContext& ctx, float* acts)>;
 
 class Hooks {
  public:
-  explicit Hooks(int n_layer);
-  // Returns an id for remove().
-  int add(HookPoint point, HookFn fn);
-  void remove(int id);
+  explicit Hooks(const ModelConfig& config);
+  // Throws nt::Error when the model has no such point (check_hook_point).
+  void add(HookPoint point, HookFn fn);
   bool any(HookPoint point) const { return !slot(point).empty(); }
-  bool empty() const { return count_ == 0; }
   void run(HookPoint point, std::span<const RowInfo> rows, float* acts, int width) const;
 
  private:
-  struct Entry {
-    int id;
-    HookFn fn;
-  };
-  const std::vector<Entry>& slot(HookPoint p) const;
-  std::vector<Entry>& slot(HookPoint p);
-  int n_layer_;
-  std::vector<std::vector<Entry>> slots_;
-  int next_id_ = 0;
-  int count_ = 0;
+  const std::vector<HookFn>& slot(HookPoint p) const;
+  std::vector<HookFn>& slot(HookPoint p);
+  ModelConfig config_;
+  std::vector<std::vector<HookFn>> slots_;
 };
 
 }  // namespace nt

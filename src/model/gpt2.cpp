@@ -169,6 +169,11 @@ class Gpt2Model : public Model {
 
 }  // namespace
 
+std::vector<HookSite> gpt2_hook_sites(const ModelConfig&) {
+  return {HookSite::Embed,  HookSite::PosEmbed, HookSite::ResidPre, HookSite::AttnOut,   HookSite::ResidMid,
+          HookSite::MlpPre, HookSite::MlpPost,  HookSite::MlpOut,   HookSite::ResidPost, HookSite::LnFinal};
+}
+
 std::unique_ptr<Model> load_gpt2(const std::string& model_dir, const ModelConfig& config,
                                  std::unique_ptr<ModelWeights> weights, WeightFormat format) {
   return std::make_unique<Gpt2Model>(model_dir, config, std::move(weights), format);

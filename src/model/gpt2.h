@@ -3,6 +3,7 @@
 // tanh-GELU MLP, Conv1D weights stored [in, out], LM head tied to the token embedding.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "io/model_config.h"
 #include "io/model_weights.h"
@@ -10,6 +11,9 @@
 #include "model/weight_matrix.h"
 
 namespace nt {
+
+// The hook sites GPT-2's forward pass fires, in forward order (TransformerLens's hook_dict).
+std::vector<HookSite> gpt2_hook_sites(const ModelConfig& config);
 
 std::unique_ptr<Model> load_gpt2(const std::string& model_dir, const ModelConfig& config,
                                  std::unique_ptr<ModelWeights> weights,

@@ -190,6 +190,11 @@ class LlamaModel : public Model {
 
 }  // namespace
 
+std::vector<HookSite> llama_hook_sites(const ModelConfig&) {
+  return {HookSite::Embed,  HookSite::ResidPre,     HookSite::AttnOut, HookSite::ResidMid,  HookSite::MlpPre,
+          HookSite::MlpPreLinear, HookSite::MlpPost, HookSite::MlpOut, HookSite::ResidPost, HookSite::LnFinal};
+}
+
 std::unique_ptr<Model> load_llama(const std::string& model_dir, const ModelConfig& config,
                                   std::unique_ptr<ModelWeights> weights, WeightFormat format) {
   return std::make_unique<LlamaModel>(model_dir, config, std::move(weights), format);

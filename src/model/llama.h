@@ -5,6 +5,7 @@
 // (identical tensors; sliding window handled by capping the context) and "qwen2" (q/k/v biases).
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "io/model_config.h"
 #include "io/model_weights.h"
@@ -12,6 +13,10 @@
 #include "model/weight_matrix.h"
 
 namespace nt {
+
+// The hook sites the Llama family's forward pass fires, in forward order (no hook_pos_embed;
+// mlp.hook_pre_linear is the up projection).
+std::vector<HookSite> llama_hook_sites(const ModelConfig& config);
 
 std::unique_ptr<Model> load_llama(const std::string& model_dir, const ModelConfig& config,
                                   std::unique_ptr<ModelWeights> weights,

@@ -7,6 +7,16 @@
 
 namespace nt {
 
+std::vector<HookSite> model_hook_sites(const ModelConfig& config) {
+  switch (config.arch) {
+    case Arch::Gpt2:
+      return gpt2_hook_sites(config);
+    case Arch::Llama:
+      return llama_hook_sites(config);
+  }
+  throw Error("architecture '" + config.model_type + "' is not implemented");
+}
+
 std::unique_ptr<Model> load_model(const std::string& model_dir, WeightFormat format) {
   ModelConfig config = load_model_config(model_dir);
   auto weights = std::make_unique<ModelWeights>(model_dir);

@@ -123,15 +123,14 @@ void validate(const Intervention& iv, const ModelConfig& config) {
     throw Error("mode 'mean' needs the baseline means from a trace (--from-trace)");
 }
 
-std::vector<int> add_intervention(Hooks& hooks, const Intervention& iv) {
+void add_intervention(Hooks& hooks, const Intervention& iv) {
   // Group the neurons by layer: one hook per layer touched.
   std::map<int, std::vector<std::pair<int, float>>> by_layer;  // layer -> (index, mean)
   for (size_t i = 0; i < iv.neurons.size(); ++i)
     by_layer[iv.neurons[i].layer].emplace_back(iv.neurons[i].index, iv.means.empty() ? 0.0f : iv.means[i]);
   auto seqs = std::make_shared<std::set<int>>(iv.only_seqs.begin(), iv.only_seqs.end());
-  std::vector<int> ids;
   for (auto& [layer, targets] : by_layer) {
-    ids.push_back(hooks.add({iv.site, layer}, [targets = targets, seqs, mode = iv.mode, value = iv.value,
+    hooks.add({iv.site, layer}, [targets = targets, seqs, mode = iv.mode, value = iv.value,
                                                where = iv.where](const HookContext& ctx, float* acts) {
       for (size_t r = 0; r < ctx.rows.size(); ++r) {
         const RowInfo& row = ctx.rows[r];
@@ -149,9 +148,8 @@ std::vector<int> add_intervention(Hooks& hooks, const Intervention& iv) {
           }
         }
       }
-    }));
+    });
   }
-  return ids;
 }
 
 }  // namespace nt

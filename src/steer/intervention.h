@@ -44,7 +44,7 @@ std::string neurons_text(const std::vector<Neuron>& neurons);  // "L11N197,L11N3
 // Checks layers and indices against the model; throws nt::Error naming the offending neuron.
 void validate(const Intervention& iv, const ModelConfig& config);
 
-// Registers the hooks that apply `iv`; returns their ids.
-std::vector<int> add_intervention(Hooks& hooks, const Intervention& iv);
+// Registers the hooks that apply `iv`.
+void add_intervention(Hooks& hooks, const Intervention& iv);
 
 }  // namespace nt

@@ -154,7 +154,7 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
       seq_prompts.push_back(prompt_ids[static_cast<size_t>(p)]);
       gen.sampling_streams.push_back(static_cast<uint64_t>(p));
     }
-  Hooks hooks(c.n_layer);
+  Hooks hooks(c);
   for (int v = 1; v < n_var; ++v) {
     Intervention iv = variants[static_cast<size_t>(v)];
     for (int p = 0; p < n_prompts; ++p) iv.only_seqs.push_back(p * n_var + v);
@@ -208,7 +208,7 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
     std::vector<EffectMeasures> measures(static_cast<size_t>(n_var));
     for (int v0 = 0; v0 < n_var; v0 += chunk) {
       const int nv = std::min(chunk, n_var - v0);
-      Hooks chunk_hooks(c.n_layer);
+      Hooks chunk_hooks(c);
       for (int j = 0; j < nv; ++j) {
         if (v0 + j == 0) continue;
         Intervention iv = variants[static_cast<size_t>(v0 + j)];

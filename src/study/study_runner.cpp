@@ -168,7 +168,7 @@ StudyOutcome run_study(const StudyOptions& opt) {
              << groups.names.size() << " prompt groups already done\n";
 
   if (outcome.groups_generated > 0) {
-    Hooks hooks(mc.n_layer);
+    Hooks hooks(mc);
     rec.attach(hooks);
     Generator generator(*session.model, &hooks);
     if (opt.progress) generator.on_progress(opt.progress);

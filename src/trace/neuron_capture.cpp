@@ -11,7 +11,7 @@ std::vector<std::vector<std::vector<float>>> capture_neurons(Model& model, const
   std::vector<std::vector<std::vector<float>>> out(sequences.size());
   for (size_t s = 0; s < sequences.size(); ++s)
     out[s].assign(sequences[s].size(), std::vector<float>(neurons.size(), 0.0f));
-  Hooks hooks(c.n_layer);
+  Hooks hooks(c);
   for (size_t k = 0; k < neurons.size(); ++k) {
     const CaptureNeuron n = neurons[k];
     hooks.add({n.site, n.layer}, [&out, k, n](const HookContext& ctx, float* acts) {

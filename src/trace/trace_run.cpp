@@ -31,7 +31,7 @@ TraceRun run_trace(Session& session, const std::vector<PromptGroup>& groups, con
   const auto ids = session.encode_prompts(run.texts);
   run.recorder = std::make_unique<Recorder>(session.model->config(), *session.tokenizer, options, run.group_of_seq,
                                             static_cast<int>(groups.size()));
-  Hooks own(session.model->config().n_layer);
+  Hooks own(session.model->config());
   Hooks& h = hooks ? *hooks : own;
   run.recorder->attach(h);
   gen.feed_last_token = true;  // every generated token gets its activations recorded
