@@ -142,4 +142,42 @@ TEST(Study, ConfigErrors) {
   EXPECT_NE(r.err.find("missing.json: study config not found"), std::string::npos) << r.err;
 }
 
+// max_new_tokens 0: the prompt positions are still traced and steered from; "generated" and
+// "last" give the "no tokens recorded" result instead of an error about the baseline.
+TEST(Study, ZeroNewTokensTracesThePromptOnly) {
+  TempDir tmp;
+  json cfg = json::parse(read_text(small_seed_study(tmp)));
+  cfg["generation"] = {{"max_new_tokens", 0}};
+  cfg["trace"] = {{"positions", {"prompt", "generated", "last"}}};
+  cfg["steer"]["positions"] = "prompt";
+  cfg["steer"]["controls"] = 2;
+  cfg["steer"]["max_new_tokens"] = 4;
+  write_text(tmp.file("zero.json"), cfg.dump(2));
+  const std::string out = tmp.file("out");
+  auto r = run_cli({"study", tmp.file("zero.json"), "--model", kTiny, "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("generated: 10 of 10 'tulip' samples recorded no tokens"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("no tokens recorded"), std::string::npos);
+  const json study = json::parse(read_text(out + "/study.json"));
+  ASSERT_EQ(study["results"].size(), 12u);  // 3 settings x 4 concepts
+  for (const auto& res : study["results"]) {
+    const bool prompt = res["positions"] == "prompt";
+    EXPECT_EQ(res["no_tokens_recorded"].get<bool>(), !prompt) << res["positions"];
+    EXPECT_EQ(res["sites"][0]["table"].empty(), !prompt) << res["positions"];
+  }
+  for (const auto& p : study["prompts"]) EXPECT_TRUE(p["generated_ids"].empty());
+  const json steering = json::parse(read_text(out + "/steering.json"));
+  EXPECT_EQ(steering["positions"], "prompt");
+  EXPECT_TRUE(fs::exists(out + "/report.html"));
+
+  // Steering from a setting that recorded nothing: one line that says why.
+  cfg["steer"].erase("positions");
+  write_text(tmp.file("zero2.json"), cfg.dump(2));
+  r = run_cli({"study", tmp.file("zero2.json"), "--model", kTiny, "--out", tmp.file("out2")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("has only 0 ranked neurons at positions 'generated' (no tokens recorded there"),
+            std::string::npos)
+      << r.err;
+}
+
 }  // namespace

@@ -163,7 +163,7 @@ int run_steer(const SteerOptions& o) {
     std::cout << fmt::format("{:<16} {:>9.4f}   {:>14.4f}   {:>9.4f}..{:<9.4f}   {:>9.1f}%\n", s.measure, s.effect,
                              s.median, s.p5, s.p95, s.percentile);
   std::cout << "(kl: mean next-token KL from the unsteered model on its own text; hit_rate and concept_logprob:\n"
-               " steered minus unsteered. Percentile: share of controls below the effect.)\n";
+               " steered minus unsteered. Percentile: share of controls below the effect, ties counted half.)\n";
   return 0;
 }
 

@@ -85,9 +85,6 @@ int run_trace_command(const TraceOptions& o) {
     BaselineStats baseline;
     if (baseline_group >= 0)
       baseline = compute_baseline(*run.recorder, s, baseline_group, run.seqs_of(baseline_group), analysis.rank_by);
-    if (analysis.normalization != Normalization::None && baseline.n_samples == 0)
-      throw Error("the baseline prompts recorded no tokens at positions '" + positions_name(settings[s]) +
-                  "' (cannot normalize)");
     analyses.push_back(analyze_concept(*run.recorder, s, o.concept_name, run.seqs_of(0), baseline, analysis));
   }
   for (const auto& a : analyses) {

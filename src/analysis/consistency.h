@@ -55,9 +55,10 @@ struct ConsistencyRow {
   double percent = 0.0;
   double mean_score = 0.0;      // mean normalized score over the concept's samples
   double concept_mean = 0.0;    // mean over concept samples of the raw ranked statistic
-  double baseline_mean = 0.0;   // same over baseline samples (0 without a baseline)
-  double cohens_d = 0.0;        // (concept - baseline) / pooled sd over samples
-  double frac_above_p95 = 0.0;  // share of concept samples above the baseline's 95th percentile
+  // Against the baseline samples; empty when there are none (nothing was measured).
+  std::optional<double> baseline_mean;   // mean over baseline samples of the raw ranked statistic
+  std::optional<double> cohens_d;        // (concept - baseline) / pooled sd over samples
+  std::optional<double> frac_above_p95;  // share of concept samples above the baseline's 95th percentile
 };
 
 struct SiteConsistency {
@@ -80,7 +81,8 @@ BaselineStats compute_baseline(const Recorder& rec, size_t setting, int group, c
                                RankBy rank_by);
 
 // Throws nt::Error when K exceeds a site's neuron count, or when a normalization needs a baseline
-// that has no samples.
+// that has no samples. A concept that recorded no tokens (e.g. generated positions with
+// max_new_tokens 0) gets the empty result with no_tokens set, with or without a baseline.
 ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::string& name,
                                 const std::vector<int>& seqs, const BaselineStats& baseline,
                                 const AnalysisOptions& options);

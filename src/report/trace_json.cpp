@@ -4,6 +4,13 @@
 
 namespace nt {
 
+namespace {
+
+// A figure measured against the baseline, null without one.
+nlohmann::json or_null(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+
+}  // namespace
+
 nlohmann::json analysis_json(const ConceptAnalysis& a) {
   nlohmann::json sites = nlohmann::json::array();
   for (const auto& sc : a.sites) {
@@ -12,8 +19,8 @@ nlohmann::json analysis_json(const ConceptAnalysis& a) {
       table.push_back({{"rank", r.rank}, {"layer", r.neuron.layer}, {"neuron", r.neuron.index},
                        {"label", neuron_label(r.neuron.layer, r.neuron.index)}, {"occurrences", r.occurrences},
                        {"percent", r.percent}, {"mean_score", r.mean_score}, {"concept_mean", r.concept_mean},
-                       {"baseline_mean", r.baseline_mean}, {"cohens_d", r.cohens_d},
-                       {"frac_above_baseline_p95", r.frac_above_p95}});
+                       {"baseline_mean", or_null(r.baseline_mean)}, {"cohens_d", or_null(r.cohens_d)},
+                       {"frac_above_baseline_p95", or_null(r.frac_above_p95)}});
     nlohmann::json samples = nlohmann::json::array();
     for (const auto& s : sc.samples) {
       nlohmann::json top = nlohmann::json::array();

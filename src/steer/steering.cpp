@@ -8,6 +8,7 @@
 #include <set>
 
 #include "util/error.h"
+#include "util/quantile.h"
 #include "util/thread_pool.h"
 
 namespace nt {
@@ -98,22 +99,6 @@ std::vector<float> teacher_forced_logits(Model& model, const Hooks* hooks, const
   std::vector<float> logits(batch.logit_rows.size() * static_cast<size_t>(c.vocab_size));
   model.forward(batch, cache, hooks, logits.data());
   return logits;
-}
-
-double percentile_below(const std::vector<double>& v, double x) {
-  if (v.empty()) return 0.0;
-  double below = 0.0;
-  for (double y : v) below += y < x ? 1.0 : (y == x ? 0.5 : 0.0);
-  return 100.0 * below / static_cast<double>(v.size());
-}
-
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
 }  // namespace
@@ -297,7 +282,7 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
     s.median = quantile(ctl, 0.5);
     s.p5 = quantile(ctl, 0.05);
     s.p95 = quantile(ctl, 0.95);
-    s.percentile = percentile_below(ctl, s.effect);
+    s.percentile = percent_rank(ctl, s.effect);
     result.summary.push_back(s);
   }
   return result;

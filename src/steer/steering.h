@@ -50,7 +50,7 @@ struct ControlSummary {
   std::string measure;
   double effect = 0.0;         // the steered value (kl) or steered - unsteered (hit_rate, concept_logprob)
   double median = 0.0, p5 = 0.0, p95 = 0.0;
-  double percentile = 0.0;     // share of controls whose value is below the effect, in %
+  double percentile = 0.0;     // the effect's percent rank among the controls: below counts 1, ties 1/2 (util/quantile.h)
 };
 
 struct SteeringResult {

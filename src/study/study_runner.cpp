@@ -440,7 +440,9 @@ SteeringOptions steering_options(const StudyConfig& cfg, const StudySteer& st, c
   const auto& rows = ca.sites[site].rows;
   if (static_cast<int>(rows.size()) < st.top_n)
     throw Error(cfg.path + ": steer.top_n " + std::to_string(st.top_n) + " but concept '" + st.concept_name +
-                "' has only " + std::to_string(rows.size()) + " ranked neurons");
+                "' has only " + std::to_string(rows.size()) + " ranked neurons at positions '" +
+                positions_name(cfg.positions[s]) + "'" +
+                (ca.no_tokens ? " (no tokens recorded there; steer.positions can name another setting)" : ""));
   SteeringOptions so;
   so.intervention.site = cfg.sites[site];
   for (int i = 0; i < st.top_n; ++i)
