@@ -180,4 +180,22 @@ TEST(Study, ZeroNewTokensTracesThePromptOnly) {
       << r.err;
 }
 
+// The report says what it summarises: the sampling settings in effect, and that the control
+// summary under each steered prompt is a mean over all the steering prompts.
+TEST(Study, ReportStatesSamplingAndWhatTheControlCovers) {
+  TempDir tmp;
+  json cfg = json::parse(read_text(small_seed_study(tmp)));
+  cfg["generation"] = {{"max_new_tokens", 3}, {"temperature", 0.7}, {"top_k", 5}, {"seed", 2}};
+  cfg["trace"] = {{"positions", {"generated"}}};
+  cfg["steer"].erase("prompt");
+  cfg["steer"]["prompts"] = {"The tulip fields", "War broke out"};
+  cfg["steer"]["controls"] = 2;
+  write_text(tmp.file("s.json"), cfg.dump(2));
+  auto r = run_cli({"study", tmp.file("s.json"), "--model", kTiny, "--out", tmp.file("out"), "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string html = read_text(tmp.file("out") + "/report.html");
+  EXPECT_NE(html.find("3 new tokens, temperature 0.7, top-k 5, seed 2"), std::string::npos);
+  EXPECT_NE(html.find("Means over the 2 steering prompts, against 2 random sets of 3 neurons"), std::string::npos);
+}
+
 }  // namespace

@@ -119,6 +119,7 @@ std::string section_title(const PositionSection& s) {
 
 std::string fixed(double v, int decimals) {
   if (!std::isfinite(v)) return "n/a";
+  if (std::abs(v) < 0.5 * std::pow(10.0, -decimals)) v = 0.0;  // no "-0.0000" for a tiny negative value
   return fmt::format("{:.{}f}", v, decimals);
 }
 

@@ -485,7 +485,9 @@ std::vector<SteeringView> steering_views(const StudySteer& st, const Tokenizer& 
                    fmt::format("{:.3f} → {:.3f}", p.unsteered.hit_rate, p.steered.hit_rate)},
                   {"concept log-prob, unsteered → steered",
                    fmt::format("{:.3f} → {:.3f}", p.unsteered.concept_logprob, p.steered.concept_logprob)}};
-    v.control_summary = fmt::format("Against {} random sets of {} neurons from the same site and layers: {}",
+    v.control_summary = fmt::format("{}gainst {} random sets of {} neurons from the same site and layers: {}",
+                                    sr.prompts.size() > 1 ? fmt::format("Means over the {} steering prompts, a", sr.prompts.size())
+                                                          : std::string("A"),
                                     st.controls, st.top_n, control);
     views.push_back(std::move(v));
   }
@@ -574,6 +576,14 @@ std::vector<ConceptTexts> generated_texts(const StudyResults& r) {
   return out;
 }
 
+// "48 new tokens, temperature 0.8, top-k 40, seed 1": the sampling settings that are in effect.
+std::string generation_fact(const GenerationConfig& gen) {
+  std::string s = fmt::format("{} new tokens, temperature {}", gen.max_new_tokens, gen.sampling.temperature);
+  if (gen.sampling.temperature > 0 && gen.sampling.top_k > 0) s += fmt::format(", top-k {}", gen.sampling.top_k);
+  if (gen.sampling.temperature > 0 && gen.sampling.top_p < 1) s += fmt::format(", top-p {}", gen.sampling.top_p);
+  return s + fmt::format(", seed {}", gen.sampling.seed);
+}
+
 StudyReport study_report(StudyResults&& r) {
   const StudyConfig& cfg = r.cfg;
   StudyReport report;
@@ -582,8 +592,7 @@ StudyReport study_report(StudyResults&& r) {
   report.config_json = cfg.raw.dump(2);
   report.model_description = r.identity.describe();
   report.facts = {{"prompts", fmt::format("{} concepts × their prompts, {} baseline prompts", cfg.concepts.size(), cfg.baseline.size())},
-                  {"generation", fmt::format("{} new tokens, temperature {}, seed {}", cfg.gen.max_new_tokens,
-                                             cfg.gen.sampling.temperature, cfg.gen.sampling.seed)},
+                  {"generation", generation_fact(cfg.gen)},
                   {"normalization", normalization_name(cfg.analysis.normalization) + ", ranked by " +
                                         rank_by_name(cfg.analysis.rank_by) + ", top " + std::to_string(cfg.analysis.top_k) +
                                         " per sample"},
