@@ -1,8 +1,10 @@
 #include "study/study_runner.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
+#include <memory>
 #include <ostream>
 
 #include "analysis/consistency.h"
@@ -295,7 +297,7 @@ std::vector<PageRef> page_refs(const StudyConfig& cfg, const std::vector<Concept
   return refs;
 }
 
-// The indices of the `n` largest values, largest first, ties in index order.
+// The texts of the `n` largest values, largest first, ties in the order given.
 std::vector<size_t> best_texts(std::vector<std::pair<float, size_t>> value_and_text, int n) {
   std::stable_sort(value_and_text.begin(), value_and_text.end(), [](auto& a, auto& b) { return a.first > b.first; });
   std::vector<size_t> best;
@@ -305,20 +307,33 @@ std::vector<size_t> best_texts(std::vector<std::pair<float, size_t>> value_and_t
 
 // Each text's tokens, prompt then generation, and which of them the pages need.
 struct PageTexts {
-  std::vector<std::vector<int>> tokens;          // per text
-  std::vector<std::vector<size_t>> shown;        // per page: its texts, best first
-  std::vector<int> captured_as;                  // per text: index into acts, -1 when not captured
+  std::vector<std::vector<int>> tokens;               // per text
+  std::vector<std::vector<size_t>> shown;             // per page: its texts, best first
+  std::vector<int> captured_as;                       // per text: index into acts, -1 when not captured
   std::vector<std::vector<std::vector<float>>> acts;  // [captured text][token][page]
 };
 
+// Each page's texts from the recorder's per-sample maxima at setting ms.
+void rank_from_recorder(const StudyConfig& cfg, const Recorder& rec, size_t ms, const std::vector<PageRef>& refs,
+                        PageTexts& pt) {
+  for (size_t k = 0; k < refs.size(); ++k) {
+    const size_t flat = rec.layout().flat({static_cast<int>(refs[k].site), refs[k].row.neuron.layer, refs[k].row.neuron.index});
+    std::vector<std::pair<float, size_t>> maxima;
+    for (size_t i = 0; i < pt.tokens.size(); ++i)
+      if (rec.n_tokens(ms, static_cast<int>(i)) > 0)
+        maxima.emplace_back(rec.sample_value(ms, static_cast<int>(i), SampleStat::Max, flat), i);
+    pt.shown[k] = best_texts(std::move(maxima), cfg.records_per_page);
+  }
+}
+
 // Each page shows the texts where its neuron's largest activation on a generated token is
 // highest. The recorder's per-sample maxima over generated tokens give that ranking without
-// running the model again, so only the texts some page shows are captured. Without a
+// running the model again (`ranked`), so only the texts some page shows are captured. Without a
 // generated-token setting, or with a token selection (the recorder then saw only some tokens),
-// every text is captured and ranked from the capture (rank_from_capture).
+// every text is captured, to be ranked from the capture (rank_from_capture).
 PageTexts capture_page_texts(const StudyConfig& cfg, Session& session, const Recorder& rec, size_t ms,
                              const std::vector<GenerationResult>& generations, const std::vector<PageRef>& refs,
-                             bool rank_from_recorder) {
+                             bool ranked) {
   PageTexts pt;
   for (const auto& g : generations) {
     std::vector<int> t = g.prompt_ids;
@@ -326,17 +341,12 @@ PageTexts capture_page_texts(const StudyConfig& cfg, Session& session, const Rec
     pt.tokens.push_back(std::move(t));
   }
   pt.shown.resize(refs.size());
-  std::vector<char> needed(pt.tokens.size(), rank_from_recorder ? 0 : 1);
-  if (rank_from_recorder)
-    for (size_t k = 0; k < refs.size(); ++k) {
-      const size_t flat = rec.layout().flat({static_cast<int>(refs[k].site), refs[k].row.neuron.layer, refs[k].row.neuron.index});
-      std::vector<std::pair<float, size_t>> maxima;
-      for (size_t i = 0; i < pt.tokens.size(); ++i)
-        if (rec.n_tokens(ms, static_cast<int>(i)) > 0)
-          maxima.emplace_back(rec.sample_value(ms, static_cast<int>(i), SampleStat::Max, flat), i);
-      pt.shown[k] = best_texts(std::move(maxima), cfg.records_per_page);
-      for (size_t i : pt.shown[k]) needed[i] = 1;
-    }
+  std::vector<char> needed(pt.tokens.size(), ranked ? 0 : 1);
+  if (ranked) {
+    rank_from_recorder(cfg, rec, ms, refs, pt);
+    for (const auto& texts : pt.shown)
+      for (size_t i : texts) needed[i] = 1;
+  }
   std::vector<std::vector<int>> to_capture;
   pt.captured_as.assign(pt.tokens.size(), -1);
   for (size_t i = 0; i < pt.tokens.size(); ++i)
@@ -406,9 +416,9 @@ StudyPages neuron_pages(const StudyConfig& cfg, Session& session, const Groups& 
                         bool token_selection, const std::string& out_dir) {
   const size_t ms = main_setting(cfg);
   const std::vector<PageRef> refs = page_refs(cfg, an.per_setting[ms]);
-  const bool rank_from_recorder = cfg.positions[ms] == Positions::Generated && !token_selection;
-  PageTexts pt = capture_page_texts(cfg, session, rec, ms, generations, refs, rank_from_recorder);
-  if (!rank_from_recorder) rank_from_capture(cfg, pt, generations);
+  const bool ranked = cfg.positions[ms] == Positions::Generated && !token_selection;
+  PageTexts pt = capture_page_texts(cfg, session, rec, ms, generations, refs, ranked);
+  if (!ranked) rank_from_capture(cfg, pt, generations);
   StudyPages out;
   for (size_t k = 0; k < refs.size(); ++k) {
     NeuronPage page = neuron_page(cfg, session, groups, generations, an.per_setting[ms][refs[k].concept_index], pt,
