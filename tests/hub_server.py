@@ -35,6 +35,8 @@ Test modes (the first ones apply to content GETs of *.safetensors files):
   --require-token T   the repository is gated: files are served only with "Authorization: Bearer T"
   --valid-token U     a token the Hub knows (repeatable) that was not granted access to a gated repo
   --no-safetensors    the file list shows pytorch_model.bin instead of the safetensors files
+  --bare-401          a missing repository answers anonymous callers 401 without X-Error-Code
+                      ("Invalid username or password."), the other answer the Hub has been seen giving
   --siblings MODE     "full" (default), "empty", "missing" (no key) or "truncated" (config.json only)
   --tree-page-size N  entries per tree listing page (default 1000)
 """
@@ -143,6 +145,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def repo_missing(self, repo, head):
         if self.token() is None:  # the Hub does not tell anonymous callers whether a repository exists
+            if self.state.args.bare_401:
+                body = json.dumps({"error": "Invalid username or password."}).encode()
+                return self.send(401, body, {"Content-Type": "application/json",
+                                             "X-Error-Message": "Invalid username or password.",
+                                             "WWW-Authenticate": 'Bearer realm="Authentication required"'}, head)
             return self.error(401, "RepoNotFound", "Repository not found", head)
         return self.error(404, "RepoNotFound", "Repository not found", head)
 
@@ -354,6 +361,7 @@ def main():
     p.add_argument("--no-range", action="store_true")
     p.add_argument("--require-token")
     p.add_argument("--valid-token", action="append")
+    p.add_argument("--bare-401", action="store_true")
     p.add_argument("--no-safetensors", action="store_true")
     p.add_argument("--siblings", choices=["full", "empty", "missing", "truncated"], default="full")
     p.add_argument("--tree-page-size", type=int, default=1000)

@@ -527,6 +527,15 @@ TEST_F(HubDownload, RepositoriesThatCannotBeUsed) {
   EXPECT_TRUE(contains(m, "not a valid Hugging Face repository id")) << m;
 }
 
+TEST_F(HubDownload, MissingRepositoryWithABare401IsNotCalledGated) {
+  // A 401 without X-Error-Code to an anonymous caller: the Python client reads it as RepoNotFound.
+  start({"--bare-401"});
+  const std::string m = resolve_error("org/missing");
+  EXPECT_TRUE(contains(m, "no such repository 'org/missing' on the Hub, or it is private")) << m;
+  EXPECT_TRUE(contains(m, "HTTP 401")) << m;
+  EXPECT_FALSE(contains(m, "gated")) << m;
+}
+
 TEST_F(HubDownload, UnreachableEndpointNamesTheUrl) {
   ::setenv("HF_ENDPOINT", "http://127.0.0.1:1", 1);  // nothing listens on port 1
   const std::string m = resolve_error(kRepo);
