@@ -39,6 +39,7 @@ Test modes (the first ones apply to content GETs of *.safetensors files):
                       ("Invalid username or password."), the other answer the Hub has been seen giving
   --siblings MODE     "full" (default), "empty", "missing" (no key) or "truncated" (config.json only)
   --tree-page-size N  entries per tree listing page (default 1000)
+  --relative-links    the tree listing's Link header names the next page by path only
 """
 import argparse
 import hashlib
@@ -260,8 +261,9 @@ class Handler(BaseHTTPRequestHandler):
         headers = {"Content-Type": "application/json"}
         if start + size < len(names):
             query["cursor"] = [str(start + size)]
-            next_url = "http://127.0.0.1:%d%s?%s" % (self.server.server_port, urllib.parse.urlsplit(self.path).path,
-                                                    urllib.parse.urlencode(query, doseq=True))
+            next_url = "%s?%s" % (urllib.parse.urlsplit(self.path).path, urllib.parse.urlencode(query, doseq=True))
+            if not st.args.relative_links:
+                next_url = "http://127.0.0.1:%d%s" % (self.server.server_port, next_url)
             headers["Link"] = '<%s>; rel="next"' % next_url
         return self.send(200, json.dumps(entries).encode(), headers, head)
 
@@ -365,6 +367,7 @@ def main():
     p.add_argument("--no-safetensors", action="store_true")
     p.add_argument("--siblings", choices=["full", "empty", "missing", "truncated"], default="full")
     p.add_argument("--tree-page-size", type=int, default=1000)
+    p.add_argument("--relative-links", action="store_true")
     args = p.parse_args()
 
     state = State(args)

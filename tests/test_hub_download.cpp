@@ -479,11 +479,15 @@ TEST_F(HubDownload, SnapshotLeftPartialGetsItsMissingFiles) {
 }
 
 TEST_F(HubDownload, EmptyOrTruncatedFileListIsCompletedFromTheTree) {
-  for (const std::string mode : {"empty", "missing", "truncated"}) {
-    SCOPED_TRACE(mode);
+  const std::vector<std::vector<std::string>> modes = {
+      {"--siblings", "empty"}, {"--siblings", "missing"}, {"--siblings", "truncated"},
+      {"--siblings", "empty", "--relative-links"}};
+  for (auto flags : modes) {
+    SCOPED_TRACE(flags.back());
     fs::remove_all(repo_dir());
     fs::remove(log_path());
-    start({"--siblings", mode, "--tree-page-size", "1"});
+    flags.insert(flags.end(), {"--tree-page-size", "1"});
+    start(flags);
     expect_cache_layout(resolve_model(kRepo));
     // Four files, one a page: four pages, each after the first asked for through the Link header.
     const auto pages = hub_requests("GET", "/api/models/" + kRepo + "/tree/");
