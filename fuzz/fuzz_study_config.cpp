@@ -2,7 +2,7 @@
 // same bytes) on an arbitrary JSON file.
 //
 // A study that loads must be runnable as far as its config goes: prompts present and non-empty,
-// at least one site and position setting, positive batch / top_k / rows / overlap size, and a
+// at least one site and position setting, positive batch / per_sample / rows / overlap size, and a
 // steering concept that is one of the concepts.
 #include <cstdint>
 #include <string>
@@ -29,7 +29,7 @@ void check(const nt::StudyConfig& c) {
   }
   if (c.sites.empty() || c.positions.empty()) fail("no sites or positions accepted");
   if (c.gen.max_batch <= 0) fail("non-positive batch accepted");
-  if (c.analysis.top_k <= 0 || c.analysis.table_rows <= 0) fail("non-positive top_k / rows accepted");
+  if (c.analysis.top_k <= 0 || c.analysis.table_rows <= 0) fail("non-positive per_sample / rows accepted");
   if (c.overlap_top_n <= 0) fail("non-positive overlap.top_n accepted");
   if (c.steer) {
     bool known = false;
