@@ -164,6 +164,12 @@ TEST(Study, ConfigOptionNames) {
                                      "steer": {"concept": "c", "prompt": "z", "mode": "explode"}})");
   r = run_cli({"study", tmp.file("e.json"), "--model", kTiny, "--out", tmp.file("o")});
   EXPECT_NE(r.err.find("e.json: unknown intervention mode 'explode'"), std::string::npos) << r.err;
+  write_text(tmp.file("f.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "trace": {"positions": ["last"]},
+                                     "steer": {"concept": "c", "prompt": "z", "positions": "generated"}})");
+  r = run_cli({"study", tmp.file("f.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("f.json: steer.positions 'generated' are not traced by this study (trace.positions)"),
+            std::string::npos)
+      << r.err;
   EXPECT_FALSE(std::filesystem::exists(tmp.file("o/groups")));  // refused before generating
 }
 

@@ -189,6 +189,9 @@ StudyConfig load_study_config(const std::string& path) {
           throw Error(path + ": steer.site '" + site_name(*st.site) + "' is not traced by this study (trace.sites)");
       }
       st.positions = get<std::string>(s, "positions", "", "steer", path);
+      if (!st.positions.empty() &&
+          std::find(c.positions.begin(), c.positions.end(), parse_positions(st.positions)) == c.positions.end())
+        throw Error(path + ": steer.positions '" + st.positions + "' are not traced by this study (trace.positions)");
       st.where = get<std::string>(s, "where", "all", "steer", path);
       Intervention check;  // the mode and positions are checked here, before anything is generated
       parse_mode(st.mode, check);
