@@ -11,12 +11,11 @@
 namespace nt::cli {
 
 void add_generation_flags(CLI::App& cmd, GenerationConfig& config) {
-  cmd.add_option("-n,--max-new-tokens", config.max_new_tokens, "New tokens per prompt")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+  // The ranges are the library's rules (nt::validate, Generator), reported with these flags' names.
+  cmd.add_option("-n,--max-new-tokens", config.max_new_tokens, "New tokens per prompt")->capture_default_str();
   cmd.add_option("--temperature", config.sampling.temperature, "Sampling temperature (0 = greedy)")
       ->capture_default_str();
-  cmd.add_option("--top-k", config.sampling.top_k, "Keep the K most likely tokens (0 = off)")->capture_default_str();
+  cmd.add_option("--top-k", config.sampling.top_k, "Sampling: keep the K most likely tokens (0 = off)")->capture_default_str();
   cmd.add_option("--top-p", config.sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
   cmd.add_option("--seed", config.sampling.seed, "Random seed (per prompt: seed and prompt index)")
       ->capture_default_str();
