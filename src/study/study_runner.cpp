@@ -109,10 +109,11 @@ StudyOutcome run_study(const StudyOptions& opt) {
   Session session = open_session(model_name);
   const ModelConfig& mc = session.model->config();
   const ModelIdentity identity = model_identity(session.model_dir, mc);
-  for (HookSite s : cfg.sites)
-    if (static_cast<size_t>(cfg.analysis.top_k) > static_cast<size_t>(site_width(s, mc)) * mc.n_layer)
-      throw Error(cfg.path + ": trace.top_k " + std::to_string(cfg.analysis.top_k) +
-                  " is larger than the number of neurons at " + site_name(s));
+  try {
+    check_analysis_options(cfg.analysis, NeuronLayout(cfg.sites, mc), true);
+  } catch (const Error& e) {
+    throw Error(cfg.path + ": " + e.what());
+  }
 
   Groups groups = make_groups(cfg);
   auto prompt_ids = session.encode_prompts(groups.texts);
@@ -342,11 +343,8 @@ StudyOutcome run_study(const StudyOptions& opt) {
     const StudySteer& st = *cfg.steer;
     const size_t s = st.positions.empty() ? ms : setting_index(cfg, st.positions);
     size_t site = 0;
-    if (!st.site.empty()) {
-      const HookSite want = parse_site(st.site.rfind("blocks.*.", 0) == 0 ? st.site.substr(9) : st.site);
-      auto it = std::find(cfg.sites.begin(), cfg.sites.end(), want);
-      if (it == cfg.sites.end()) throw Error(cfg.path + ": steer.site '" + st.site + "' is not traced by this study");
-      site = static_cast<size_t>(it - cfg.sites.begin());
+    if (st.site) {  // one of the traced sites (load_study_config)
+      site = static_cast<size_t>(std::find(cfg.sites.begin(), cfg.sites.end(), *st.site) - cfg.sites.begin());
     }
     const ConceptAnalysis* ca = nullptr;
     for (const auto& a : analyses[s])
