@@ -198,4 +198,35 @@ TEST(Study, ReportStatesSamplingAndWhatTheControlCovers) {
   EXPECT_NE(html.find("Means over the 2 steering prompts, against 2 random sets of 3 neurons"), std::string::npos);
 }
 
+// The study config speaks the command line's vocabulary, and its option rules are the library's.
+TEST(Study, ConfigOptionNames) {
+  TempDir tmp;
+  write_text(tmp.file("a.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "trace": {"top_k": 5}})");
+  auto r = run_cli({"study", tmp.file("a.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("a.json: trace.top_k is now trace.per_sample"), std::string::npos) << r.err;
+  write_text(tmp.file("b.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "trace": {"per_sample": 129}})");
+  r = run_cli({"study", tmp.file("b.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("b.json: trace.per_sample: 129 is larger than the number of neurons at hook_resid_post (128)"),
+            std::string::npos)
+      << r.err;
+  write_text(tmp.file("c.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "trace": {"per_sample": 0}})");
+  r = run_cli({"study", tmp.file("c.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("c.json: trace.per_sample: must be positive (got 0)"), std::string::npos) << r.err;
+  write_text(tmp.file("d.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "generation": {"top_k": -1}})");
+  r = run_cli({"study", tmp.file("d.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("d.json: generation.top_k: must be >= 0 (got -1)"), std::string::npos) << r.err;
+  write_text(tmp.file("e.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]},
+                                     "steer": {"concept": "c", "prompt": "z", "mode": "explode"}})");
+  r = run_cli({"study", tmp.file("e.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("e.json: unknown intervention mode 'explode'"), std::string::npos) << r.err;
+  write_text(tmp.file("f.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "trace": {"positions": ["last"]},
+                                     "steer": {"concept": "c", "prompt": "z", "positions": "generated"}})");
+  r = run_cli({"study", tmp.file("f.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("f.json: steer.positions 'generated' are not traced by this study (trace.positions)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("o/groups")));  // refused before generating
+}
+
 }  // namespace

@@ -15,6 +15,7 @@
 #include "trace/neuron_capture.h"
 #include "trace/trace_run.h"
 #include "util/error.h"
+#include "util/option_error.h"
 
 using namespace nt;
 using nt::test::run_cli;
@@ -327,12 +328,51 @@ TEST(TraceErrors, UnknownSite) {
   EXPECT_NE(r.err.find("unknown hook site 'hook_nothing'"), std::string::npos) << r.err;
 }
 
-TEST(TraceErrors, TopKLargerThanNeurons) {
+// Rules of the analysis options live in the library (check_analysis_options); the command names
+// its flags in the library's message.
+TEST(TraceErrors, PerSampleLargerThanNeurons) {
   TempDir tmp;
   write_text(tmp.file("p.json"), R"({"prompts": ["Hello"]})");
-  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--top-k", "129"});
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--per-sample", "129"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--per-sample: 129 is larger than the number of neurons at hook_resid_post (128)"),
+            std::string::npos)
+      << r.err;
+  r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--per-sample", "0"});
+  EXPECT_NE(r.err.find("--per-sample: must be positive (got 0)"), std::string::npos) << r.err;
+  r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--select-words", "a",
+               "--select-window", "-1"});
+  EXPECT_NE(r.err.find("--select-window: must be >= 0 (got -1)"), std::string::npos) << r.err;
+  // Sampling is --top-k, as in generate and steer.
+  r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--top-k", "-2"});
+  EXPECT_NE(r.err.find("--top-k: must be >= 0 (got -2)"), std::string::npos) << r.err;
+  r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--sample-top-k", "2"});
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("--top-k 129 is larger than the number of neurons"), std::string::npos) << r.err;
+}
+
+TEST(TraceLibrary, AnalysisOptionsCheckedOnce) {
+  Session session = open_session(kTiny);
+  const NeuronLayout layout({HookSite::ResidPost, HookSite::MlpPost}, session.model->config());
+  AnalysisOptions opt;
+  opt.normalization = Normalization::None;
+  opt.top_k = 129;  // hook_resid_post has 2 x 64 neurons
+  try {
+    check_analysis_options(opt, layout, false);
+    ADD_FAILURE() << "no error";
+  } catch (const OptionError& e) {
+    EXPECT_EQ(e.option, "trace.per_sample");
+    EXPECT_STREQ(e.what(), "trace.per_sample: 129 is larger than the number of neurons at hook_resid_post (128)");
+  }
+  opt.top_k = 10;
+  EXPECT_NO_THROW(check_analysis_options(opt, layout, false));
+  opt.normalization = Normalization::ZScore;
+  try {
+    check_analysis_options(opt, layout, false);
+    ADD_FAILURE() << "no error";
+  } catch (const OptionError& e) {
+    EXPECT_EQ(e.option, "trace.normalize");
+  }
+  EXPECT_NO_THROW(check_analysis_options(opt, layout, true));
 }
 
 TEST(TraceErrors, NormalizationWithoutBaseline) {
@@ -340,7 +380,7 @@ TEST(TraceErrors, NormalizationWithoutBaseline) {
   write_text(tmp.file("p.json"), R"({"prompts": ["Hello"]})");
   auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json")});
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("needs --baseline"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--normalize: subtract needs a baseline"), std::string::npos) << r.err;
 }
 
 TEST(TraceErrors, SelectionThatNeverMatches) {
@@ -365,7 +405,7 @@ TEST(Trace, NoBaselineColumnsAreMarkedNotMeasured) {
   TempDir tmp;
   write_text(tmp.file("p.json"), R"({"prompts": ["Hello", "The quick brown fox"]})");
   auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "-n", "4",
-                    "--top-k", "3", "--out", tmp.path()});
+                    "--per-sample", "3", "--out", tmp.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string sel = r.out.substr(r.out.find("Selectivity"));
   const std::string row = sel.substr(sel.find("\n   1  ") + 1, sel.find('\n', sel.find("\n   1  ") + 1) - sel.find("\n   1  ") - 1);
@@ -392,7 +432,7 @@ TEST(Trace, BaselineColumnsHoldMeasurements) {
   write_text(tmp.file("p.json"), R"({"prompts": ["Hello", "The quick brown fox"]})");
   write_text(tmp.file("b.json"), R"({"prompts": ["She opened the window.", "He walked to the store."]})");
   auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--baseline", tmp.file("b.json"), "-n",
-                    "4", "--top-k", "3", "--out", tmp.path()});
+                    "4", "--per-sample", "3", "--out", tmp.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.find("–"), std::string::npos) << r.out;
   const json trace = load_json(tmp.file("trace.json"));

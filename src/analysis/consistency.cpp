@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "util/error.h"
+#include "util/option_error.h"
 #include "util/quantile.h"
 
 namespace nt {
@@ -183,6 +184,20 @@ void add_selectivity(ConsistencyRow& row, const Recorder& rec, size_t setting, c
 
 }  // namespace
 
+void check_analysis_options(const AnalysisOptions& opt, const NeuronLayout& layout, bool has_baseline) {
+  if (opt.top_k <= 0) throw OptionError("trace.per_sample", "must be positive (got " + std::to_string(opt.top_k) + ")");
+  if (opt.table_rows <= 0) throw OptionError("trace.rows", "must be positive (got " + std::to_string(opt.table_rows) + ")");
+  if (!(opt.std_floor >= 0.0)) throw OptionError("trace.std_floor", "must be >= 0");
+  for (size_t s = 0; s < layout.sites.size(); ++s)
+    if (static_cast<size_t>(opt.top_k) > layout.site_size(static_cast<int>(s)))
+      throw OptionError("trace.per_sample", std::to_string(opt.top_k) + " is larger than the number of neurons at " +
+                                                site_name(layout.sites[s]) + " (" +
+                                                std::to_string(layout.site_size(static_cast<int>(s))) + ")");
+  if (opt.normalization != Normalization::None && !has_baseline)
+    throw OptionError("trace.normalize", normalization_name(opt.normalization) +
+                                             " needs a baseline with recorded tokens (give baseline prompts, or normalize none)");
+}
+
 ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::string& name,
                                 const std::vector<int>& seqs, const BaselineStats& baseline,
                                 const AnalysisOptions& opt) {
@@ -190,13 +205,6 @@ ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::
   ConceptAnalysis out;
   out.concept_name = name;
   out.positions = rec.options().settings.at(setting);
-  if (opt.top_k <= 0) throw Error("--top-k must be positive");
-  for (size_t s = 0; s < layout.sites.size(); ++s)
-    if (static_cast<size_t>(opt.top_k) > layout.site_size(static_cast<int>(s)))
-      throw Error("--top-k " + std::to_string(opt.top_k) + " is larger than the " +
-                  std::to_string(layout.site_size(static_cast<int>(s))) + " neurons of " +
-                  site_name(layout.sites[s]));
-
   std::vector<int> used;
   for (int s : seqs)
     if (rec.n_tokens(setting, s) > 0) used.push_back(s);
@@ -206,10 +214,7 @@ ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::
   out.no_tokens = used.empty();
   // Nothing recorded (e.g. generated positions with no new tokens): the result says so, whatever
   // the baseline recorded.
-  if (!out.no_tokens && opt.normalization != Normalization::None && baseline.n_samples == 0)
-    throw Error("normalization '" + normalization_name(opt.normalization) +
-                "' needs baseline prompts with recorded tokens at positions '" + positions_name(out.positions) +
-                "' (give --baseline, or use --normalize none)");
+  check_analysis_options(opt, layout, baseline.n_samples > 0 || out.no_tokens);
 
   const SampleStat stat = opt.rank_by == RankBy::Mean      ? SampleStat::Mean
                           : opt.rank_by == RankBy::MeanAbs ? SampleStat::MeanAbs

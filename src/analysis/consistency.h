@@ -80,9 +80,14 @@ struct ConceptAnalysis {
 BaselineStats compute_baseline(const Recorder& rec, size_t setting, int group, const std::vector<int>& seqs,
                                RankBy rank_by);
 
-// Throws nt::Error when K exceeds a site's neuron count, or when a normalization needs a baseline
-// that has no samples. A concept that recorded no tokens (e.g. generated positions with
-// max_new_tokens 0) gets the empty result with no_tokens set, with or without a baseline.
+// The options' own rules, checked once for every caller (a command checks before it generates):
+// K and the table rows positive and K no larger than any traced site, the floor >= 0, and a
+// baseline with samples when a normalization needs one. Throws nt::OptionError.
+void check_analysis_options(const AnalysisOptions& options, const NeuronLayout& layout, bool has_baseline);
+
+// Throws nt::OptionError as check_analysis_options does (a baseline without samples counts as none),
+// except that a concept that recorded no tokens (e.g. generated positions with max_new_tokens 0)
+// needs no baseline: it gets the empty result with no_tokens set.
 ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::string& name,
                                 const std::vector<int>& seqs, const BaselineStats& baseline,
                                 const AnalysisOptions& options);

@@ -18,6 +18,27 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
+std::vector<std::string> safetensors_index_shards(const std::string& index) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(index));
+  } catch (const nlohmann::json::exception& e) {
+    std::string what = e.what();
+    throw Error(index + ": malformed JSON (" + what.substr(0, what.find('\n')) + ")");
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    throw Error(index + ": missing object 'weight_map'");
+  std::set<std::string> names;
+  for (auto& [tensor, file] : j["weight_map"].items()) {
+    if (!file.is_string()) throw Error(index + ": weight_map entry '" + tensor + "' is not a file name");
+    std::string f = file.get<std::string>();
+    if (f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "." || f == ".." || f.empty())
+      throw Error(index + ": weight_map entry '" + tensor + "' names an invalid file '" + f + "'");
+    names.insert(f);
+  }
+  return {names.begin(), names.end()};
+}
+
 ModelWeights::ModelWeights(const std::string& model_dir) {
   namespace fs = std::filesystem;
   const std::string single = model_dir + "/model.safetensors";
@@ -28,24 +49,7 @@ ModelWeights::ModelWeights(const std::string& model_dir) {
     shard_paths.push_back(single);
   } else if (fs::exists(index)) {
     source_ = index;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(index));
-    } catch (const nlohmann::json::exception& e) {
-      std::string what = e.what();
-      throw Error(index + ": malformed JSON (" + what.substr(0, what.find('\n')) + ")");
-    }
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-      throw Error(index + ": missing object 'weight_map'");
-    std::set<std::string> names;
-    for (auto& [tensor, file] : j["weight_map"].items()) {
-      if (!file.is_string()) throw Error(index + ": weight_map entry '" + tensor + "' is not a file name");
-      std::string f = file.get<std::string>();
-      if (f.find('/') != std::string::npos || f == ".." || f.empty())
-        throw Error(index + ": weight_map entry '" + tensor + "' names an invalid file '" + f + "'");
-      names.insert(f);
-    }
-    for (const auto& f : names) shard_paths.push_back(model_dir + "/" + f);
+    for (const auto& f : safetensors_index_shards(index)) shard_paths.push_back(model_dir + "/" + f);
   } else {
     throw Error(model_dir + ": no model.safetensors or model.safetensors.index.json");
   }

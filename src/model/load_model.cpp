@@ -22,9 +22,9 @@ std::unique_ptr<Model> load_model(const std::string& model_dir, WeightFormat for
   auto weights = std::make_unique<ModelWeights>(model_dir);
   switch (config.arch) {
     case Arch::Gpt2:
-      return load_gpt2(model_dir, config, std::move(weights), format);
+      return load_gpt2(config, std::move(weights), format);
     case Arch::Llama:
-      return load_llama(model_dir, config, std::move(weights), format);
+      return load_llama(config, std::move(weights), format);
   }
   throw Error(model_dir + "/config.json: architecture '" + config.model_type + "' is not implemented");
 }

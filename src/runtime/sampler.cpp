@@ -9,6 +9,7 @@
 #include <string>
 
 #include "util/error.h"
+#include "util/option_error.h"
 
 namespace nt {
 
@@ -25,10 +26,10 @@ uint64_t splitmix64(uint64_t x) {
 
 void validate(const SamplingConfig& c) {
   if (!(c.temperature >= 0.0f) || !std::isfinite(c.temperature))
-    throw Error("--temperature must be >= 0 (got " + std::to_string(c.temperature) + ")");
-  if (c.top_k < 0) throw Error("--top-k must be >= 0 (got " + std::to_string(c.top_k) + ")");
+    throw OptionError("generation.temperature", "must be >= 0 (got " + std::to_string(c.temperature) + ")");
+  if (c.top_k < 0) throw OptionError("generation.top_k", "must be >= 0 (got " + std::to_string(c.top_k) + ")");
   if (!(c.top_p > 0.0f && c.top_p <= 1.0f))
-    throw Error("--top-p must be in (0, 1] (got " + std::to_string(c.top_p) + ")");
+    throw OptionError("generation.top_p", "must be in (0, 1] (got " + std::to_string(c.top_p) + ")");
 }
 
 Sampler::Sampler(const SamplingConfig& config, uint64_t sequence_index)

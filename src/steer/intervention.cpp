@@ -110,6 +110,7 @@ std::string Intervention::describe() const {
 
 void validate(const Intervention& iv, const ModelConfig& config) {
   if (!site_is_per_layer(iv.site)) throw Error("interventions need a per-layer site, not " + site_name(iv.site));
+  check_site(config, iv.site);
   const int width = site_width(iv.site, config);
   for (const auto& n : iv.neurons) {
     if (n.layer >= config.n_layer)

@@ -436,11 +436,8 @@ StudyPages neuron_pages(const StudyConfig& cfg, Session& session, const Groups& 
 
 // The traced site the steering uses: steer.site, else the first.
 size_t steering_site(const StudyConfig& cfg, const StudySteer& st) {
-  if (st.site.empty()) return 0;
-  const HookSite want = parse_site(st.site.rfind("blocks.*.", 0) == 0 ? st.site.substr(9) : st.site);
-  auto it = std::find(cfg.sites.begin(), cfg.sites.end(), want);
-  if (it == cfg.sites.end()) throw Error(cfg.path + ": steer.site '" + st.site + "' is not traced by this study");
-  return static_cast<size_t>(it - cfg.sites.begin());
+  if (!st.site) return 0;  // else one of the traced sites (load_study_config)
+  return static_cast<size_t>(std::find(cfg.sites.begin(), cfg.sites.end(), *st.site) - cfg.sites.begin());
 }
 
 // The intervention on the concept's top neurons at setting s and the site, with the baseline's
@@ -647,10 +644,11 @@ StudyOutcome run_study(const StudyOptions& opt) {
   Session session = open_session(model_name);
   const ModelConfig& mc = session.model->config();
   const ModelIdentity identity = model_identity(session.model_dir, mc);
-  for (HookSite s : cfg.sites)
-    if (static_cast<size_t>(cfg.analysis.top_k) > static_cast<size_t>(site_width(s, mc)) * mc.n_layer)
-      throw Error(cfg.path + ": trace.top_k " + std::to_string(cfg.analysis.top_k) +
-                  " is larger than the number of neurons at " + site_name(s));
+  try {
+    check_analysis_options(cfg.analysis, NeuronLayout(cfg.sites, mc), true);
+  } catch (const Error& e) {
+    throw Error(cfg.path + ": " + e.what());
+  }
 
   const Groups groups = make_groups(cfg);
   std::unique_ptr<TokenSelector> selector;

@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "util/error.h"
+#include "util/option_error.h"
 
 namespace nt {
 
@@ -25,7 +26,7 @@ std::string lower_trimmed(const std::string& s) {
 
 TokenSelector::TokenSelector(std::vector<std::string> words, const std::string& regex, int window)
     : regex_(regex), window_(window) {
-  if (window < 0) throw Error("--select-window must be >= 0");
+  if (window < 0) throw OptionError("trace.select_window", "must be >= 0 (got " + std::to_string(window) + ")");
   for (auto& w : words) {
     std::string t = lower_trimmed(w);
     if (!t.empty()) words_.push_back(t);
