@@ -48,7 +48,7 @@ std::string slug(const std::string& s) {
 }
 
 void write_out(const std::string& path, const std::string& contents) {
-  fs::create_directories(fs::path(path).parent_path());
+  make_directories(fs::path(path).parent_path().string());
   write_file_atomic(path, contents);
 }
 
@@ -142,7 +142,7 @@ StudyOutcome run_study(const StudyOptions& opt) {
     return hex64(fnv1a(k.dump()));
   };
   const std::string groups_dir = opt.out_dir + "/groups";
-  fs::create_directories(groups_dir);
+  make_directories(groups_dir);
   auto checkpoint_path = [&](size_t g) { return groups_dir + "/" + std::to_string(g) + "-" + slug(groups.names[g]) + ".safetensors"; };
 
   StudyOutcome outcome;

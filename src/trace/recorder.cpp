@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "util/error.h"
+#include "util/message_text.h"
 #include "util/thread_pool.h"
 
 namespace nt {
@@ -15,7 +16,7 @@ Positions parse_positions(const std::string& name) {
   if (name == "generated") return Positions::Generated;
   if (name == "prompt") return Positions::Prompt;
   if (name == "all") return Positions::All;
-  throw Error("unknown positions '" + name + "' (valid: last, generated, prompt, all)");
+  throw Error("unknown positions " + quote_for_message(name) + " (valid: last, generated, prompt, all)");
 }
 
 std::string positions_name(Positions p) {
