@@ -182,6 +182,11 @@ TEST(MessageText, StudyConfigAndPromptFilesWithEscape) {
   write_text(dir.file("study.json"), "{\"baseline\": [\"a\xff" + kEsc + "\"]}");
   msg = error_of([&] { nt::load_study_config(dir.file("study.json")); });
   EXPECT_TRUE(terminal_safe(msg));
+  // A concept name reaches tables, warnings and the terminal: one with ESC is refused at load.
+  write_text(dir.file("study.json"), R"({"baseline": ["a"], "concepts": {"x\u001b[2J": ["b"]}})");
+  msg = error_of([&] { nt::load_study_config(dir.file("study.json")); });
+  EXPECT_NE(msg.find("concept name 'x\\x1b[2J' has control characters"), std::string::npos) << msg;
+  EXPECT_TRUE(terminal_safe(msg));
   write_text(dir.file("prompts.json"), "[\"" + kEsc + "\xfe\"]");
   msg = error_of([&] { nt::load_prompts(dir.file("prompts.json")); });
   EXPECT_NE(msg.find("malformed JSON"), std::string::npos) << msg;

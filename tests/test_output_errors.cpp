@@ -149,6 +149,14 @@ TEST(OutputErrors, TraceAndSteerOutUnderARegularFileAreOneLineErrors) {
   r = run_cli({"steer", "-m", kTiny, "-p", "Hello", "-n", "2", "--ablate", "0:1", "--controls", "0", "--out",
                dir.file("existing-file/sub/steer.json")});
   expect_one_line_error(r, dir.file("existing-file/sub"));
+  r = run_cli({"trace", "-m", kTiny, "--prompts", dir.file("prompts.json"), "-n", "2", "--normalize", "none",
+               "--dump-activations", dir.file("existing-file/acts.safetensors")});
+  expect_one_line_error(r, dir.file("existing-file"));
+  // A missing folder for the dump is created, as --out's is.
+  r = run_cli({"trace", "-m", kTiny, "--prompts", dir.file("prompts.json"), "-n", "2", "--normalize", "none",
+               "--dump-activations", dir.file("new/acts.safetensors")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NO_THROW(nt::SafetensorsFile{dir.file("new/acts.safetensors")});
 }
 
 TEST(OutputErrors, MakeDirectoriesNamesTheFolder) {

@@ -77,7 +77,11 @@ void save_group_checkpoint(const std::string& path, const std::string& key, cons
 
 std::optional<GroupCheckpoint> load_group_checkpoint(const std::string& path, const std::string& key, Recorder& rec,
                                                      int group, const std::vector<int>& seqs) {
-  if (!std::filesystem::exists(path)) return std::nullopt;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    if (ec) throw Error(path + ": cannot read checkpoint (" + ec.message() + ")");
+    return std::nullopt;
+  }
   SafetensorsFile f(path);
   auto k = f.metadata().find("key");
   if (k == f.metadata().end() || k->second != key) return std::nullopt;

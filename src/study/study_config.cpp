@@ -165,6 +165,9 @@ StudyConfig load_study_config(const std::string& path) {
       throw Error(path + ": missing 'concepts' ({\"name\": [prompts], ...})");
     for (const auto& [name, prompts] : j["concepts"].items()) {
       if (name.empty() || name == "baseline") throw Error(path + ": invalid concept name " + quote_for_message(name));
+      // Concept names reach tables, warnings and the terminal: text only.
+      if (escape_for_message(name, std::string::npos) != name)
+        throw Error(path + ": concept name " + quote_for_message(name) + " has control characters or invalid UTF-8");
       c.concepts.emplace_back(name, prompt_list(prompts, "concepts." + escape_for_message(name, 80), path));
     }
     if (j.contains("steer")) {
