@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "util/error.h"
+#include "util/message_text.h"
 #include "util/option_error.h"
 #include "util/quantile.h"
 
@@ -14,14 +15,14 @@ Normalization parse_normalization(const std::string& s) {
   if (s == "none") return Normalization::None;
   if (s == "subtract") return Normalization::Subtract;
   if (s == "zscore") return Normalization::ZScore;
-  throw Error("unknown normalization '" + s + "' (valid: none, subtract, zscore)");
+  throw Error("unknown normalization " + quote_for_message(s) + " (valid: none, subtract, zscore)");
 }
 
 RankBy parse_rank_by(const std::string& s) {
   if (s == "mean") return RankBy::Mean;
   if (s == "mean-abs" || s == "mean_abs") return RankBy::MeanAbs;
   if (s == "max") return RankBy::Max;
-  throw Error("unknown ranking '" + s + "' (valid: mean, mean-abs, max)");
+  throw Error("unknown ranking " + quote_for_message(s) + " (valid: mean, mean-abs, max)");
 }
 
 std::string normalization_name(Normalization n) {
@@ -209,7 +210,7 @@ ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::
     if (rec.n_tokens(setting, s) > 0) used.push_back(s);
   if (used.size() < seqs.size())
     out.warnings.push_back(std::to_string(seqs.size() - used.size()) + " of " + std::to_string(seqs.size()) +
-                           " '" + name + "' samples recorded no tokens");
+                           " " + quote_for_message(name) + " samples recorded no tokens");
   out.no_tokens = used.empty();
   // Nothing recorded (e.g. generated positions with no new tokens): the result says so, whatever
   // the baseline recorded.

@@ -8,6 +8,7 @@
 #include "io/model_weights.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -82,7 +83,7 @@ std::string resolve_model(const std::string& name_or_path) {
     const std::string where =
         missing.empty() ? "not a folder, and not in the Hugging Face cache (looked in " + repo + ")"
                         : "its cached snapshot " + dir + " has no " + missing + " (incomplete download?)";
-    throw Error("model '" + name_or_path + "' not found: " + where +
+    throw Error("model " + quote_for_message(name_or_path) + " not found: " + where +
                 "; offline mode is on (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE), so it is not downloaded: unset "
                 "them to download it from " + hf_endpoint() + ", or download it first, e.g. `huggingface-cli download " +
                 name_or_path + "`, or give the path of a model folder");
@@ -93,7 +94,7 @@ std::string resolve_model(const std::string& name_or_path) {
   } catch (const Error& e) {
     const std::string where = missing.empty() ? "is not a folder and not in the Hugging Face cache (" + repo + ")"
                                               : "has an incomplete cached snapshot (no " + missing + " in " + dir + ")";
-    throw Error("model '" + name_or_path + "' " + where + "; downloading it failed: " + e.what());
+    throw Error("model " + quote_for_message(name_or_path) + " " + where + "; downloading it failed: " + e.what());
   }
 }
 

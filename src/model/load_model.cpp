@@ -4,6 +4,7 @@
 #include "model/llama.h"
 #include "model/model.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -14,7 +15,7 @@ std::vector<HookSite> model_hook_sites(const ModelConfig& config) {
     case Arch::Llama:
       return llama_hook_sites(config);
   }
-  throw Error("architecture '" + config.model_type + "' is not implemented");
+  throw Error("architecture " + quote_for_message(config.model_type) + " is not implemented");
 }
 
 std::unique_ptr<Model> load_model(const std::string& model_dir, WeightFormat format) {
@@ -26,7 +27,7 @@ std::unique_ptr<Model> load_model(const std::string& model_dir, WeightFormat for
     case Arch::Llama:
       return load_llama(config, std::move(weights), format);
   }
-  throw Error(model_dir + "/config.json: architecture '" + config.model_type + "' is not implemented");
+  throw Error(model_dir + "/config.json: architecture " + quote_for_message(config.model_type) + " is not implemented");
 }
 
 }  // namespace nt

@@ -1,6 +1,7 @@
 #include "report/trace_json.h"
 
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -102,7 +103,7 @@ std::vector<TracedNeurons> traced_neurons(const nlohmann::json& trace) {
       }
     }
   } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("not a neurontrace trace (") + e.what() + ")");
+    throw Error("not a neurontrace trace (" + escape_for_message(e.what()) + ")");
   }
   return out;
 }

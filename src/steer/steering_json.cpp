@@ -3,6 +3,7 @@
 #include "io/model_identity.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
 #include "util/option_error.h"
 
 namespace nt {
@@ -44,8 +45,7 @@ TraceSelection select_from_trace(const std::string& trace_path, const nlohmann::
   try {
     trace = nlohmann::json::parse(read_file(trace_path));
   } catch (const nlohmann::json::exception& e) {
-    std::string what = e.what();
-    throw Error(trace_path + ": malformed JSON (" + what.substr(0, what.find('\n')) + ")");
+    throw Error(trace_path + ": malformed JSON (" + escape_for_message(e.what()) + ")");
   }
   if (!trace.is_object() || trace.value("kind", "") != "trace" || !trace.contains("model"))
     throw Error(trace_path + ": not a neurontrace trace.json");
@@ -78,10 +78,10 @@ TraceSelection select_from_trace(const std::string& trace_path, const nlohmann::
       }
     }
   } catch (const nlohmann::json::exception& e) {
-    throw Error(trace_path + ": unexpected layout (" + std::string(e.what()) + ")");
+    throw Error(trace_path + ": unexpected layout (" + escape_for_message(e.what()) + ")");
   }
   throw Error(trace_path + ": no table for site '" + (site ? site_name(*site) : "any") + "'" +
-              (positions.empty() ? "" : " at positions '" + positions + "'"));
+              (positions.empty() ? "" : " at positions " + quote_for_message(positions)));
 }
 
 }  // namespace nt

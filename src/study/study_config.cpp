@@ -11,6 +11,7 @@
 #include "steer/intervention.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -24,7 +25,7 @@ void check_keys(const oj& j, const std::string& where, const std::set<std::strin
     if (!allowed.count(k)) {
       std::string list;
       for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      throw Error(path + ": unknown field '" + k + "' in " + where + " (known: " + list + ")");
+      throw Error(path + ": unknown field " + quote_for_message(k) + " in " + where + " (known: " + list + ")");
     }
 }
 
@@ -75,14 +76,14 @@ T get(const oj& j, const char* key, T fallback, const std::string& where, const 
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
     T out{};
     if (!integer_in_range(*it, out))
-      throw Error(path + ": field '" + key + "' in " + where + " must be an integer in range (got " +
+      throw Error(path + ": field " + quote_for_message(key) + " in " + where + " must be an integer in range (got " +
                   (it->is_number() ? it->dump() : std::string(it->type_name())) + ")");
     return out;
   }
   try {
     return it->template get<T>();
   } catch (const oj::exception&) {
-    throw Error(path + ": field '" + key + "' in " + where + " has the wrong type");
+    throw Error(path + ": field " + quote_for_message(key) + " in " + where + " has the wrong type");
   }
 }
 
@@ -95,8 +96,7 @@ StudyConfig load_study_config(const std::string& path) {
   try {
     c.raw = oj::parse(read_file(path));
   } catch (const oj::exception& e) {
-    std::string what = e.what();
-    throw Error(path + ": malformed JSON (" + what.substr(0, what.find('\n')) + ")");
+    throw Error(path + ": malformed JSON (" + escape_for_message(e.what()) + ")");
   }
   const oj& j = c.raw;
   check_keys(j, "the study", {"description", "model", "generation", "trace", "overlap", "neuron_pages", "baseline",
@@ -164,8 +164,11 @@ StudyConfig load_study_config(const std::string& path) {
     if (!j.contains("concepts") || !j["concepts"].is_object() || j["concepts"].empty())
       throw Error(path + ": missing 'concepts' ({\"name\": [prompts], ...})");
     for (const auto& [name, prompts] : j["concepts"].items()) {
-      if (name.empty() || name == "baseline") throw Error(path + ": invalid concept name '" + name + "'");
-      c.concepts.emplace_back(name, prompt_list(prompts, "concepts." + name, path));
+      if (name.empty() || name == "baseline") throw Error(path + ": invalid concept name " + quote_for_message(name));
+      // Concept names reach tables, warnings and the terminal: text only.
+      if (escape_for_message(name, std::string::npos) != name)
+        throw Error(path + ": concept name " + quote_for_message(name) + " has control characters or invalid UTF-8");
+      c.concepts.emplace_back(name, prompt_list(prompts, "concepts." + escape_for_message(name, 80), path));
     }
     if (j.contains("steer")) {
       const oj& s = j["steer"];
@@ -176,7 +179,7 @@ StudyConfig load_study_config(const std::string& path) {
       st.concept_name = get<std::string>(s, "concept", "", "steer", path);
       bool known = false;
       for (const auto& [name, p] : c.concepts) known |= name == st.concept_name;
-      if (!known) throw Error(path + ": steer.concept '" + st.concept_name + "' is not one of the concepts");
+      if (!known) throw Error(path + ": steer.concept " + quote_for_message(st.concept_name) + " is not one of the concepts");
       if (s.contains("prompt")) st.prompts.push_back(get<std::string>(s, "prompt", "", "steer", path));
       if (s.contains("prompts"))
         for (auto& p : string_list(s["prompts"], "steer.prompts", path)) st.prompts.push_back(p);

@@ -50,7 +50,7 @@ std::string slug(const std::string& s) {
 }
 
 void write_out(const std::string& path, const std::string& contents) {
-  fs::create_directories(fs::path(path).parent_path());
+  make_directories(fs::path(path).parent_path().string());
   write_file_atomic(path, contents);
 }
 
@@ -129,7 +129,7 @@ Checkpoints study_checkpoints(const StudyConfig& cfg, const ModelIdentity& ident
   json recording = {{"version", NT_VERSION}, {"model", identity.fingerprint},
                     {"generation", section("generation")}, {"trace", section("trace")}};
   Checkpoints cps{out_dir + "/groups", std::move(recording), groups};
-  fs::create_directories(cps.dir);
+  make_directories(cps.dir);
   return cps;
 }
 

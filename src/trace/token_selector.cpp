@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "util/error.h"
+#include "util/message_text.h"
 #include "util/option_error.h"
 
 namespace nt {
@@ -40,7 +41,7 @@ TokenSelector::TokenSelector(std::vector<std::string> words, const std::string& 
     if (!code) {
       PCRE2_UCHAR buf[256];
       pcre2_get_error_message(err, buf, sizeof buf);
-      throw Error("invalid --select-regex '" + regex + "' at offset " + std::to_string(offset) + ": " +
+      throw Error("invalid --select-regex " + quote_for_message(regex) + " at offset " + std::to_string(offset) + ": " +
                   reinterpret_cast<char*>(buf));
     }
     code_ = code;
