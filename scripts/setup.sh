@@ -16,6 +16,7 @@ packages=(
   libsentencepiece-dev
   libcurl4-openssl-dev
   clang libclang-rt-14-dev
+  g++-aarch64-linux-gnu qemu-user
   chromium
   python3
 )
