@@ -218,3 +218,84 @@ TEST(TokenStatsAdd, MatchesPlainAccumulation) {
     }
   }
 }
+
+// The recorder's per-step update (add_tokens, vectorised for AVX-512 and AVX2): three rows per
+// step, two sequences of group 0 around one of group 1 (so a group's run of rows is broken and
+// resumed). The groups' fields against a plain double computation (exactly), each sequence's
+// float partials, their flush into double totals every kFlushEvery tokens and its max against a
+// plain float/double computation of the same scheme (exactly), for block-aligned and unaligned
+// offsets, widths with and without a 16-lane tail, and enough tokens for two flushes and a rest.
+TEST(TokenStatsAdd, SequencePartialsAndGroupsMatchPlainAccumulation) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.5f, 3.0f);
+  constexpr int kFlush = SequenceSums::kFlushEvery;
+  constexpr int kSeqs = 3;
+  const int group_of[kSeqs] = {0, 1, 0};
+  for (size_t offset : {size_t{0}, size_t{16}, size_t{5}})
+    for (int width : {1, 16, 37, 64}) {
+      const size_t n = offset + static_cast<size_t>(width) + 3;
+      std::vector<SequenceSums> seqs(kSeqs, SequenceSums(n));
+      std::vector<TokenStats> groups(2, TokenStats(n));
+      using F = std::vector<float>;
+      using D = std::vector<double>;
+      std::vector<F> part(kSeqs, F(n, 0.0f)), part_abs(kSeqs, F(n, 0.0f)), mx(kSeqs, F(n, -INFINITY));
+      std::vector<D> tot(kSeqs, D(n, 0.0)), tot_abs(kSeqs, D(n, 0.0));
+      std::vector<F> gmax(2, F(n, -INFINITY)), gmin(2, F(n, INFINITY));
+      std::vector<D> gsum(2, D(n, 0.0)), gsq(2, D(n, 0.0)), gabs(2, D(n, 0.0));
+      const int tokens = 2 * kFlush + 5;
+      const size_t from = 2;  // the rows' units start 2 floats into each row
+      for (int t = 1; t <= tokens; ++t) {
+        const bool flush = t % kFlush == 0;
+        std::vector<F> x(kSeqs, F(from + static_cast<size_t>(width)));
+        std::vector<TokenRow> rows;
+        for (int q = 0; q < kSeqs; ++q) {
+          for (auto& v : x[q]) v = nd(rng);
+          rows.push_back({x[q].data(), &seqs[q], &groups[group_of[q]], flush});
+        }
+        add_tokens(rows, offset, from, width);
+        for (int q = 0; q < kSeqs; ++q) {
+          const int g = group_of[q];
+          for (int i = 0; i < width; ++i) {
+            const size_t k = offset + static_cast<size_t>(i);
+            const float v = x[q][from + static_cast<size_t>(i)];
+            part[q][k] += v;
+            part_abs[q][k] += std::fabs(v);
+            if (flush) {
+              tot[q][k] += part[q][k];
+              tot_abs[q][k] += part_abs[q][k];
+              part[q][k] = part_abs[q][k] = 0.0f;
+            }
+            mx[q][k] = std::max(mx[q][k], v);
+            gmax[g][k] = std::max(gmax[g][k], v);
+            gmin[g][k] = std::min(gmin[g][k], v);
+            gsum[g][k] += v;
+            gsq[g][k] += static_cast<double>(v) * v;
+            gabs[g][k] += std::fabs(static_cast<double>(v));
+          }
+        }
+        if (t == kFlush) {  // right after a flush the totals hold every token so far
+          for (size_t k = offset; k < offset + static_cast<size_t>(width); ++k) ASSERT_EQ(seqs[0].sum[k], tot[0][k]);
+        }
+      }
+      for (int q = 0; q < kSeqs; ++q) {
+        seqs[q].flush();
+        for (size_t k = 0; k < n; ++k) {
+          EXPECT_EQ(seqs[q].sum[k], tot[q][k] + part[q][k]) << offset << " " << width << " " << q << " " << k;
+          EXPECT_EQ(seqs[q].sumabs[k], tot_abs[q][k] + part_abs[q][k]) << offset << " " << width << " " << k;
+          EXPECT_EQ(seqs[q].max(k), mx[q][k]) << offset << " " << width << " " << q << " " << k;
+        }
+      }
+      for (int g = 0; g < 2; ++g)
+        for (size_t k = 0; k < n; ++k) {
+          EXPECT_EQ(groups[g].sum[k], gsum[g][k]) << offset << " " << width << " " << g << " " << k;
+          EXPECT_EQ(groups[g].sumsq[k], gsq[g][k]) << offset << " " << width << " " << g << " " << k;
+          EXPECT_EQ(groups[g].sumabs[k], gabs[g][k]) << offset << " " << width << " " << g << " " << k;
+          EXPECT_EQ(groups[g].max[k], gmax[g][k]) << offset << " " << width << " " << g << " " << k;
+          EXPECT_EQ(groups[g].min[k], gmin[g][k]) << offset << " " << width << " " << g << " " << k;
+        }
+      // Float partials of at most kFlush terms: a sequence's sum stays within float precision of
+      // the double sum (sequence 1 is alone in group 1).
+      for (size_t k = 0; k < n; ++k)
+        EXPECT_NEAR(seqs[1].sum[k], gsum[1][k], 1e-6 * gabs[1][k] + 1e-12) << offset << " " << width << " " << k;
+    }
+}

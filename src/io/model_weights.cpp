@@ -110,26 +110,29 @@ void ModelWeights::release(const float* p) {
   for (auto& v : converted_)
     if (!v.empty() && v.data() == p) {
       std::vector<float>().swap(v);
-      return;
+      break;
     }
-  for (const auto& [name, e] : entries_) {
-    if (reinterpret_cast<const uint8_t*>(p) != e.file->data(*e.info)) continue;
+  drop_mapped_pages();
+}
+
+void ModelWeights::drop_mapped_pages() const {
 #ifdef MADV_DONTNEED
-    // Every page of the file's data is dropped, not only this tensor's: since Linux 6.18 a read
-    // fault maps the whole page-cache folio around it (up to 2 MiB), neighbouring tensors
-    // included. Nothing reads the map after loading (small tensors are copies, embeddings are read
-    // with pread), and a private read-only mapping reads dropped pages back from the file anyway.
-    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  // Every page of every file's data, not only the released tensor's: since Linux 6.18 a read fault
+  // maps the whole page-cache folio around it (up to 2 MiB), neighbouring tensors included, and a
+  // converted tensor (F16, BF16) leaves its file pages mapped too. Nothing reads the map after
+  // loading (small tensors are copies, embeddings are read with pread), and a private read-only
+  // mapping reads dropped pages back from the file anyway.
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  for (const auto& file : files_) {
     uintptr_t b = UINTPTR_MAX, end = 0;
-    for (const auto& info : e.file->tensors()) {
-      const auto at = reinterpret_cast<uintptr_t>(e.file->data(info));
+    for (const auto& info : file->tensors()) {
+      const auto at = reinterpret_cast<uintptr_t>(file->data(info));
       b = std::min(b, at / page * page);
       end = std::max(end, at + static_cast<size_t>(info.numel()) * dtype_size(info.dtype));
     }
-    madvise(reinterpret_cast<void*>(b), end - b, MADV_DONTNEED);
-#endif
-    return;
+    if (end > b) madvise(reinterpret_cast<void*>(b), end - b, MADV_DONTNEED);
   }
+#endif
 }
 
 }  // namespace nt

@@ -29,9 +29,8 @@ class ModelWeights {
   // Not counted in bytes_used(): a step reads only the rows of its tokens or positions.
   RowTable row_table(const std::string& name, const std::vector<int64_t>& shape);
   // Tells the loader that `p` (returned by get()) will not be read again: a float32 copy is
-  // freed; a tensor read in place from the memory map has its pages dropped from this process
-  // (the file's pages stay in the page cache). Called once a weight matrix has its own converted
-  // copy.
+  // freed, and the files' mapped pages are dropped from this process (they stay in the page
+  // cache). Called once a weight matrix has its own converted copy.
   void release(const float* p);
   // Where the tensors come from (the single file, or the index), for messages.
   const std::string& source() const { return source_; }
@@ -45,6 +44,7 @@ class ModelWeights {
   };
   const Entry* lookup(const std::string& name) const;
   const Entry& checked(const std::string& name, const std::vector<int64_t>& shape) const;
+  void drop_mapped_pages() const;
 
   std::string source_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
