@@ -46,7 +46,6 @@ Recorder::Recorder(const ModelConfig& config, const Tokenizer& tokenizer, Record
   last_acts_.assign(n_set, std::vector<std::vector<float>>(n_seq));
   window_until_.assign(n_seq, -1);
   step_mask_.resize(n_set);
-  step_rows_.resize(n_set);
 }
 
 void Recorder::attach(Hooks& hooks) {
@@ -98,7 +97,6 @@ void Recorder::begin_step(const HookContext& ctx) {
       }
       if (!st) st = std::make_unique<SequenceSums>(layout_.total);
       ++st->count;
-      if (st->count % SequenceSums::kFlushEvery == 0) mask[r] = 2;  // this token flushes the partials
     }
   }
   step_dump_row_.assign(n, -1);
@@ -117,35 +115,29 @@ void Recorder::begin_step(const HookContext& ctx) {
 void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
   const size_t offset =
       layout_.offsets[static_cast<size_t>(site)] + static_cast<size_t>(ctx.point.layer) * ctx.width;
-  // Split by units over the pool: each task updates its own slice of every row's statistics
-  // (rows of one sequence or group share statistics, so splitting by row would race).
-  // About two even slices per thread, whole 16-unit blocks, at least 256 units each.
+  // Split by neurons over the pool: each task updates its own slice of every row's statistics
+  // (rows of one sequence share a TokenStats, so splitting by row would race).
+  // About two even slices per thread, whole 16-float groups, at least 256 neurons each.
   const size_t width = static_cast<size_t>(ctx.width);
   const size_t slices = std::clamp<size_t>(width / 256, 1, 2 * static_cast<size_t>(thread_pool().size()));
   const size_t chunk = ((width + slices - 1) / slices + 15) / 16 * 16;
-  for (size_t s = 0; s < options_.settings.size(); ++s) {
-    auto& rows = step_rows_[s];
-    rows.clear();
-    if (options_.settings[s] == Positions::Last) continue;
-    for (size_t r = 0; r < ctx.rows.size(); ++r) {
-      if (!step_mask_[s][r]) continue;
-      const size_t seq = static_cast<size_t>(ctx.rows[r].seq);
-      rows.push_back({acts + r * width, in_flight_[s][seq].get(),
-                      &groups_[s][static_cast<size_t>(group_of_seq_[seq])], step_mask_[s][r] == 2});
-    }
-  }
   thread_pool().parallel_for((width + chunk - 1) / chunk, 1, [&](size_t b, size_t e) {
     const size_t i0 = b * chunk, i1 = std::min(width, e * chunk);
     const int len = static_cast<int>(i1 - i0);
     for (size_t s = 0; s < options_.settings.size(); ++s) {
-      if (options_.settings[s] != Positions::Last) {
-        if (!step_rows_[s].empty()) add_tokens(step_rows_[s], offset + i0, i0, len);
-        continue;
+      const auto& mask = step_mask_[s];
+      const bool last = options_.settings[s] == Positions::Last;
+      for (size_t r = 0; r < ctx.rows.size(); ++r) {
+        if (!mask[r]) continue;
+        const size_t seq = static_cast<size_t>(ctx.rows[r].seq);
+        const float* a = acts + r * width + i0;
+        if (last) {
+          std::copy_n(a, len, last_acts_[s][seq].data() + offset + i0);
+        } else {
+          in_flight_[s][seq]->add(offset + i0, a, len);
+          groups_[s][static_cast<size_t>(group_of_seq_[seq])].add_spread(offset + i0, a, len);
+        }
       }
-      for (size_t r = 0; r < ctx.rows.size(); ++r)
-        if (step_mask_[s][r])
-          std::copy_n(acts + r * width + i0, len,
-                      last_acts_[s][static_cast<size_t>(ctx.rows[r].seq)].data() + offset + i0);
     }
     if (options_.keep_rows)
       for (size_t r = 0; r < ctx.rows.size(); ++r)
@@ -177,13 +169,13 @@ void Recorder::sequence_done(int seq) {
       group.merge(one);
       std::vector<float>().swap(last);
     } else if (st && st->count > 0) {
-      st->flush();
       for (size_t i = 0; i < layout_.total; ++i) {
         out.mean[i] = static_cast<float>(st->mean(i));
         out.mean_abs[i] = static_cast<float>(st->mean_abs(i));
-        out.max[i] = st->max(i);
+        out.max[i] = st->max[i];
       }
-      group.count += st->count;  // observe() added each token to the group already
+      // observe() added each token's sumsq and min to the group already.
+      group.merge_sums(*st);
     }
     store_sample(s, seq, out);
     st.reset();

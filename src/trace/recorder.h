@@ -93,8 +93,7 @@ class Recorder {
   int64_t store_end_ = 0;
   std::vector<std::vector<TokenStats>> groups_;                      // [setting][group]
   std::vector<int> window_until_;                                    // [seq] last position in a match window
-  std::vector<std::vector<char>> step_mask_;  // [setting][row of the step] 0: not recorded, 1: recorded, 2: and flushed
-  std::vector<std::vector<TokenRow>> step_rows_;  // [setting] the rows observe() adds, rebuilt per call
+  std::vector<std::vector<char>> step_mask_;                         // [setting][row of the step]
   std::vector<int> step_dump_row_;                                   // [row of the step] -> rows_ index or -1
   RecordedRows rows_;
 };
