@@ -27,6 +27,9 @@
 //              prefill shape 128x768 @ 768x3072 (run last, so their 1 GiB buffer is not in the RSS).
 // Prints Markdown tables and the goal ratios; --json writes the same numbers.
 #include <cblas.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -233,6 +236,7 @@ struct DecodeResult {
   double aggregate_tok_s = 0;
   size_t kv_bytes = 0;  // KV cache reserved while all `batch` sequences run
   long peak_rss = -1;   // the process's RSS high-water mark during this row (max over rounds), -1: unknown
+  double hook_share = 0;  // tracing row: share of the run's wall time spent in the recorder's hooks
 };
 
 // Peak RSS per row. Linux resets the process's RSS high-water mark (VmHWM) to the current RSS when
@@ -244,6 +248,9 @@ long g_process_peak_rss = -1;
 
 bool reset_peak_rss() {
   g_process_peak_rss = std::max(g_process_peak_rss, peak_rss_since_reset());
+#if defined(__GLIBC__)
+  malloc_trim(0);  // what earlier rows freed goes back to the system, not into this row's figure
+#endif
   FILE* f = std::fopen("/proc/self/clear_refs", "w");
   if (!f) return false;
   const bool ok = std::fputs("5", f) >= 0;
@@ -337,11 +344,30 @@ void keep_best(DecodeResult& best, const DecodeResult& d) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Wall time spent inside the recorder's hook callbacks: a hook added before the recorder's on each
+// point it observes starts a clock, one added after stops it. Measured in the same run as the
+// traced row's time, so on a shared machine a burst of other work inflates both alike, unlike the
+// comparison of the traced run with the untraced one (two runs, each meeting its own load).
+struct HookTimer {
+  double seconds = 0;
+  Clock::time_point t0;
+  void attach_start(nt::Hooks& hooks, const std::vector<nt::HookPoint>& points) {
+    for (const auto& p : points) hooks.add(p, [this](const nt::HookContext&, float*) { t0 = Clock::now(); });
+  }
+  void attach_stop(nt::Hooks& hooks, const std::vector<nt::HookPoint>& points) {
+    for (const auto& p : points) hooks.add(p, [this](const nt::HookContext&, float*) { seconds += seconds_since(t0); });
+  }
+};
+
 // TRACING ROW: generation with the real recorder attached, recording what
 // `neurontrace trace --site hook_resid_post --site mlp.hook_post` records — every neuron of both
 // sites at every generated token (feed_last_token on, as tracing does).
-DecodeResult bench_tracing(nt::Model& model, nt::Hooks* hooks, int batch, int new_tokens) {
-  return run_decode(model, hooks, batch, new_tokens, /*feed_last_token=*/true);
+DecodeResult bench_tracing(nt::Model& model, nt::Hooks* hooks, HookTimer& timer, int batch, int new_tokens) {
+  timer.seconds = 0;
+  const auto t0 = Clock::now();
+  DecodeResult r = run_decode(model, hooks, batch, new_tokens, /*feed_last_token=*/true);
+  r.hook_share = timer.seconds / seconds_since(t0);
+  return r;
 }
 // END TRACING ROW
 // ---------------------------------------------------------------------------------------------
@@ -496,7 +522,13 @@ int main(int argc, char** argv) {
     recorder_options.settings = {nt::Positions::Generated};
     nt::Recorder recorder(c, *tokenizer, recorder_options, std::vector<int>(trace_batch, 0), 1);
     nt::Hooks hooks(c);
+    std::vector<nt::HookPoint> observed = {{nt::HookSite::Embed, -1}};
+    for (auto site : recorder_options.sites)
+      for (int l = 0; l < c.n_layer; ++l) observed.push_back({site, l});
+    HookTimer hook_timer;
+    hook_timer.attach_start(hooks, observed);
     recorder.attach(hooks);
+    hook_timer.attach_stop(hooks, observed);
 
     PrefillResult prefill;
     std::vector<DecodeResult> decode(plans.size());
@@ -514,7 +546,7 @@ int main(int argc, char** argv) {
       }
       for (size_t i = 0; i < plans.size(); ++i)
         keep_best(decode[i], run_decode(*model, nullptr, plans[i].batch, plans[i].new_tokens));
-      keep_best(traced, bench_tracing(*model, &hooks, trace_batch, trace_tokens));
+      keep_best(traced, bench_tracing(*model, &hooks, hook_timer, trace_batch, trace_tokens));
     }
     const DecodeResult* untraced = nullptr;
     for (const auto& d : decode)
@@ -658,7 +690,9 @@ int main(int argc, char** argv) {
     };
     for (const auto& d : decode) print_row(std::to_string(d.batch), d);
     print_row(std::to_string(traced.batch) + ", traced (recorder: every unit of resid_post + mlp.hook_post)", traced);
-    std::printf("\n");
+    std::printf("\nTraced row: %.1f%% of its wall time inside the recorder's hooks (same run; the overhead below\n"
+                "compares two runs, each under its own share of the machine).\n\n",
+                traced.hook_share * 100);
 
     if (!format_rows.empty()) {
       std::printf("| Weights (--weights) | Weight bytes per step | Batch-1 tokens/s | vs float32 |\n|---|---|---|---|\n");
@@ -716,6 +750,7 @@ int main(int argc, char** argv) {
       j["tracing"] = row(traced);
       j["tracing"]["observer"] = "recorder: every neuron of blocks.*.hook_resid_post and blocks.*.mlp.hook_post";
       j["tracing"]["overhead_vs_untraced"] = trace_overhead;
+      j["tracing"]["share_in_recorder_hooks"] = traced.hook_share;
       j["goals"] = json::object();
       for (const auto& g : goals)
         j["goals"][g.key] = {{"value", g.value}, {"target", g.target}, {"at_most", g.at_most}, {"met", g.met()}};
