@@ -15,8 +15,6 @@
 
 namespace nt {
 
-enum class DType;
-
 struct RandomModelSpec {
   std::string arch = "gpt2";  // "gpt2" or "llama"
   int layers = 12;
