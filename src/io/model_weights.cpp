@@ -117,8 +117,9 @@ void ModelWeights::release(const float* p) {
 
 void ModelWeights::drop_mapped_pages() const {
 #ifdef MADV_DONTNEED
-  // Every page of every file's data, not only the released tensor's: since Linux 6.18 a read fault
-  // maps the whole page-cache folio around it (up to 2 MiB), neighbouring tensors included, and a
+  // Every page of every file's data, not only the released tensor's: on Linux 6.18 a read fault
+  // maps far more than the page (the large page-cache folio around it, up to 2 MiB, as far as we
+  // can tell), neighbouring tensors included, and a
   // converted tensor (F16, BF16) leaves its file pages mapped too. Nothing reads the map after
   // loading (small tensors are copies, embeddings are read with pread), and a private read-only
   // mapping reads dropped pages back from the file anyway.

@@ -1,9 +1,9 @@
 #pragma once
 // A [rows, cols] float32 table of which each step reads a few rows: the token and position
 // embeddings. A float32 tensor is read from its file with pread(), not through the memory map:
-// since Linux 6.18 a fault on a file mapping maps the whole page-cache folio around the address
-// (up to 2 MiB), so a few hundred token lookups through the map made nearly all of GPT-2 small's
-// 154 MB embedding resident in the process (peak RSS 1.5x weights + KV cache instead of 1.1x).
+// on Linux 6.18 a fault on a file mapping maps far more than the page (the whole large page-cache
+// folio around it, as far as we can tell), so a few hundred token lookups through the map made
+// ~250 MB of GPT-2 small's file resident in the process (peak RSS 1.5x weights + KV cache, not 1.1x).
 // F32, F16 and BF16 rows are converted as they are read; on a big-endian host the tensor is
 // converted to float32 once and kept in memory.
 #include <cstdint>
