@@ -1,9 +1,13 @@
 // nt_bench: throughput of the engine on a GPT-2-sized model, next to what the machine can do.
 //
-//   nt_bench [--model DIR] [--threads 2] [--json FILE] [--quick] [--no-formats]
+//   nt_bench [--shape gpt2|llama | --model DIR] [--threads 2] [--json FILE] [--quick] [--no-formats]
+//            [--tracing-only]
 //
-// --model defaults to <folder of this binary>/bench-model/gpt2-small, which is written with random
-// weights (src/io/random_model.h, the same code as tools/make_random_model) when missing.
+// The model defaults to <folder of this binary>/bench-model/gpt2-small (GPT-2 small's shape), or
+// with --shape llama to bench-model/tinyllama (TinyLlama-1.1B's shape, bf16 in the file, float32
+// once loaded), written with random weights (src/io/random_model.h, the same code as
+// tools/make_random_model) when missing. --tracing-only runs only the batch-16 row, untraced and
+// traced.
 //
 // Measures, in this order:
 //   prefill    one Model::forward step over a 128-token prompt (logits for the last row only, as
@@ -15,7 +19,8 @@
 //   tracing    generation with the recorder on every neuron of hook_resid_post and mlp.hook_post,
 //              at batch 16 and 64 new tokens (the seed study's length), next to the same run
 //              untraced.
-//   memory     peak RSS (getrusage) after the float32 rows, weight bytes, KV cache bytes at batch 45.
+//   memory     each float32 row's own peak RSS (VmHWM, reset before the row) against the weights
+//              plus the KV cache it reserves; the whole process's peak; weight bytes.
 //   formats    batch-1 decode with the model loaded as bf16 and as int8 (--weights), against the
 //              float32 batch-1 row (skipped with --no-formats).
 //   machine    STREAM-style read (sum) and copy bandwidth, and the OpenBLAS SGEMM rate for the
@@ -24,6 +29,9 @@
 // Prints Markdown tables and the goal ratios; --json writes the same numbers.
 #if defined(NT_HAVE_OPENBLAS)
 #include <cblas.h>
+#endif
+#if defined(__GLIBC__)
+#include <malloc.h>
 #endif
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -73,6 +81,8 @@ struct Options {
   std::string json_path;
   bool quick = false;
   bool formats = true;
+  bool tracing_only = false;
+  nt::RandomModelSpec spec;  // the default model's shape
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -233,7 +243,39 @@ struct DecodeResult {
   double per_seq_tok_s = 0;
   double aggregate_tok_s = 0;
   size_t kv_bytes = 0;  // KV cache reserved while all `batch` sequences run
+  long peak_rss = -1;   // the process's RSS high-water mark during this row (max over rounds), -1: unknown
+  double hook_share = 0;  // tracing row: share of the run's wall time spent in the recorder's hooks
 };
+
+// Peak RSS per row. Linux resets the process's RSS high-water mark (VmHWM) to the current RSS when
+// "5" is written to /proc/self/clear_refs, so each row reports its own peak, not one left behind
+// by loading the model or by an earlier row. Where that is unavailable the row reports none.
+// (getrusage's ru_maxrss is reset with it, so the process's own peak is kept here.)
+long peak_rss_since_reset();
+long g_process_peak_rss = -1;
+
+bool reset_peak_rss() {
+  g_process_peak_rss = std::max(g_process_peak_rss, peak_rss_since_reset());
+#if defined(__GLIBC__)
+  malloc_trim(0);  // what earlier rows freed goes back to the system, not into this row's figure
+#endif
+  FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (!f) return false;
+  const bool ok = std::fputs("5", f) >= 0;
+  return std::fclose(f) == 0 && ok;
+}
+
+// VmHWM from /proc/self/status in bytes, -1 where unavailable.
+long peak_rss_since_reset() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  long kib = -1;
+  char line[256];
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib < 0 ? -1 : kib * 1024L;
+}
 
 // Prompts of 8..16 tokens (a few different lengths), fixed by the seed.
 std::vector<std::vector<int>> make_prompts(int batch, int vocab) {
@@ -265,6 +307,7 @@ DecodeResult run_decode(nt::Model& model, const nt::Hooks* hooks, int batch, int
   gc.feed_last_token = feed_last_token;
   gc.max_batch = batch;
   gc.max_step_rows = 1 << 20;  // every prompt prefilled in the first step, so later steps are pure decode
+  const bool peak_reset = reset_peak_rss();
   nt::Generator gen(model, hooks);
   int steps = 0;
   long tok_first = 0, tok_last = 0;
@@ -281,6 +324,7 @@ DecodeResult run_decode(nt::Model& model, const nt::Hooks* hooks, int batch, int
   const auto t0 = Clock::now();
   gen.generate(prompts, gc);
   DecodeResult r;
+  r.peak_rss = peak_reset ? peak_rss_since_reset() : -1;
   r.batch = batch;
   r.new_tokens = new_tokens;
   r.decode_steps = steps - 1;
@@ -302,15 +346,36 @@ DecodeResult run_decode(nt::Model& model, const nt::Hooks* hooks, int batch, int
 // Keeps the faster of two runs of the same row (best-of: on a shared machine interference only
 // ever makes a run slower).
 void keep_best(DecodeResult& best, const DecodeResult& d) {
+  const long peak = std::max(best.peak_rss, d.peak_rss);
   if (best.batch == 0 || d.aggregate_tok_s > best.aggregate_tok_s) best = d;
+  best.peak_rss = peak;
 }
 
 // ---------------------------------------------------------------------------------------------
+// Wall time spent inside the recorder's hook callbacks: a hook added before the recorder's on each
+// point it observes starts a clock, one added after stops it. Measured in the same run as the
+// traced row's time, so on a shared machine a burst of other work inflates both alike, unlike the
+// comparison of the traced run with the untraced one (two runs, each meeting its own load).
+struct HookTimer {
+  double seconds = 0;
+  Clock::time_point t0;
+  void attach_start(nt::Hooks& hooks, const std::vector<nt::HookPoint>& points) {
+    for (const auto& p : points) hooks.add(p, [this](const nt::HookContext&, float*) { t0 = Clock::now(); });
+  }
+  void attach_stop(nt::Hooks& hooks, const std::vector<nt::HookPoint>& points) {
+    for (const auto& p : points) hooks.add(p, [this](const nt::HookContext&, float*) { seconds += seconds_since(t0); });
+  }
+};
+
 // TRACING ROW: generation with the real recorder attached, recording what
 // `neurontrace trace --site hook_resid_post --site mlp.hook_post` records — every neuron of both
 // sites at every generated token (feed_last_token on, as tracing does).
-DecodeResult bench_tracing(nt::Model& model, nt::Hooks* hooks, int batch, int new_tokens) {
-  return run_decode(model, hooks, batch, new_tokens, /*feed_last_token=*/true);
+DecodeResult bench_tracing(nt::Model& model, nt::Hooks* hooks, HookTimer& timer, int batch, int new_tokens) {
+  timer.seconds = 0;
+  const auto t0 = Clock::now();
+  DecodeResult r = run_decode(model, hooks, batch, new_tokens, /*feed_last_token=*/true);
+  r.hook_share = timer.seconds / seconds_since(t0);
+  return r;
 }
 // END TRACING ROW
 // ---------------------------------------------------------------------------------------------
@@ -333,29 +398,27 @@ double cpu_seconds() {
          1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-long peak_rss_bytes() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss * 1024L;  // Linux reports KiB
-}
+// The whole process's peak RSS so far (loading included), across the per-row resets.
+long process_peak_rss() { return std::max(g_process_peak_rss, peak_rss_since_reset()); }
 
 // Writes the default model in a child process, so its ~1 GB of buffers does not count in our RSS.
 void ensure_model(const Options& opt) {
-  const nt::RandomGpt2Spec spec;  // GPT-2 small, seed 0
+  const nt::RandomModelSpec& spec = opt.spec;
   if (!opt.default_model) {
     if (!std::filesystem::exists(opt.model_dir + "/config.json"))
       throw nt::Error(opt.model_dir + ": no config.json (write one with make_random_model --out DIR)");
     return;
   }
-  if (nt::random_gpt2_is_current(opt.model_dir, spec)) return;
-  std::fprintf(stderr, "nt_bench: writing random GPT-2 small to %s ...\n", opt.model_dir.c_str());
+  if (nt::random_model_is_current(opt.model_dir, spec)) return;
+  std::fprintf(stderr, "nt_bench: writing a random %s-shaped model to %s ...\n", spec.arch.c_str(),
+               opt.model_dir.c_str());
   std::fflush(stderr);
   const auto t0 = Clock::now();
   const pid_t pid = fork();
   if (pid < 0) throw nt::Error("fork failed: " + std::string(std::strerror(errno)));
   if (pid == 0) {
     try {
-      nt::write_random_gpt2(opt.model_dir, spec, nt::default_random_gpt2_tokenizer_dir());
+      nt::write_random_model(opt.model_dir, spec, nt::default_random_model_tokenizer_dir(spec.arch));
       _exit(0);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "nt_bench: error: %s\n", e.what());
@@ -390,11 +453,14 @@ int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
 
 Options parse_args(int argc, char** argv) {
   Options o;
-  o.model_dir = exe_dir() + "/bench-model/gpt2-small";
   for (int i = 1; i < argc; ++i) {
     const std::string f = argv[i];
     if (f == "--quick") {
       o.quick = true;
+      continue;
+    }
+    if (f == "--tracing-only") {
+      o.tracing_only = true;
       continue;
     }
     if (f == "--no-formats") {
@@ -402,7 +468,8 @@ Options parse_args(int argc, char** argv) {
       continue;
     }
     if (f == "-h" || f == "--help") {
-      std::puts("usage: nt_bench [--model DIR] [--threads N] [--json FILE] [--quick] [--no-formats]");
+      std::puts("usage: nt_bench [--shape gpt2|llama | --model DIR] [--threads N] [--json FILE] [--quick]\n"
+                "                [--no-formats] [--tracing-only]");
       std::exit(0);
     }
     if (i + 1 >= argc) throw nt::Error(f + ": missing value");
@@ -410,6 +477,9 @@ Options parse_args(int argc, char** argv) {
     if (f == "--model") {
       o.model_dir = v;
       o.default_model = false;
+    } else if (f == "--shape") {
+      if (v != "gpt2" && v != "llama") throw nt::Error("--shape: expected gpt2 or llama, got '" + v + "'");
+      if (v == "llama") o.spec = nt::tinyllama_shape();
     } else if (f == "--threads") {
       o.threads = parse_int(f, v, 1, 256);
     } else if (f == "--json") {
@@ -418,6 +488,7 @@ Options parse_args(int argc, char** argv) {
       throw nt::Error("unknown option '" + f + "'");
     }
   }
+  if (o.default_model) o.model_dir = exe_dir() + "/bench-model/" + (o.spec.arch == "llama" ? "tinyllama" : "gpt2-small");
   return o;
 }
 
@@ -449,9 +520,9 @@ int main(int argc, char** argv) {
     struct DecodePlan {
       int batch, new_tokens;
     };
-    const std::vector<DecodePlan> plans = opt.quick
-                                              ? std::vector<DecodePlan>{{1, 6}, {4, 6}, {16, 6}, {45, 6}}
+    std::vector<DecodePlan> plans = opt.quick ? std::vector<DecodePlan>{{1, 6}, {4, 6}, {16, 6}, {45, 6}}
                                               : std::vector<DecodePlan>{{1, 64}, {4, 48}, {16, 64}, {45, 32}};
+    if (opt.tracing_only) plans = {{16, opt.quick ? 6 : 64}};
     const int rounds = opt.quick ? 1 : 3;
     const int trace_batch = 16, trace_tokens = opt.quick ? 6 : 64;  // as the batch-16 row
 
@@ -461,7 +532,13 @@ int main(int argc, char** argv) {
     recorder_options.settings = {nt::Positions::Generated};
     nt::Recorder recorder(c, *tokenizer, recorder_options, std::vector<int>(trace_batch, 0), 1);
     nt::Hooks hooks(c);
+    std::vector<nt::HookPoint> observed = {{nt::HookSite::Embed, -1}};
+    for (auto site : recorder_options.sites)
+      for (int l = 0; l < c.n_layer; ++l) observed.push_back({site, l});
+    HookTimer hook_timer;
+    hook_timer.attach_start(hooks, observed);
     recorder.attach(hooks);
+    hook_timer.attach_stop(hooks, observed);
 
     PrefillResult prefill;
     std::vector<DecodeResult> decode(plans.size());
@@ -473,17 +550,19 @@ int main(int argc, char** argv) {
       const double elapsed = seconds_since(t_start);
       if (round > 0 && elapsed + elapsed / round > 150.0) break;
       ++rounds_done;
-      const PrefillResult p = bench_prefill(*model, prefill_tokens, opt.quick ? 1 : 2);
-      if (round == 0 || p.seconds < prefill.seconds) prefill = p;
+      if (!opt.tracing_only) {
+        const PrefillResult p = bench_prefill(*model, prefill_tokens, opt.quick ? 1 : 2);
+        if (round == 0 || p.seconds < prefill.seconds) prefill = p;
+      }
       for (size_t i = 0; i < plans.size(); ++i)
         keep_best(decode[i], run_decode(*model, nullptr, plans[i].batch, plans[i].new_tokens));
-      keep_best(traced, bench_tracing(*model, &hooks, trace_batch, trace_tokens));
+      keep_best(traced, bench_tracing(*model, &hooks, hook_timer, trace_batch, trace_tokens));
     }
     const DecodeResult* untraced = nullptr;
     for (const auto& d : decode)
       if (d.batch == trace_batch) untraced = &d;
 
-    const long rss = peak_rss_bytes();
+    const long rss = process_peak_rss();
     const size_t kv_bytes_max = decode.empty() ? 0 : decode.back().kv_bytes;
     model.reset();
 
@@ -494,7 +573,7 @@ int main(int argc, char** argv) {
       DecodeResult decode;
     };
     std::vector<FormatRow> format_rows;
-    if (opt.formats)
+    if (opt.formats && !opt.tracing_only)
       for (auto f : {nt::WeightFormat::BF16, nt::WeightFormat::Int8}) {
         auto m = nt::load_model(opt.model_dir, f);
         FormatRow row{f, m->weight_bytes(), {}};
@@ -503,10 +582,10 @@ int main(int argc, char** argv) {
         format_rows.push_back(row);
       }
 
-    const Bandwidth bw = measure_bandwidth(opt.quick ? (size_t{256} << 20) : (size_t{1} << 30), opt.threads,
+    const Bandwidth bw = opt.tracing_only ? Bandwidth{} : measure_bandwidth(opt.quick ? (size_t{256} << 20) : (size_t{1} << 30), opt.threads,
                                            opt.quick ? 2 : 10);
     const int gm = 128, gk = 768, gn = 3072;
-    const double sgemm_gflops = measure_sgemm(gm, gk, gn, opt.quick ? 3 : 30);
+    const double sgemm_gflops = opt.tracing_only ? 0.0 : measure_sgemm(gm, gk, gn, opt.quick ? 3 : 30);
     const double total_s = seconds_since(t_start);
     const double load_end = load_average();
     // CPU time we got / (wall time x threads): close to 1 on an idle machine (OpenBLAS's workers
@@ -529,7 +608,11 @@ int main(int argc, char** argv) {
     const double trace_overhead = untraced && traced.aggregate_tok_s > 0
                                       ? untraced->aggregate_tok_s / traced.aggregate_tok_s - 1.0
                                       : 0.0;
-    const double rss_ratio = static_cast<double>(rss) / (weight_bytes + static_cast<double>(kv_bytes_max));
+    // Per row: its own peak RSS over the weights plus the KV cache its sequences reserve.
+    auto rss_ratio_of = [&](const DecodeResult& d) {
+      return d.peak_rss > 0 ? static_cast<double>(d.peak_rss) / (weight_bytes + static_cast<double>(d.kv_bytes)) : 0.0;
+    };
+    const double rss_ratio = decode.empty() ? 0.0 : rss_ratio_of(decode.back());
     auto format_ratio = [&](nt::WeightFormat f) {
       for (const auto& r : format_rows)
         if (r.format == f && b1_rate > 0) return r.decode.per_seq_tok_s / b1_rate;
@@ -550,12 +633,16 @@ int main(int argc, char** argv) {
         {"batch45_over_batch1", "Batch-45 aggregate / batch-1", r45, 10.0, false, "x"},
         {"tracing_overhead", "Tracing overhead (batch 16, both sites, every neuron)", trace_overhead, 0.05, true,
          "%"},
-        {"peak_rss_over_weights_and_kv", "Peak RSS / (weights + KV cache at batch 45)", rss_ratio, 1.2, true, "x"},
+        {"peak_rss_over_weights_and_kv", "Peak RSS of the largest batch's row / (weights + its KV cache)", rss_ratio, 1.2, true, "x"},
     };
-    if (sgemm_gflops > 0)
+    if (sgemm_gflops > 0 && !opt.tracing_only)
       goals.insert(goals.begin() + 3,
                    {"prefill_fraction_of_sgemm", "Prefill GFLOP/s / SGEMM GFLOP/s", prefill_frac, 0.5, false, "%"});
-    if (opt.formats) {
+    if (opt.tracing_only)
+      std::erase_if(goals, [](const Goal& g) {
+        return g.key != "tracing_overhead" && g.key != "peak_rss_over_weights_and_kv";
+      });
+    if (opt.formats && !opt.tracing_only) {
       goals.push_back({"bf16_batch1_over_f32", "bf16 batch-1 decode / float32", format_ratio(nt::WeightFormat::BF16),
                        1.7, false, "x"});
       goals.push_back({"int8_batch1_over_f32", "int8 batch-1 decode / float32", format_ratio(nt::WeightFormat::Int8),
@@ -582,35 +669,43 @@ int main(int argc, char** argv) {
         "round%s; machine figures: best of several runs.\n\n",
         load_start, load_end, cpu_share * 100, busy ? " (the machine was busy: figures are low)" : "",
         rounds_done, rounds_done == 1 ? "" : "s");
-    std::printf("| Measure | Value |\n|---|---|\n");
-    std::printf("| Read bandwidth (sum over %.0f MiB, %d threads) | %.1f GB/s |\n",
-                static_cast<double>(bw.bytes) / (1 << 20), opt.threads, bw.read_gbs);
-    std::printf("| Copy bandwidth (read + write counted) | %.1f GB/s |\n", bw.copy_gbs);
-    if (sgemm_gflops > 0)
-      std::printf("| SGEMM %dx%d @ %dx%d (%d threads, OpenBLAS) | %.1f GFLOP/s |\n", gm, gk, gk, gn, opt.threads,
-                  sgemm_gflops);
-    std::printf("| Weights read per step | %.1f MB |\n", weight_bytes / 1e6);
-    std::printf("| Batch-1 bandwidth bound (read BW / weight bytes) | %.1f tokens/s |\n", bound_tok_s);
-    std::printf("| Prefill, %d tokens, one step | %.1f ms, %.0f tokens/s |\n", prefill.tokens,
-                prefill.seconds * 1e3, prefill.tokens_per_s);
-    std::printf("| Prefill compute rate (%.1f GFLOP) | %.1f GFLOP/s |\n", prefill.gflop, prefill.gflops);
-    std::printf("| KV cache at batch %d | %.1f MB |\n", decode.empty() ? 0 : decode.back().batch,
-                static_cast<double>(kv_bytes_max) / 1e6);
-    std::printf("| Peak RSS (after the model runs) | %.1f MB |\n\n", static_cast<double>(rss) / 1e6);
+    if (!opt.tracing_only) {
+      std::printf("| Measure | Value |\n|---|---|\n");
+      std::printf("| Read bandwidth (sum over %.0f MiB, %d threads) | %.1f GB/s |\n",
+                  static_cast<double>(bw.bytes) / (1 << 20), opt.threads, bw.read_gbs);
+      std::printf("| Copy bandwidth (read + write counted) | %.1f GB/s |\n", bw.copy_gbs);
+      if (sgemm_gflops > 0)
+        std::printf("| SGEMM %dx%d @ %dx%d (%d threads, OpenBLAS) | %.1f GFLOP/s |\n", gm, gk, gk, gn, opt.threads,
+                    sgemm_gflops);
+      std::printf("| Weights read per step | %.1f MB |\n", weight_bytes / 1e6);
+      std::printf("| Batch-1 bandwidth bound (read BW / weight bytes) | %.1f tokens/s |\n", bound_tok_s);
+      std::printf("| Prefill, %d tokens, one step | %.1f ms, %.0f tokens/s |\n", prefill.tokens,
+                  prefill.seconds * 1e3, prefill.tokens_per_s);
+      std::printf("| Prefill compute rate (%.1f GFLOP) | %.1f GFLOP/s |\n", prefill.gflop, prefill.gflops);
+      std::printf("| KV cache at batch %d | %.1f MB |\n", decode.empty() ? 0 : decode.back().batch,
+                  static_cast<double>(kv_bytes_max) / 1e6);
+      std::printf("| Peak RSS, whole process (loading and every float32 row) | %.1f MB |\n\n",
+                  static_cast<double>(rss) / 1e6);
+    } else {
+      std::printf("Weights %.1f MB; whole-process peak RSS %.1f MB.\n\n", weight_bytes / 1e6,
+                  static_cast<double>(rss) / 1e6);
+    }
 
     std::printf(
         "| Decode batch | New tokens | ms / step | Per-sequence tokens/s | Aggregate tokens/s | vs batch 1 "
-        "|\n");
-    std::printf("|---|---|---|---|---|---|\n");
-    for (const auto& d : decode)
-      std::printf("| %d | %d | %.1f | %.2f | %.1f | %.2fx |\n", d.batch, d.new_tokens,
-                  d.decode_steps > 0 ? d.decode_s / d.decode_steps * 1e3 : 0.0, d.per_seq_tok_s,
-                  d.aggregate_tok_s, b1_rate > 0 ? d.aggregate_tok_s / b1_rate : 0.0);
-    std::printf(
-        "| %d, traced (recorder: every neuron of resid_post + mlp.hook_post) | %d | %.1f | %.2f | %.1f | %.2fx |\n\n",
-        traced.batch, traced.new_tokens,
-        traced.decode_steps > 0 ? traced.decode_s / traced.decode_steps * 1e3 : 0.0, traced.per_seq_tok_s,
-        traced.aggregate_tok_s, b1_rate > 0 ? traced.aggregate_tok_s / b1_rate : 0.0);
+        "| KV cache | Row's peak RSS | / (weights + KV) |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|\n");
+    auto print_row = [&](const std::string& label, const DecodeResult& d) {
+      std::printf("| %s | %d | %.1f | %.2f | %.1f | %.2fx | %.1f MB | %.1f MB | %.2fx |\n", label.c_str(), d.new_tokens,
+                  d.decode_steps > 0 ? d.decode_s / d.decode_steps * 1e3 : 0.0, d.per_seq_tok_s, d.aggregate_tok_s,
+                  b1_rate > 0 ? d.aggregate_tok_s / b1_rate : 0.0, static_cast<double>(d.kv_bytes) / 1e6,
+                  static_cast<double>(d.peak_rss) / 1e6, rss_ratio_of(d));
+    };
+    for (const auto& d : decode) print_row(std::to_string(d.batch), d);
+    print_row(std::to_string(traced.batch) + ", traced (recorder: every unit of resid_post + mlp.hook_post)", traced);
+    std::printf("\nTraced row: %.1f%% of its wall time inside the recorder's hooks (same run; the overhead below\n"
+                "compares two runs, each under its own share of the machine).\n\n",
+                traced.hook_share * 100);
 
     if (!format_rows.empty()) {
       std::printf("| Weights (--weights) | Weight bytes per step | Batch-1 tokens/s | vs float32 |\n|---|---|---|---|\n");
@@ -645,7 +740,7 @@ int main(int argc, char** argv) {
                       {"sgemm_gflop_s", sgemm_gflops > 0 ? json(sgemm_gflops) : json(nullptr)}};
       j["memory"] = {{"weight_bytes", weight_bytes},
                      {"kv_cache_bytes_max_batch", kv_bytes_max},
-                     {"peak_rss_bytes", rss}};
+                     {"process_peak_rss_bytes", rss}};
       j["prefill"] = {{"tokens", prefill.tokens},
                       {"seconds", prefill.seconds},
                       {"tokens_per_s", prefill.tokens_per_s},
@@ -660,13 +755,15 @@ int main(int argc, char** argv) {
                     {"prefill_step_seconds", d.prefill_s},
                     {"per_sequence_tokens_per_s", d.per_seq_tok_s},
                     {"aggregate_tokens_per_s", d.aggregate_tok_s},
-                    {"kv_cache_bytes", d.kv_bytes}};
+                    {"kv_cache_bytes", d.kv_bytes},
+                    {"peak_rss_bytes", d.peak_rss}};
       };
       j["decode"] = json::array();
       for (const auto& d : decode) j["decode"].push_back(row(d));
       j["tracing"] = row(traced);
       j["tracing"]["observer"] = "recorder: every neuron of blocks.*.hook_resid_post and blocks.*.mlp.hook_post";
       j["tracing"]["overhead_vs_untraced"] = trace_overhead;
+      j["tracing"]["share_in_recorder_hooks"] = traced.hook_share;
       j["goals"] = json::object();
       for (const auto& g : goals)
         j["goals"][g.key] = {{"value", g.value}, {"target", g.target}, {"at_most", g.at_most}, {"met", g.met()}};

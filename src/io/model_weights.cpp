@@ -3,6 +3,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -73,7 +76,7 @@ const ModelWeights::Entry* ModelWeights::lookup(const std::string& name) const {
 
 bool ModelWeights::has(const std::string& name) const { return lookup(name) != nullptr; }
 
-const float* ModelWeights::get(const std::string& name, const std::vector<int64_t>& shape) {
+const ModelWeights::Entry& ModelWeights::checked(const std::string& name, const std::vector<int64_t>& shape) const {
   const Entry* e = lookup(name);
   if (!e) throw Error(source_ + ": missing tensor " + quote_for_message(name));
   if (e->info->shape != shape)
@@ -83,33 +86,58 @@ const float* ModelWeights::get(const std::string& name, const std::vector<int64_
   if (dt != DType::F32 && dt != DType::F16 && dt != DType::BF16)
     throw Error(e->file->path() + ": tensor " + quote_for_message(e->info->name) + " has unsupported dtype " +
                 dtype_name(dt) + " (supported: F32, F16, BF16)");
-  bytes_used_ += static_cast<size_t>(e->info->numel()) * sizeof(float);
-  const uint8_t* raw = e->file->data(*e->info);
-  if (dt == DType::F32 && reinterpret_cast<uintptr_t>(raw) % alignof(float) == 0)
+  return *e;
+}
+
+const float* ModelWeights::get(const std::string& name, const std::vector<int64_t>& shape) {
+  // Below this size a float32 tensor is copied (norms and biases, read at every step).
+  constexpr size_t kCopyBelow = size_t{1} << 20;
+  const Entry& e = checked(name, shape);
+  const size_t bytes = static_cast<size_t>(e.info->numel()) * sizeof(float);
+  bytes_used_ += bytes;
+  const uint8_t* raw = e.file->data(*e.info);
+  if (e.info->dtype == DType::F32 && reinterpret_cast<uintptr_t>(raw) % alignof(float) == 0 && bytes >= kCopyBelow)
     return reinterpret_cast<const float*>(raw);
-  converted_.push_back(e->file->read_f32(*e->info));
+  converted_.push_back(e.file->read_f32(*e.info));
   return converted_.back().data();
 }
 
-void ModelWeights::release(const float* p, bool still_read) {
+RowTable ModelWeights::row_table(const std::string& name, const std::vector<int64_t>& shape) {
+  const Entry& e = checked(name, shape);
+  if (shape.size() != 2) throw Error(e.file->path() + ": tensor '" + e.info->name + "' is not a table");
+  if (std::endian::native == std::endian::little)
+    return RowTable(e.file->path(), e.info->dtype, e.file->file_offset(*e.info), shape[0], shape[1]);
+  return RowTable(e.file->read_f32(*e.info), shape[0], shape[1]);
+}
+
+void ModelWeights::release(const float* p) {
   for (auto& v : converted_)
     if (!v.empty() && v.data() == p) {
-      if (!still_read) std::vector<float>().swap(v);
-      return;
+      std::vector<float>().swap(v);
+      break;
     }
-  for (const auto& [name, e] : entries_) {
-    const uint8_t* raw = e.file->data(*e.info);
-    if (reinterpret_cast<const uint8_t*>(p) != raw) continue;
+  drop_mapped_pages();
+}
+
+void ModelWeights::drop_mapped_pages() const {
 #ifdef MADV_DONTNEED
-    // A private read-only file mapping: dropped pages (including ones shared with a neighbouring
-    // tensor) are read back from the file on the next access.
-    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const uintptr_t b = reinterpret_cast<uintptr_t>(raw) / page * page;
-    const uintptr_t end = reinterpret_cast<uintptr_t>(raw) + static_cast<size_t>(e.info->numel()) * dtype_size(e.info->dtype);
-    madvise(reinterpret_cast<void*>(b), end - b, MADV_DONTNEED);
-#endif
-    return;
+  // Every page of every file's data, not only the released tensor's: on Linux 6.18 a read fault
+  // maps far more than the page (the large page-cache folio around it, up to 2 MiB, as far as we
+  // can tell), neighbouring tensors included, and a
+  // converted tensor (F16, BF16) leaves its file pages mapped too. Nothing reads the map after
+  // loading (small tensors are copies, embeddings are read with pread), and a private read-only
+  // mapping reads dropped pages back from the file anyway.
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  for (const auto& file : files_) {
+    uintptr_t b = UINTPTR_MAX, end = 0;
+    for (const auto& info : file->tensors()) {
+      const auto at = reinterpret_cast<uintptr_t>(file->data(info));
+      b = std::min(b, at / page * page);
+      end = std::max(end, at + static_cast<size_t>(info.numel()) * dtype_size(info.dtype));
+    }
+    if (end > b) madvise(reinterpret_cast<void*>(b), end - b, MADV_DONTNEED);
   }
+#endif
 }
 
 }  // namespace nt

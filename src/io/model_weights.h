@@ -1,13 +1,17 @@
 #pragma once
 // The tensors of a Hugging Face model folder: `model.safetensors`, or the shards listed in
-// `model.safetensors.index.json`. Float32 tensors are used in place from the memory map; F16 and
-// BF16 tensors are converted to float32 once, when first asked for.
+// `model.safetensors.index.json`. Large float32 tensors are used in place from the memory map (a
+// weight matrix is read once, into its own converted copy, and then released); small ones (norms,
+// biases) are copied, so that no step reads the map after loading; F16 and BF16 tensors are
+// converted to float32 once, when first asked for. Embeddings are read a row at a time from the
+// file (RowTable).
 #include <deque>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "io/row_table.h"
 #include "io/safetensors.h"
 
 namespace nt {
@@ -25,13 +29,13 @@ class ModelWeights {
   // tensor when it is missing or has another shape.
   const float* get(const std::string& name, const std::vector<int64_t>& shape);
   bool has(const std::string& name) const;
-  // Tells the loader that `p` (returned by get()) will not be read again: a float32 copy made
-  // from an F16/BF16 tensor is freed; a tensor read in place from the memory map has its pages
-  // dropped from this process (the file's pages stay in the page cache, and a later read faults
-  // them back in). Called once a weight matrix has its own converted copy. With `still_read`
-  // (the embedding table, tied to the LM head but still read a row per token), only the pages
-  // are dropped.
-  void release(const float* p, bool still_read = false);
+  // Tensor `name` (same lookup and checks as get(), two dimensions) for reading one row at a time.
+  // Not counted in bytes_used(): a step reads only the rows of its tokens or positions.
+  RowTable row_table(const std::string& name, const std::vector<int64_t>& shape);
+  // Tells the loader that `p` (returned by get()) will not be read again: a float32 copy is
+  // freed, and the files' mapped pages are dropped from this process (they stay in the page
+  // cache). Called once a weight matrix has its own converted copy.
+  void release(const float* p);
   // Where the tensors come from (the single file, or the index), for messages.
   const std::string& source() const { return source_; }
   // Bytes of float32 weights handed out so far.
@@ -43,6 +47,8 @@ class ModelWeights {
     const TensorInfo* info;
   };
   const Entry* lookup(const std::string& name) const;
+  const Entry& checked(const std::string& name, const std::vector<int64_t>& shape) const;
+  void drop_mapped_pages() const;
 
   std::string source_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;

@@ -63,7 +63,7 @@ void fill_normal(float* out, size_t n, float offset, float stddev, uint64_t stre
 struct TensorSpec {
   std::string name;
   std::vector<int64_t> shape;
-  float offset;  // 1 for LayerNorm weights, else 0
+  float offset;  // 1 for norm weights, else 0
   float stddev;
   size_t numel() const {
     size_t n = 1;
@@ -72,7 +72,10 @@ struct TensorSpec {
   }
 };
 
-std::vector<TensorSpec> tensor_specs(const RandomGpt2Spec& s) {
+bool is_llama(const RandomModelSpec& s) { return s.arch == "llama"; }
+int kv_heads(const RandomModelSpec& s) { return s.kv_heads > 0 ? s.kv_heads : s.heads; }
+
+std::vector<TensorSpec> gpt2_tensors(const RandomModelSpec& s) {
   const int64_t C = s.width, M = s.mlp, V = s.vocab, P = s.ctx;
   std::vector<TensorSpec> t;
   t.push_back({"wte.weight", {V, C}, 0.0f, 0.02f});
@@ -97,7 +100,40 @@ std::vector<TensorSpec> tensor_specs(const RandomGpt2Spec& s) {
   return t;
 }
 
-json config_json(const RandomGpt2Spec& s) {
+std::vector<TensorSpec> llama_tensors(const RandomModelSpec& s) {
+  const int64_t C = s.width, M = s.mlp, V = s.vocab;
+  const int64_t K = static_cast<int64_t>(kv_heads(s)) * (s.width / s.heads);
+  std::vector<TensorSpec> t;
+  t.push_back({"model.embed_tokens.weight", {V, C}, 0.0f, 0.02f});
+  for (int l = 0; l < s.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    t.push_back({p + "input_layernorm.weight", {C}, 1.0f, 0.1f});
+    t.push_back({p + "self_attn.q_proj.weight", {C, C}, 0.0f, 0.02f});
+    t.push_back({p + "self_attn.k_proj.weight", {K, C}, 0.0f, 0.02f});
+    t.push_back({p + "self_attn.v_proj.weight", {K, C}, 0.0f, 0.02f});
+    t.push_back({p + "self_attn.o_proj.weight", {C, C}, 0.0f, 0.02f});
+    t.push_back({p + "post_attention_layernorm.weight", {C}, 1.0f, 0.1f});
+    t.push_back({p + "mlp.gate_proj.weight", {M, C}, 0.0f, 0.02f});
+    t.push_back({p + "mlp.up_proj.weight", {M, C}, 0.0f, 0.02f});
+    t.push_back({p + "mlp.down_proj.weight", {C, M}, 0.0f, 0.02f});
+  }
+  t.push_back({"model.norm.weight", {C}, 1.0f, 0.1f});
+  t.push_back({"lm_head.weight", {V, C}, 0.0f, 0.02f});
+  return t;
+}
+
+std::vector<TensorSpec> tensor_specs(const RandomModelSpec& s) {
+  return is_llama(s) ? llama_tensors(s) : gpt2_tensors(s);
+}
+
+const char* dtype_json(const RandomModelSpec& s) { return s.bf16 ? "bfloat16" : "float32"; }
+
+std::vector<std::string> tokenizer_files(const RandomModelSpec& s) {
+  if (is_llama(s)) return {"tokenizer.model"};
+  return {"vocab.json", "merges.txt"};
+}
+
+json gpt2_config(const RandomModelSpec& s) {
   const int special = s.vocab > 50256 ? 50256 : s.vocab - 1;
   json j;
   j["architectures"] = json::array({"GPT2LMHeadModel"});
@@ -114,7 +150,32 @@ json config_json(const RandomGpt2Spec& s) {
   j["tie_word_embeddings"] = true;
   j["bos_token_id"] = special;
   j["eos_token_id"] = special;
-  j["torch_dtype"] = "float32";
+  return j;
+}
+
+json llama_config(const RandomModelSpec& s) {
+  json j;
+  j["architectures"] = json::array({"LlamaForCausalLM"});
+  j["model_type"] = "llama";
+  j["num_hidden_layers"] = s.layers;
+  j["hidden_size"] = s.width;
+  j["num_attention_heads"] = s.heads;
+  j["num_key_value_heads"] = kv_heads(s);
+  j["intermediate_size"] = s.mlp;
+  j["max_position_embeddings"] = s.ctx;
+  j["vocab_size"] = s.vocab;
+  j["rms_norm_eps"] = 1e-5;
+  j["rope_theta"] = 10000.0;
+  j["hidden_act"] = "silu";
+  j["tie_word_embeddings"] = false;
+  j["bos_token_id"] = 1;
+  j["eos_token_id"] = 2;
+  return j;
+}
+
+json config_json(const RandomModelSpec& s) {
+  json j = is_llama(s) ? llama_config(s) : gpt2_config(s);
+  j["torch_dtype"] = dtype_json(s);
   j[kSeedKey] = s.seed;
   return j;
 }
@@ -124,9 +185,35 @@ bool same_int(const json& j, const char* key, int64_t want) {
   return it != j.end() && it->is_number_integer() && it->get<int64_t>() == want;
 }
 
+bool same_sizes(const json& j, const RandomModelSpec& s) {
+  if (is_llama(s))
+    return same_int(j, "num_hidden_layers", s.layers) && same_int(j, "hidden_size", s.width) &&
+           same_int(j, "num_attention_heads", s.heads) && same_int(j, "num_key_value_heads", kv_heads(s)) &&
+           same_int(j, "intermediate_size", s.mlp) && same_int(j, "max_position_embeddings", s.ctx) &&
+           same_int(j, "vocab_size", s.vocab);
+  return same_int(j, "n_layer", s.layers) && same_int(j, "n_embd", s.width) && same_int(j, "n_head", s.heads) &&
+         same_int(j, "n_inner", s.mlp) && same_int(j, "n_positions", s.ctx) && same_int(j, "vocab_size", s.vocab);
+}
+
 }  // namespace
 
-void validate(const RandomGpt2Spec& s) {
+RandomModelSpec tinyllama_shape() {
+  RandomModelSpec s;
+  s.arch = "llama";
+  s.layers = 22;
+  s.width = 2048;
+  s.heads = 32;
+  s.kv_heads = 4;
+  s.mlp = 5632;
+  s.vocab = 32000;
+  s.ctx = 2048;
+  s.bf16 = true;
+  return s;
+}
+
+void validate(const RandomModelSpec& s) {
+  if (s.arch != "gpt2" && s.arch != "llama")
+    throw Error("--arch: unknown shape '" + s.arch + "' (valid: gpt2, llama)");
   auto positive = [](int v, const char* flag) {
     if (v <= 0) throw Error(std::string(flag) + " must be positive (got " + std::to_string(v) + ")");
   };
@@ -136,48 +223,53 @@ void validate(const RandomGpt2Spec& s) {
   positive(s.mlp, "--mlp");
   positive(s.vocab, "--vocab");
   positive(s.ctx, "--ctx");
+  if (s.kv_heads < 0) throw Error("--kv-heads must not be negative (got " + std::to_string(s.kv_heads) + ")");
   if (s.width % s.heads != 0)
     throw Error("--width " + std::to_string(s.width) + " is not divisible by --heads " +
                 std::to_string(s.heads));
+  if (s.heads % kv_heads(s) != 0)
+    throw Error("--heads " + std::to_string(s.heads) + " is not divisible by --kv-heads " +
+                std::to_string(kv_heads(s)));
+  if (!is_llama(s) && kv_heads(s) != s.heads) throw Error("--kv-heads: the gpt2 shape has no grouped-query attention");
 }
 
-size_t random_gpt2_weight_bytes(const RandomGpt2Spec& spec) {
+size_t random_model_weight_bytes(const RandomModelSpec& spec) {
   size_t n = 0;
   for (const auto& t : tensor_specs(spec)) n += t.numel();
-  return n * sizeof(float);
+  return n * (spec.bf16 ? 2 : 4);
 }
 
-bool random_gpt2_is_current(const std::string& dir, const RandomGpt2Spec& spec) {
+bool random_model_is_current(const std::string& dir, const RandomModelSpec& spec) {
   std::error_code ec;
   const std::string cfg = dir + "/config.json";
-  if (!fs::is_regular_file(cfg, ec) || !fs::is_regular_file(dir + "/vocab.json", ec) ||
-      !fs::is_regular_file(dir + "/merges.txt", ec))
-    return false;
+  if (!fs::is_regular_file(cfg, ec)) return false;
+  for (const auto& f : tokenizer_files(spec))
+    if (!fs::is_regular_file(dir + "/" + f, ec)) return false;
   const auto st_size = fs::file_size(dir + "/model.safetensors", ec);
-  if (ec || st_size < random_gpt2_weight_bytes(spec) + 8) return false;
+  if (ec || st_size < random_model_weight_bytes(spec) + 8) return false;
   json j;
   try {
     j = json::parse(read_file(cfg));
   } catch (const std::exception&) {
     return false;
   }
-  if (!j.is_object() || j.value("model_type", std::string()) != "gpt2") return false;
+  if (!j.is_object() || j.value("model_type", std::string()) != spec.arch ||
+      j.value("torch_dtype", std::string()) != dtype_json(spec))
+    return false;
   auto seed = j.find(kSeedKey);
   if (seed == j.end() || !seed->is_number_unsigned() || seed->get<uint64_t>() != spec.seed) return false;
-  return same_int(j, "n_layer", spec.layers) && same_int(j, "n_embd", spec.width) &&
-         same_int(j, "n_head", spec.heads) && same_int(j, "n_inner", spec.mlp) &&
-         same_int(j, "n_positions", spec.ctx) && same_int(j, "vocab_size", spec.vocab);
+  return same_sizes(j, spec);
 }
 
-std::string default_random_gpt2_tokenizer_dir() {
-  // __FILE__ is <repo>/src/io/random_model.cpp in CMake builds (absolute source paths).
-  const fs::path repo = fs::path(__FILE__).parent_path().parent_path().parent_path();
-  return (repo.parent_path() / "shared" / "fixtures" / "tokenizers" / "gpt2").lexically_normal().string();
+std::string default_random_model_tokenizer_dir(const std::string& arch) {
+  // NT_FIXTURE_TOKENIZERS: <repo>/../shared/fixtures/tokenizers, set by CMake for this file (not
+  // derived from __FILE__, which ccache's base_dir makes relative).
+  return (fs::path(NT_FIXTURE_TOKENIZERS) / (arch == "llama" ? "llama-spm" : "gpt2")).lexically_normal().string();
 }
 
-void write_random_gpt2(const std::string& dir, const RandomGpt2Spec& spec, const std::string& tokenizer_dir) {
+void write_random_model(const std::string& dir, const RandomModelSpec& spec, const std::string& tokenizer_dir) {
   validate(spec);
-  if (random_gpt2_is_current(dir, spec)) return;
+  if (random_model_is_current(dir, spec)) return;
 
   std::error_code ec;
   const std::string cfg = dir + "/config.json";
@@ -192,9 +284,9 @@ void write_random_gpt2(const std::string& dir, const RandomGpt2Spec& spec, const
     if (!ours)
       throw Error(dir + ": holds a model not written by make_random_model; refusing to overwrite it");
   }
-  for (const char* f : {"vocab.json", "merges.txt"})
+  for (const auto& f : tokenizer_files(spec))
     if (!fs::is_regular_file(tokenizer_dir + "/" + f, ec))
-      throw Error(tokenizer_dir + ": missing " + f + " (give a GPT-2 tokenizer folder with --tokenizer)");
+      throw Error(tokenizer_dir + ": missing " + f + " (give a " + spec.arch + " tokenizer folder with --tokenizer)");
   fs::create_directories(dir, ec);
   if (ec) throw Error(dir + ": cannot create folder (" + ec.message() + ")");
   // An old config.json must not describe the new weights while they are being written.
@@ -210,9 +302,10 @@ void write_random_gpt2(const std::string& dir, const RandomGpt2Spec& spec, const
   // Not zero-initialised: every element is written below, so the page faults happen in the
   // generating threads; 2 MiB-aligned and marked for huge pages, which makes them ~500x fewer.
   constexpr size_t kHuge = size_t{2} << 20;
-  const size_t alloc_bytes = (total * sizeof(float) + kHuge - 1) / kHuge * kHuge;
-  std::unique_ptr<float, void (*)(void*)> values(static_cast<float*>(std::aligned_alloc(kHuge, alloc_bytes)),
-                                                 std::free);
+  const size_t elem = spec.bf16 ? sizeof(uint16_t) : sizeof(float);
+  const size_t alloc_bytes = (total * elem + kHuge - 1) / kHuge * kHuge;
+  std::unique_ptr<uint8_t, void (*)(void*)> values(static_cast<uint8_t*>(std::aligned_alloc(kHuge, alloc_bytes)),
+                                                   std::free);
   if (!values)
     throw Error(dir + ": cannot allocate " + std::to_string(alloc_bytes) + " bytes for the weights");
   ::madvise(values.get(), alloc_bytes, MADV_HUGEPAGE);  // advisory; ignored where unsupported
@@ -226,13 +319,21 @@ void write_random_gpt2(const std::string& dir, const RandomGpt2Spec& spec, const
     for (size_t c = 0; c * kChunk < specs[t].numel(); ++c) items.push_back({t, c});
   std::atomic<size_t> next{0};
   auto work = [&] {
+    std::vector<float> chunk(spec.bf16 ? kChunk : 0);  // BF16: drawn as float32, then rounded
     for (size_t i; (i = next.fetch_add(1)) < items.size();) {
       const Item& it = items[i];
       const TensorSpec& t = specs[it.tensor];
       const size_t begin = it.chunk * kChunk;
       const size_t n = std::min(kChunk, t.numel() - begin);
       const uint64_t stream = mix(mix(spec.seed, it.tensor + 1), it.chunk + 1);
-      fill_normal(values.get() + offsets[it.tensor] + begin, n, t.offset, t.stddev, stream);
+      uint8_t* out = values.get() + (offsets[it.tensor] + begin) * elem;
+      if (!spec.bf16) {
+        fill_normal(reinterpret_cast<float*>(out), n, t.offset, t.stddev, stream);
+        continue;
+      }
+      fill_normal(chunk.data(), n, t.offset, t.stddev, stream);
+      auto* bf = reinterpret_cast<uint16_t*>(out);
+      for (size_t k = 0; k < n; ++k) bf[k] = f32_to_bf16(chunk[k]);
     }
   };
   const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
@@ -243,16 +344,14 @@ void write_random_gpt2(const std::string& dir, const RandomGpt2Spec& spec, const
 
   std::vector<TensorToWrite> tensors;
   for (size_t t = 0; t < specs.size(); ++t) {
-    const auto* bytes = reinterpret_cast<const uint8_t*>(values.get() + offsets[t]);
-    tensors.push_back({specs[t].name, DType::F32, specs[t].shape,
-                       std::span<const uint8_t>(bytes, specs[t].numel() * sizeof(float))});
+    tensors.push_back({specs[t].name, spec.bf16 ? DType::BF16 : DType::F32, specs[t].shape,
+                       std::span<const uint8_t>(values.get() + offsets[t] * elem, specs[t].numel() * elem)});
   }
   write_safetensors(dir + "/model.safetensors", tensors,
                     {{"format", "pt"}, {kSeedKey, std::to_string(spec.seed)}});
   values.reset();
 
-  for (const char* f : {"vocab.json", "merges.txt"})
-    write_file_atomic(dir + "/" + f, read_file(tokenizer_dir + "/" + f));
+  for (const auto& f : tokenizer_files(spec)) write_file_atomic(dir + "/" + f, read_file(tokenizer_dir + "/" + f));
   write_file_atomic(cfg, config_json(spec).dump(2) + "\n");
 }
 

@@ -47,6 +47,8 @@ class SafetensorsFile {
 
   // Raw bytes of a tensor inside the mapping (valid while this object lives).
   const uint8_t* data(const TensorInfo& info) const;
+  // Where a tensor's bytes start in the file.
+  uint64_t file_offset(const TensorInfo& info) const { return static_cast<uint64_t>(data(info) - map_); }
 
   // Element values converted to float32 (F32, F16, BF16, F64, integer types).
   std::vector<float> read_f32(const TensorInfo& info) const;

@@ -56,8 +56,8 @@ class Gpt2Model : public Model {
       stored_bytes += m.bytes();
       return m;
     };
-    wte_ = w.get("wte.weight", {V, C});
-    wpe_ = w.get("wpe.weight", {P, C});
+    wte_ = w.row_table("wte.weight", {V, C});
+    wpe_ = w.row_table("wpe.weight", {P, C});
     for (int l = 0; l < config.n_layer; ++l) {
       const std::string p = "h." + std::to_string(l) + ".";
       blocks_.push_back(Gpt2Block{
@@ -70,18 +70,11 @@ class Gpt2Model : public Model {
     }
     lnf_w_ = w.get("ln_f.weight", {C});
     lnf_b_ = w.get("ln_f.bias", {C});
-    // wte stays float32 for the embedding lookup (one row per token); the LM head gets its own
-    // converted copy unless the format is f32.
-    size_t bytes = w.bytes_used() - static_cast<size_t>(P) * C * sizeof(float);  // wpe: one row per token
-    if (!config.tie_embeddings && w.has("lm_head.weight")) {
-      lm_head_ = matrix("lm_head.weight", C, V, WeightLayout::OutIn);
-    } else {
-      lm_head_ = Matrix(wte_, static_cast<int>(C), static_cast<int>(V), WeightLayout::OutIn, format);
-      w.release(wte_, /*still_read=*/true);  // the lookup faults back only the rows it reads
-      f32_bytes += lm_head_.f32_bytes();
-      stored_bytes += lm_head_.bytes();
-    }
-    weight_bytes_ = bytes - f32_bytes + stored_bytes;
+    // The embedding lookups read rows from the file (wte_, wpe_); the LM head is its own converted
+    // copy of wte (or of lm_head.weight when untied).
+    const bool tied = config.tie_embeddings || !w.has("lm_head.weight");
+    lm_head_ = matrix(tied ? "wte.weight" : "lm_head.weight", C, V, WeightLayout::OutIn);
+    weight_bytes_ = w.bytes_used() - f32_bytes + stored_bytes;
   }
 
   const ModelConfig& config() const override { return config_; }
@@ -111,8 +104,8 @@ class Gpt2Model : public Model {
       if (p < 0 || p >= config_.n_ctx)
         throw Error("position " + std::to_string(p) + " exceeds the model's context of " +
                     std::to_string(config_.n_ctx));
-      std::copy_n(wte_ + static_cast<size_t>(tok) * C, C, s.x.data() + static_cast<size_t>(r) * C);
-      std::copy_n(wpe_ + static_cast<size_t>(p) * C, C, s.out.data() + static_cast<size_t>(r) * C);
+      wte_.copy_row(tok, s.x.data() + static_cast<size_t>(r) * C);
+      wpe_.copy_row(p, s.out.data() + static_cast<size_t>(r) * C);
     }
     hook(HookSite::Embed, -1, s.x.data(), C);
     hook(HookSite::PosEmbed, -1, s.out.data(), C);
@@ -155,8 +148,8 @@ class Gpt2Model : public Model {
  private:
   ModelConfig config_;
   std::unique_ptr<ModelWeights> weights_;
-  const float* wte_ = nullptr;  // [V, C]
-  const float* wpe_ = nullptr;  // [P, C]
+  RowTable wte_;  // [V, C]
+  RowTable wpe_;  // [P, C]
   std::vector<Gpt2Block> blocks_;
   const float* lnf_w_ = nullptr;
   const float* lnf_b_ = nullptr;

@@ -54,7 +54,7 @@ class LlamaModel : public Model {
     const int64_t Q = static_cast<int64_t>(config.n_head) * config.head_dim;
     const int64_t K = static_cast<int64_t>(config.n_kv_head) * config.head_dim;
     ModelWeights& w = *weights_;
-    embed_ = w.get("model.embed_tokens.weight", {V, C});
+    embed_ = w.row_table("model.embed_tokens.weight", {V, C});
     auto bias = [&](bool present, const std::string& name, int64_t n) -> const float* {
       return present ? w.get(name, {n}) : nullptr;
     };
@@ -85,19 +85,10 @@ class LlamaModel : public Model {
           matrix(m + "down_proj.weight", C, M), bias(mb, m + "down_proj.bias", C)});
     }
     norm_w_ = w.get("model.norm.weight", {C});
-    size_t embed_rows_unused = 0;  // the embedding is read one row per token unless it is the LM head
-    if (config.tie_embeddings) {
-      // The embedding stays float32 for the lookup; the LM head gets its own converted copy
-      // unless the format is f32.
-      lm_head_ = Matrix(embed_, static_cast<int>(C), static_cast<int>(V), WeightLayout::OutIn, format);
-      w.release(embed_, /*still_read=*/true);  // the lookup faults back only the rows it reads
-      f32_bytes += lm_head_.f32_bytes();
-      stored_bytes += lm_head_.bytes();
-    } else {
-      lm_head_ = matrix("lm_head.weight", V, C);
-      embed_rows_unused = static_cast<size_t>(V) * C * sizeof(float);
-    }
-    weight_bytes_ = w.bytes_used() - embed_rows_unused - f32_bytes + stored_bytes;
+    // The embedding lookup reads rows from the file (embed_); the LM head is its own converted copy
+    // of the embedding when tied.
+    lm_head_ = matrix(config.tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", V, C);
+    weight_bytes_ = w.bytes_used() - f32_bytes + stored_bytes;
     inv_freq_ = rope_inv_freq(config.head_dim, config.rope_theta, config.rope_scaling);
   }
 
@@ -133,7 +124,7 @@ class LlamaModel : public Model {
       if (p < 0 || p >= config_.n_ctx)
         throw Error("position " + std::to_string(p) + " exceeds the model's context of " +
                     std::to_string(config_.n_ctx));
-      std::copy_n(embed_ + static_cast<size_t>(tok) * C, C, s.x.data() + static_cast<size_t>(r) * C);
+      embed_.copy_row(tok, s.x.data() + static_cast<size_t>(r) * C);
     }
     hook(HookSite::Embed, -1, s.x.data(), C);
 
@@ -177,7 +168,7 @@ class LlamaModel : public Model {
  private:
   ModelConfig config_;
   std::unique_ptr<ModelWeights> weights_;
-  const float* embed_ = nullptr;  // [V, C]
+  RowTable embed_;  // [V, C]
   std::vector<LlamaBlock> blocks_;
   const float* norm_w_ = nullptr;   // [C]
   Matrix lm_head_;                  // [V, C]
