@@ -1,9 +1,11 @@
 // nt_bench: throughput of the engine on a GPT-2-sized model, next to what the machine can do.
 //
-//   nt_bench [--model DIR] [--threads 2] [--json FILE] [--quick] [--no-formats]
+//   nt_bench [--model DIR | --arch pythia-160m|gemma2-2b] [--threads 2] [--json FILE] [--quick] [--no-formats]
 //
 // --model defaults to <folder of this binary>/bench-model/gpt2-small, which is written with random
-// weights (src/io/random_model.h, the same code as tools/make_random_model) when missing.
+// weights (src/io/random_model.h, the same code as tools/make_random_model) when missing; --arch
+// uses <folder of this binary>/bench-model/<NAME>, a GPT-NeoX or Gemma-2 shape written likewise
+// (src/io/random_family_model.h).
 //
 // Measures, in this order:
 //   prefill    one Model::forward step over a 128-token prompt (logits for the last row only, as
@@ -44,6 +46,7 @@
 #include "hooks/hooks.h"
 #include "tokenizer/tokenizer.h"
 #include "trace/recorder.h"
+#include "io/random_family_model.h"
 #include "io/random_model.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
@@ -70,6 +73,7 @@ struct Options {
   std::string json_path;
   bool quick = false;
   bool formats = true;
+  std::string arch;  // --arch: a random GPT-NeoX / Gemma-2 shape (random_family_model.h)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -334,6 +338,26 @@ long peak_rss_bytes() {
 // Writes the default model in a child process, so its ~1 GB of buffers does not count in our RSS.
 void ensure_model(const Options& opt) {
   const nt::RandomGpt2Spec spec;  // GPT-2 small, seed 0
+  if (!opt.arch.empty()) {  // a GPT-NeoX / Gemma-2 shape, also written in a child process
+    if (nt::random_family_is_current(opt.model_dir, opt.arch, 0)) return;
+    std::fprintf(stderr, "nt_bench: writing random %s to %s ...\n", opt.arch.c_str(), opt.model_dir.c_str());
+    std::fflush(stderr);
+    const pid_t pid = fork();
+    if (pid < 0) throw nt::Error("fork failed: " + std::string(std::strerror(errno)));
+    if (pid == 0) {
+      try {
+        nt::write_random_family(opt.model_dir, opt.arch, 0);
+        _exit(0);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "nt_bench: error: %s\n", e.what());
+        _exit(1);
+      }
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      throw nt::Error("could not write the benchmark model to " + opt.model_dir);
+    return;
+  }
   if (!opt.default_model) {
     if (!std::filesystem::exists(opt.model_dir + "/config.json"))
       throw nt::Error(opt.model_dir + ": no config.json (write one with make_random_model --out DIR)");
@@ -394,13 +418,18 @@ Options parse_args(int argc, char** argv) {
       continue;
     }
     if (f == "-h" || f == "--help") {
-      std::puts("usage: nt_bench [--model DIR] [--threads N] [--json FILE] [--quick] [--no-formats]");
+      std::puts("usage: nt_bench [--model DIR | --arch pythia-160m|gemma2-2b] [--threads N] [--json FILE] [--quick] [--no-formats]");
       std::exit(0);
     }
     if (i + 1 >= argc) throw nt::Error(f + ": missing value");
     const std::string v = argv[++i];
     if (f == "--model") {
       o.model_dir = v;
+      o.default_model = false;
+    } else if (f == "--arch") {
+      if (!nt::is_random_family(v)) throw nt::Error("--arch: unknown shape '" + v + "' (pythia-160m, gemma2-2b)");
+      o.arch = v;
+      o.model_dir = exe_dir() + "/bench-model/" + v;
       o.default_model = false;
     } else if (f == "--threads") {
       o.threads = parse_int(f, v, 1, 256);

@@ -3,6 +3,7 @@
 //
 //   make_random_model --out DIR [--layers 12] [--width 768] [--heads 12] [--mlp 3072]
 //                     [--vocab 50257] [--ctx 1024] [--seed 0] [--tokenizer DIR]
+//   make_random_model --out DIR --arch pythia-160m|gemma2-2b [--seed 0]   (random_family_model.h)
 //
 // Errors: one line on stderr, exit status 1.
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <exception>
 #include <string>
 
+#include "io/random_family_model.h"
 #include "io/random_model.h"
 #include "util/error.h"
 
@@ -21,7 +23,8 @@ const char* kUsage =
     "                         [--ctx N] [--seed N] [--tokenizer DIR]\n"
     "Writes config.json, model.safetensors (random F32 weights), vocab.json and merges.txt to DIR.\n"
     "Defaults: GPT-2 small (12 layers, 768 wide, 12 heads, MLP 3072, vocab 50257, context 1024),\n"
-    "seed 0, tokenizer from ../shared/fixtures/tokenizers/gpt2 next to the source tree.\n";
+    "seed 0, tokenizer from ../shared/fixtures/tokenizers/gpt2 next to the source tree.\n"
+    "--arch pythia-160m|gemma2-2b writes that shape instead (config.json, model.safetensors).\n";
 
 long long parse_number(const std::string& flag, const std::string& text, long long lo, long long hi) {
   size_t used = 0;
@@ -44,6 +47,7 @@ int main(int argc, char** argv) {
     nt::RandomGpt2Spec spec;
     std::string out;
     std::string tokenizer = nt::default_random_gpt2_tokenizer_dir();
+    std::string arch;
     for (int i = 1; i < argc; ++i) {
       const std::string flag = argv[i];
       if (flag == "-h" || flag == "--help") {
@@ -57,6 +61,8 @@ int main(int argc, char** argv) {
       constexpr long long kMaxDim = 1 << 24;
       if (flag == "--out")
         out = value;
+      else if (flag == "--arch")
+        arch = value;
       else if (flag == "--tokenizer")
         tokenizer = value;
       else if (flag == "--layers")
@@ -77,6 +83,13 @@ int main(int argc, char** argv) {
         throw nt::Error("unknown option '" + flag + "' (see --help)");
     }
     if (out.empty()) throw nt::Error("--out DIR is required (see --help)");
+    if (!arch.empty()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      nt::write_random_family(out, arch, spec.seed);
+      std::fprintf(stderr, "make_random_model: %s ready in %s (%.1f s)\n", arch.c_str(), out.c_str(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      return 0;
+    }
     nt::validate(spec);
     if (nt::random_gpt2_is_current(out, spec)) {
       std::fprintf(stderr, "make_random_model: %s is up to date\n", out.c_str());
