@@ -37,6 +37,7 @@ struct Family {
   json config;
   std::vector<Tensor> tensors;
   DType dtype;
+  std::string tokenizer_file;  // in ../shared/fixtures/tokenizers/
 };
 
 Family pythia_160m() {
@@ -47,7 +48,8 @@ Family pythia_160m() {
             {"use_parallel_residual", true}, {"layer_norm_eps", 1e-5}, {"hidden_act", "gelu"},
             {"tie_word_embeddings", false}, {"bos_token_id", 0}, {"eos_token_id", 0}, {"torch_dtype", "float32"}},
            {},
-           DType::F32};
+           DType::F32,
+           "gpt-neox/tokenizer.json"};
   auto& t = f.tensors;
   t.push_back({"gpt_neox.embed_in.weight", {V, C}, 0.0f, 0.02f});
   for (int l = 0; l < L; ++l) {
@@ -81,7 +83,8 @@ Family gemma2_2b() {
             {"hidden_activation", "gelu_pytorch_tanh"}, {"tie_word_embeddings", true}, {"bos_token_id", 2},
             {"eos_token_id", 1}, {"pad_token_id", 0}, {"torch_dtype", "bfloat16"}},
            {},
-           DType::BF16};
+           DType::BF16,
+           "llama-spm/tokenizer.model"};
   auto& t = f.tensors;
   t.push_back({"model.embed_tokens.weight", {V, C}, 0.0f, 0.02f});
   for (int l = 0; l < L; ++l) {
@@ -105,6 +108,15 @@ Family family(const std::string& name) {
   if (name == "pythia-160m") return pythia_160m();
   if (name == "gemma2-2b") return gemma2_2b();
   throw Error("unknown random model shape '" + name + "' (known: pythia-160m, gemma2-2b)");
+}
+
+// <repo>/../shared/fixtures/tokenizers, the repository found from the running program
+// (<repo>/build/<program>).
+std::string fixture_tokenizers_dir() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("cannot find the running program (/proc/self/exe: " + ec.message() + ")");
+  return (exe.parent_path().parent_path().parent_path() / "shared" / "fixtures" / "tokenizers").string();
 }
 
 std::string mark(const std::string& name, uint64_t seed) { return name + " seed " + std::to_string(seed); }
@@ -161,7 +173,8 @@ bool is_random_family(const std::string& name) {
 
 bool random_family_is_current(const std::string& dir, const std::string& name, uint64_t seed) {
   std::error_code ec;
-  if (!fs::is_regular_file(dir + "/config.json", ec) || !fs::is_regular_file(dir + "/model.safetensors", ec))
+  if (!fs::is_regular_file(dir + "/config.json", ec) || !fs::is_regular_file(dir + "/model.safetensors", ec) ||
+      !fs::is_regular_file(dir + "/" + fs::path(family(name).tokenizer_file).filename().string(), ec))
     return false;
   try {
     const json j = json::parse(read_file(dir + "/config.json"));
@@ -197,6 +210,9 @@ void write_random_family(const std::string& dir, const std::string& name, uint64
     tensors.push_back({f.tensors[t].name, f.dtype, f.tensors[t].shape,
                        std::span<const uint8_t>(data.data() + offsets[t], f.tensors[t].numel() * es)});
   write_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
+  const fs::path tokenizers = fixture_tokenizers_dir();
+  write_file_atomic(dir + "/" + fs::path(f.tokenizer_file).filename().string(),
+                    read_file((tokenizers / f.tokenizer_file).string()));
   f.config[kMarkKey] = mark(name, seed);
   write_file_atomic(cfg, f.config.dump(2) + "\n");
 }

@@ -5,7 +5,8 @@
 //                parallel residual, untied embed_out; F32
 //   gemma2-2b    gemma2, 26 layers, 2304 wide, 8 heads / 4 KV heads of 256, MLP 9216, vocab 256000,
 //                query_pre_attn_scalar 256, softcaps 50 / 30, sliding window 4096; BF16 (5.2 GB)
-// config.json and model.safetensors only (the benchmark feeds token ids, no tokenizer). Matrices
+// config.json, model.safetensors and a tokenizer from the fixtures (the GPT-NeoX-20B tokenizer.json;
+// Llama-2's tokenizer.model for gemma2-2b, whose vocabulary is larger: the benchmark feeds ids). Matrices
 // N(0, 0.02); norm weights as each family stores them (LayerNorm 1 + N(0, 0.1), Gemma's offsets
 // N(0, 0.1)); seeded per (seed, tensor, chunk), so values do not depend on the thread count.
 #include <cstdint>
