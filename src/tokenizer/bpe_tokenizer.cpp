@@ -370,14 +370,16 @@ TokenizerConfig read_tokenizer_config(const std::string& path) {
 // first, the longest one at that position.
 class AddedTokenSplitter {
  public:
+  // Call finish() once all are added.
   void add(const std::string& content, int id) {
     if (content.empty()) return;
     tokens_.emplace_back(content, id);
     first_byte_[static_cast<unsigned char>(content[0])] = true;
+  }
+  void finish() {
     std::stable_sort(tokens_.begin(), tokens_.end(),
                      [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
   }
-  bool empty() const { return tokens_.empty(); }
   // Calls text_piece(string_view) for the text between tokens and token(id) for each token, in order.
   template <class TextFn, class TokenFn>
   void split(std::string_view text, TextFn text_piece, TokenFn token) const {
@@ -462,6 +464,8 @@ void BpeTokenizer::Impl::build(Source&& src) {
     id_bytes[static_cast<size_t>(id)] = content;
     (src.added_normalized[i] ? normalized_added : raw_added).add(content, id);
   }
+  raw_added.finish();
+  normalized_added.finish();
 
   const ByteAlphabet& a = alphabet();
   for (size_t b = 0; b < 256; ++b) {
