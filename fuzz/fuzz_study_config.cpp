@@ -2,8 +2,9 @@
 // same bytes) on an arbitrary JSON file.
 //
 // A study that loads must be runnable as far as its config goes: prompts present and non-empty,
-// at least one site and position setting, positive batch / top_k / rows / overlap size, and a
-// steering concept that is one of the concepts.
+// at least one site and position setting, positive batch / per_sample / rows / overlap size, and a
+// steering concept that is one of the concepts; trace sites per-layer, steer.site one of them.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -29,7 +30,7 @@ void check(const nt::StudyConfig& c) {
   }
   if (c.sites.empty() || c.positions.empty()) fail("no sites or positions accepted");
   if (c.gen.max_batch <= 0) fail("non-positive batch accepted");
-  if (c.analysis.top_k <= 0 || c.analysis.table_rows <= 0) fail("non-positive top_k / rows accepted");
+  if (c.analysis.top_k <= 0 || c.analysis.table_rows <= 0) fail("non-positive per_sample / rows accepted");
   if (c.overlap_top_n <= 0) fail("non-positive overlap.top_n accepted");
   if (c.steer) {
     bool known = false;
@@ -37,7 +38,11 @@ void check(const nt::StudyConfig& c) {
     if (!known) fail("steer.concept not among the concepts accepted");
     if (c.steer->prompts.empty()) fail("steer without prompts accepted");
     if (c.steer->top_n <= 0 || c.steer->controls < 0) fail("bad steer.top_n / controls accepted");
+    if (c.steer->site && std::find(c.sites.begin(), c.sites.end(), *c.steer->site) == c.sites.end())
+      fail("steer.site not among trace.sites accepted");
   }
+  for (nt::HookSite s : c.sites)
+    if (!nt::site_is_per_layer(s)) fail("global hook point accepted as a trace site");
 }
 
 }  // namespace

@@ -220,6 +220,8 @@ TEST(CliGenerateErrors, EmptyPrompt) {
 
 TEST(CliGenerateErrors, BadSamplingFlags) {
   expect_one_line_error(run_cli({"generate", "-m", kTiny, "-p", "hi", "--top-p", "0"}), "--top-p");
+  expect_one_line_error(run_cli({"generate", "-m", kTiny, "-p", "hi", "-n", "-1"}), "--max-new-tokens: must be >= 0");
+  expect_one_line_error(run_cli({"generate", "-m", kTiny, "-p", "hi", "--top-k", "-3"}), "--top-k: must be >= 0 (got -3)");
 }
 
 TEST(CliGenerate, SmallRandomModelRuns) {

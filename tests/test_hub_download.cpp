@@ -1,7 +1,10 @@
 // Models by name, fetched when absent: downloads from a Hugging Face Hub stand-in (tests/hub_server.py,
-// listening on 127.0.0.1 only) into the Python library's cache layout, resuming cut and stalled
-// transfers, rejecting corrupt blobs, tokens for gated repositories, offline mode, and the CLI end to
-// end. Also SHA-256 against the NIST vectors.
+// listening on 127.0.0.1 only, answering as the real Hub does: relative 307s for small files, 401 for
+// anonymous callers of missing repositories, a Xet-bridge CDN that wants a Range) into the Python
+// library's cache layout, resuming cut and stalled transfers, completing snapshots the Python tools
+// left partial, file lists completed from the tree listing, rejecting corrupt blobs, tokens for
+// gated repositories and rejected tokens, offline mode, and the CLI end to end. Also SHA-256 against
+// the NIST vectors.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -19,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "io/hf_environment.h"
 #include "io/hub_download.h"
 #include "io/model_resolver.h"
 #include "io/model_weights.h"
@@ -132,13 +136,15 @@ class HubDownload : public ::testing::Test {
     ::setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1", 1);
     ::setenv("no_proxy", "127.0.0.1,localhost", 1);  // a proxy must not see loopback requests
     ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
-    for (const char* v : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_DOWNLOAD_TIMEOUT"})
+    for (const char* v : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+                          "HF_HUB_DOWNLOAD_TIMEOUT", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME"})
       ::unsetenv(v);
   }
   void TearDown() override {
     server_.reset();
     for (const char* v : {"HF_HUB_CACHE", "HF_HOME", "HF_TOKEN_PATH", "HF_HUB_DISABLE_PROGRESS_BARS", "HF_ENDPOINT",
-                          "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_DOWNLOAD_TIMEOUT"})
+                          "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+                          "HF_HUB_DOWNLOAD_TIMEOUT", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME", "NT_TEST_TOKEN_DIR"})
       ::unsetenv(v);
   }
 
@@ -162,11 +168,21 @@ class HubDownload : public ::testing::Test {
     return out;
   }
   // Content GETs of model.safetensors at the CDN.
-  std::vector<json> cdn_gets() const {
+  std::vector<json> cdn_gets() const { return hub_requests("GET", "", "cdn"); }
+  // Requests of `method` ("" for any) whose path starts with `prefix`, at the hub (or the cdn).
+  std::vector<json> hub_requests(const std::string& method, const std::string& prefix,
+                                 const std::string& server = "hub") const {
     std::vector<json> out;
     for (const auto& r : requests())
-      if (r["server"] == "cdn" && r["method"] == "GET") out.push_back(r);
+      if (r["server"] == server && (method.empty() || r["method"] == method) &&
+          std::string(r["path"]).rfind(prefix, 0) == 0)
+        out.push_back(r);
     return out;
+  }
+  // The Range a first, whole-file request for the weights sends: bounded by the size.
+  static std::string whole_weights_range(uint64_t from = 0) {
+    return "bytes=" + std::to_string(from) + "-" +
+           std::to_string(fs::file_size(fixture_dir() + "/model.safetensors") - 1);
   }
   std::string repo_dir() const { return hf_repo_dir(kRepo); }
   std::string model_blob() const { return repo_dir() + "/blobs/" + model_sha256(); }
@@ -235,8 +251,19 @@ TEST(HubEnvironment, OfflineAndEndpoint) {
     ::setenv("HF_HUB_OFFLINE", v, 1);
     EXPECT_FALSE(hf_hub_offline()) << v;
   }
+  ::setenv("HF_HUB_OFFLINE", " 1", 1);  // the Python client compares the value exactly
+  EXPECT_FALSE(hf_hub_offline());
   ::unsetenv("HF_HUB_OFFLINE");
   EXPECT_FALSE(hf_hub_offline());
+  // TRANSFORMERS_OFFLINE counts when HF_HUB_OFFLINE is unset or empty, as in huggingface_hub.
+  ::setenv("TRANSFORMERS_OFFLINE", "1", 1);
+  EXPECT_TRUE(hf_hub_offline());
+  ::setenv("HF_HUB_OFFLINE", "", 1);
+  EXPECT_TRUE(hf_hub_offline());
+  ::setenv("HF_HUB_OFFLINE", "0", 1);
+  EXPECT_FALSE(hf_hub_offline());
+  ::unsetenv("HF_HUB_OFFLINE");
+  ::unsetenv("TRANSFORMERS_OFFLINE");
   ::unsetenv("HF_ENDPOINT");
   EXPECT_EQ(hf_endpoint(), "https://huggingface.co");
   ::setenv("HF_ENDPOINT", "https://mirror.example/", 1);
@@ -248,12 +275,18 @@ TEST_F(HubDownload, DownloadsIntoTheCacheLayoutAndThenNeedsNoNetwork) {
   start();
   const std::string dir = resolve_model(kRepo);
   expect_cache_layout(dir);
-  // The weights came from the "CDN" (the redirect was followed) in one request; metadata from HEADs.
+  // The weights came from the "CDN" (the redirect was followed) in one request with a bounded Range
+  // (the Xet bridge answers 400 without one); metadata from HEADs.
   ASSERT_EQ(cdn_gets().size(), 1u);
-  EXPECT_TRUE(cdn_gets()[0]["range"].is_null());
-  size_t heads = 0;
-  for (const auto& r : requests()) heads += r["method"] == "HEAD";
-  EXPECT_EQ(heads, 4u);
+  EXPECT_EQ(cdn_gets()[0]["range"], whole_weights_range());
+  EXPECT_EQ(cdn_gets()[0]["status"], 206);
+  EXPECT_EQ(hub_requests("HEAD", "/" + kRepo + "/resolve/").size(), 4u);
+  // Small files: the Hub's relative 307 to /api/resolve-cache/ was followed, for the HEAD (the
+  // ETag is in the final answer only) and the GET.
+  EXPECT_EQ(hub_requests("HEAD", "/api/resolve-cache/models/" + kRepo + "/").size(), 3u);
+  const auto small_gets = hub_requests("GET", "/api/resolve-cache/models/" + kRepo + "/");
+  ASSERT_EQ(small_gets.size(), 3u);
+  for (const auto& r : small_gets) EXPECT_EQ(r["status"], 206) << r.dump();
 
   // Blobs already in the cache are not fetched again (a snapshot lost, the blobs kept).
   fs::remove_all(repo_dir() + "/snapshots");
@@ -284,8 +317,8 @@ TEST_F(HubDownload, CutConnectionIsResumedWithRange) {
   expect_cache_layout(dir);
   const auto gets = cdn_gets();
   ASSERT_EQ(gets.size(), 2u);
-  EXPECT_TRUE(gets[0]["range"].is_null());
-  EXPECT_EQ(gets[1]["range"], "bytes=1000000-");
+  EXPECT_EQ(gets[0]["range"], whole_weights_range());
+  EXPECT_EQ(gets[1]["range"], whole_weights_range(1000000));
   EXPECT_EQ(gets[1]["status"], 206);
 }
 
@@ -299,12 +332,12 @@ TEST_F(HubDownload, GivesUpAfterThreeAttemptsAndTheNextRunResumes) {
   EXPECT_FALSE(fs::exists(repo_dir() + "/snapshots"));  // no snapshot that looks complete
   EXPECT_FALSE(fs::exists(repo_dir() + "/refs/main"));
   ASSERT_EQ(cdn_gets().size(), 3u);
-  EXPECT_EQ(cdn_gets()[2]["range"], "bytes=2000000-");
+  EXPECT_EQ(cdn_gets()[2]["range"], whole_weights_range(2000000));
 
   const std::string dir = resolve_model(kRepo);
   expect_cache_layout(dir);
   ASSERT_EQ(cdn_gets().size(), 4u);
-  EXPECT_EQ(cdn_gets()[3]["range"], "bytes=3000000-");
+  EXPECT_EQ(cdn_gets()[3]["range"], whole_weights_range(3000000));
   EXPECT_EQ(cdn_gets()[3]["status"], 206);
 }
 
@@ -314,7 +347,7 @@ TEST_F(HubDownload, RestartsFromZeroWhenTheServerIgnoresRange) {
   expect_cache_layout(dir);
   const auto gets = cdn_gets();
   ASSERT_EQ(gets.size(), 2u);
-  EXPECT_EQ(gets[1]["range"], "bytes=1000000-");
+  EXPECT_EQ(gets[1]["range"], whole_weights_range(1000000));
   EXPECT_EQ(gets[1]["status"], 200);
 }
 
@@ -327,7 +360,7 @@ TEST_F(HubDownload, StalledTransferTimesOutAndResumes) {
   expect_cache_layout(dir);
   const auto gets = cdn_gets();
   ASSERT_EQ(gets.size(), 2u);
-  EXPECT_EQ(gets[1]["range"], "bytes=100000-");
+  EXPECT_EQ(gets[1]["range"], whole_weights_range(100000));
 }
 
 TEST_F(HubDownload, CorruptBlobIsRejectedAndNothingIsLeft) {
@@ -344,7 +377,7 @@ TEST_F(HubDownload, CorruptBlobIsRejectedAndNothingIsLeft) {
 }
 
 TEST_F(HubDownload, GatedRepositoryNeedsAToken) {
-  start({"--require-token", "s3cret"});
+  start({"--require-token", "s3cret", "--valid-token", "not-granted"});
   std::string m = resolve_error(kRepo);
   EXPECT_TRUE(contains(m, "set HF_TOKEN")) << m;
   EXPECT_TRUE(contains(m, "HTTP 401")) << m;
@@ -355,9 +388,16 @@ TEST_F(HubDownload, GatedRepositoryNeedsAToken) {
   EXPECT_EQ(cli.exit_code, 1);
   EXPECT_TRUE(contains(cli.err, "set HF_TOKEN")) << cli.err;
 
+  // A token the Hub knows, without access: 403 GatedRepo.
+  ::setenv("HF_TOKEN", "not-granted", 1);
+  m = resolve_error(kRepo);
+  EXPECT_TRUE(contains(m, "the token from HF_TOKEN does not give access")) << m;
+  EXPECT_TRUE(contains(m, "HTTP 403")) << m;
+  // A token the Hub does not know: 401 everywhere, which is not "gated or private".
   ::setenv("HF_TOKEN", "wrong", 1);
   m = resolve_error(kRepo);
-  EXPECT_TRUE(contains(m, "does not give access")) << m;
+  EXPECT_TRUE(contains(m, "token rejected")) << m;
+  EXPECT_FALSE(contains(m, "gated")) << m;
 
   ::setenv("HF_TOKEN", "s3cret", 1);
   const std::string dir = resolve_model(kRepo);
@@ -372,6 +412,90 @@ TEST_F(HubDownload, GatedRepositoryNeedsAToken) {
   }
   EXPECT_GE(hub_with_token, 5u);  // API + 4 HEADs + the weights' GET
   ASSERT_EQ(cdn_gets().size(), 1u);
+  // The Hub's same-host redirects for small files kept the token (and needed it: the repo is gated).
+  const auto cached = hub_requests("", "/api/resolve-cache/");
+  ASSERT_EQ(cached.size(), 6u);  // HEAD and GET of config.json, merges.txt, vocab.json
+  for (const auto& r : cached) EXPECT_EQ(r["auth"], "Bearer s3cret") << r.dump();
+}
+
+TEST_F(HubDownload, RejectedTokenIsNamedAsSuch) {
+  // A public repository: an invalid token is still refused on every route, as on the real Hub.
+  start();
+  ::setenv("HUGGING_FACE_HUB_TOKEN", "hf_expired", 1);
+  const std::string m = resolve_error(kRepo);
+  EXPECT_TRUE(contains(m, "token rejected")) << m;
+  EXPECT_TRUE(contains(m, "HUGGING_FACE_HUB_TOKEN")) << m;  // where the token came from
+  EXPECT_TRUE(contains(m, "HTTP 401")) << m;
+  EXPECT_FALSE(contains(m, "gated")) << m;
+  EXPECT_FALSE(contains(m, "no such repository")) << m;
+}
+
+TEST_F(HubDownload, TokenFileFollowsXdgCacheHomeAndExpandsVariables) {
+  start({"--require-token", "s3cret"});
+  // No HF_TOKEN, no HF_HOME, no HF_TOKEN_PATH: the token file is $XDG_CACHE_HOME/huggingface/token.
+  ::unsetenv("HF_HOME");
+  ::unsetenv("HF_TOKEN_PATH");
+  ::setenv("XDG_CACHE_HOME", misc_.file("xdg").c_str(), 1);
+  fs::create_directories(misc_.file("xdg/huggingface"));
+  write_text(misc_.file("xdg/huggingface/token"), "s3cret\n");
+  expect_cache_layout(resolve_model(kRepo));
+
+  // HF_TOKEN_PATH with a variable in it, expanded as Python's os.path.expandvars does.
+  fs::remove_all(repo_dir());
+  ::unsetenv("XDG_CACHE_HOME");
+  ::setenv("NT_TEST_TOKEN_DIR", misc_.file("elsewhere").c_str(), 1);
+  ::setenv("HF_TOKEN_PATH", "${NT_TEST_TOKEN_DIR}/my-token", 1);
+  fs::create_directories(misc_.file("elsewhere"));
+  write_text(misc_.file("elsewhere/my-token"), "s3cret");
+  expect_cache_layout(resolve_model(kRepo));
+}
+
+TEST_F(HubDownload, SnapshotLeftPartialGetsItsMissingFiles) {
+  start();
+  const std::string dir = resolve_model(kRepo);
+  // As the Python tools leave an interrupted download: config and tokenizer linked, the weights
+  // not yet (no link, only part of the blob).
+  fs::remove(dir + "/model.safetensors");
+  fs::remove(model_blob());
+  write_text(model_blob() + ".incomplete", read_text(fixture_dir() + "/model.safetensors").substr(0, 1000));
+  const size_t before = requests().size();
+  EXPECT_EQ(resolve_model(kRepo), dir);
+  expect_cache_layout(dir);
+  // Only the weights were fetched, resumed where the partial blob ended.
+  const auto all = requests();
+  for (size_t i = before; i < all.size(); ++i) {
+    const std::string path = all[i]["path"];
+    EXPECT_TRUE(path.rfind("/api/models/", 0) == 0 || path.ends_with("model.safetensors")) << all[i].dump();
+  }
+  ASSERT_EQ(cdn_gets().size(), 2u);
+  EXPECT_EQ(cdn_gets()[1]["range"], whole_weights_range(1000));
+
+  // Offline, a partial snapshot is named as such.
+  fs::remove(dir + "/model.safetensors");
+  ::setenv("TRANSFORMERS_OFFLINE", "1", 1);
+  const std::string m = resolve_error(kRepo);
+  EXPECT_TRUE(contains(m, dir + " has no model.safetensors")) << m;
+  EXPECT_TRUE(contains(m, "TRANSFORMERS_OFFLINE")) << m;
+}
+
+TEST_F(HubDownload, EmptyOrTruncatedFileListIsCompletedFromTheTree) {
+  const std::vector<std::vector<std::string>> modes = {
+      {"--siblings", "empty"}, {"--siblings", "missing"}, {"--siblings", "truncated"},
+      {"--siblings", "empty", "--relative-links"}};
+  for (auto flags : modes) {
+    SCOPED_TRACE(flags.back());
+    fs::remove_all(repo_dir());
+    fs::remove(log_path());
+    flags.insert(flags.end(), {"--tree-page-size", "1"});
+    start(flags);
+    expect_cache_layout(resolve_model(kRepo));
+    // Four files, one a page: four pages, each after the first asked for through the Link header.
+    const auto pages = hub_requests("GET", "/api/models/" + kRepo + "/tree/");
+    ASSERT_EQ(pages.size(), 4u);
+    EXPECT_EQ(pages[0]["query"], "recursive=true");
+    EXPECT_TRUE(contains(pages[3]["query"], "cursor=3")) << pages[3].dump();
+    server_.reset();
+  }
 }
 
 TEST_F(HubDownload, OfflineWithoutCacheEntrySaysWhereItLookedAndHowToDownload) {
@@ -386,17 +510,34 @@ TEST_F(HubDownload, OfflineWithoutCacheEntrySaysWhereItLookedAndHowToDownload) {
 }
 
 TEST_F(HubDownload, RepositoriesThatCannotBeUsed) {
-  start({"--no-safetensors"});
+  start({"--no-safetensors", "--valid-token", "mine"});
   std::string m = resolve_error(kRepo);
   EXPECT_TRUE(contains(m, "no safetensors weights in repo org/gpt2-tiny (only .bin?)")) << m;
   EXPECT_TRUE(contains(m, "pytorch_model.bin")) << m;
 
+  // Anonymous callers get 401 RepoNotFound from the real Hub, callers with a valid token 404.
+  m = resolve_error("org/missing");
+  EXPECT_TRUE(contains(m, "no such repository 'org/missing'")) << m;
+  EXPECT_TRUE(contains(m, "set HF_TOKEN")) << m;
+  EXPECT_TRUE(contains(m, "HTTP 401")) << m;
+
+  ::setenv("HF_TOKEN", "mine", 1);
   m = resolve_error("org/missing");
   EXPECT_TRUE(contains(m, "no such repository 'org/missing'")) << m;
   EXPECT_TRUE(contains(m, "HTTP 404")) << m;
+  ::unsetenv("HF_TOKEN");
 
   m = resolve_error("org/bad--name");
   EXPECT_TRUE(contains(m, "not a valid Hugging Face repository id")) << m;
+}
+
+TEST_F(HubDownload, MissingRepositoryWithABare401IsNotCalledGated) {
+  // A 401 without X-Error-Code to an anonymous caller: the Python client reads it as RepoNotFound.
+  start({"--bare-401"});
+  const std::string m = resolve_error("org/missing");
+  EXPECT_TRUE(contains(m, "no such repository 'org/missing' on the Hub, or it is private")) << m;
+  EXPECT_TRUE(contains(m, "HTTP 401")) << m;
+  EXPECT_FALSE(contains(m, "gated")) << m;
 }
 
 TEST_F(HubDownload, UnreachableEndpointNamesTheUrl) {

@@ -186,8 +186,11 @@ TEST_P(ModelGoldens, Ablation) {
   const ModelConfig& c = model.config();
   const int layer = a["layer"];
   const std::vector<int> dims = a["dims"];
-  const HookPoint point =
-      a.contains("hook") ? parse_hook_points(a["hook"].get<std::string>(), c).at(0) : HookPoint{HookSite::ResidPost, layer};
+  HookPoint point{HookSite::ResidPost, layer};
+  if (a.contains("hook")) {
+    const HookName name = parse_hook_name(a["hook"].get<std::string>());
+    point = {name.site, name.layer};
+  }
   ASSERT_EQ(point.layer, layer);
   Hooks hooks(c);
   hooks.add(point, [&](const HookContext& ctx, float* acts) {

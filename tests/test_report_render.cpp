@@ -602,4 +602,30 @@ TEST(HtmlReport, ChromiumScreenshotIsNotBlank) {
   }
 }
 
+// Figures against the baseline that were not measured show a dash, not zeros; a tiny negative
+// value shows as 0.0000, not -0.0000.
+TEST(HtmlReport, UnmeasuredBaselineFiguresShowADash) {
+  StudyReport r = sample_report(false);
+  ConsistencyRow& row = r.sections[0].analyses[0].sites[0].rows[0];
+  row.baseline_mean.reset();
+  row.cohens_d.reset();
+  row.frac_above_p95.reset();
+  r.sections[0].analyses[0].sites[0].rows[1].baseline_mean = -1e-7;
+  const std::string html = study_report_html(r);
+  const size_t at = html.find("<tr><td>1</td><td>11</td><td>87</td>");
+  ASSERT_NE(at, std::string::npos);
+  const std::string tr = html.substr(at, html.find("</tr>", at) - at);
+  size_t dashes = 0;
+  for (size_t i = tr.find("&ndash;"); i != std::string::npos; i = tr.find("&ndash;", i + 1)) ++dashes;
+  EXPECT_EQ(dashes, 3u) << tr;  // baseline mean, Cohen's d, >p95
+  EXPECT_EQ(tr.find("0.0000"), std::string::npos) << tr;
+  EXPECT_EQ(html.find("-0.0000"), std::string::npos);
+
+  NeuronPage page = sample_page("tulip", 11, 87);
+  page.baseline_mean.reset();
+  page.cohens_d.reset();
+  const std::string np = neuron_page_html(page);
+  EXPECT_NE(np.find("Baseline mean</dt><dd>&ndash;"), std::string::npos) << np.substr(0, 1500);
+}
+
 }  // namespace

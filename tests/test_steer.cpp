@@ -174,22 +174,48 @@ TEST(SteerErrors, BadSpecs) {
   expect_error(run_cli({"steer", "-m", kTiny, "-p", "Hi", "--ablate", "L1X3"}), "malformed neuron 'L1X3'");
   expect_error(run_cli({"steer", "-m", kTiny, "-p", "Hi", "--ablate", "1:2,,3"}), "malformed neuron ''");
   expect_error(run_cli({"steer", "-m", kTiny, "-p", "Hi", "--ablate", "L1N1", "--mode", "mean"}),
-               "mode 'mean' needs --from-trace");
+               "--mode: mean needs the baseline mean of every neuron of hook_resid_post");
 }
 
 TEST(SteerErrors, TraceFromAnotherModel) {
   TempDir tmp;
   write_text(tmp.file("p.json"), R"({"prompts": ["War and battle", "The army"]})");
-  auto t = run_cli({"trace", "-m", shared_path("models/gpt2-wiki"), "--prompts", tmp.file("p.json"), "--normalize",
-                    "none", "-n", "4", "--out", tmp.path()});
+  write_text(tmp.file("b.json"), R"({"prompts": ["The weather today", "A recipe for bread"]})");
+  auto t = run_cli({"trace", "-m", shared_path("models/gpt2-wiki"), "--prompts", tmp.file("p.json"), "--baseline",
+                    tmp.file("b.json"), "--site", "mlp.hook_post", "-n", "4", "--out", tmp.path()});
   ASSERT_EQ(t.exit_code, 0) << t.err;
   auto r = run_cli({"steer", "-m", kTiny, "-p", "Hi", "--from-trace", tmp.file("trace.json"), "--top", "3"});
   expect_error(r, "made with model gpt2 4x192");
   EXPECT_NE(r.err.find("not with gpt2 2x64"), std::string::npos) << r.err;
-  // The same trace steers the model it was made with, in mode mean too when it has a baseline.
+  // The same trace steers the model it was made with, in mode mean too (it has a baseline): each
+  // steered neuron is set to the trace's baseline mean of that neuron, at the trace's site.
   r = run_cli({"steer", "-m", shared_path("models/gpt2-wiki"), "-p", "The war", "--from-trace", tmp.file("trace.json"),
-               "--top", "3", "-n", "4", "--controls", "2", "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+               "--top", "3", "--mode", "mean", "-n", "4", "--controls", "2", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json steer = json::parse(r.out);
+  std::ifstream in(tmp.file("trace.json"));
+  const json trace = json::parse(in);
+  const json& iv = steer["intervention"];
+  EXPECT_EQ(iv["site"], "mlp.hook_post");
+  EXPECT_EQ(iv["description"].get<std::string>().rfind("mean mlp.hook_post", 0), 0u) << iv.dump();
+  const json& table = trace["results"][0]["sites"][0]["table"];
+  const json* base = nullptr;
+  for (const auto& st : trace["neuron_stats"])
+    if (st["group"] == "baseline" && st["site"] == "mlp.hook_post" && st["positions"] == "generated") base = &st;
+  ASSERT_NE(base, nullptr);
+  ASSERT_EQ(iv["neurons"].size(), 3u);
+  ASSERT_EQ(iv["means"].size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    const int layer = table[i]["layer"].get<int>(), index = table[i]["neuron"].get<int>();
+    EXPECT_EQ(iv["neurons"][i]["layer"].get<int>(), layer);
+    EXPECT_EQ(iv["neurons"][i]["neuron"].get<int>(), index);
+    EXPECT_FLOAT_EQ(iv["means"][i].get<float>(), (*base)["mean"][static_cast<size_t>(layer)][static_cast<size_t>(index)].get<float>());
+  }
+  // Setting a neuron to its baseline mean is a different intervention from switching it off.
+  auto zero = run_cli({"steer", "-m", shared_path("models/gpt2-wiki"), "-p", "The war", "--from-trace",
+                       tmp.file("trace.json"), "--top", "3", "-n", "4", "--controls", "0", "--json"});
+  ASSERT_EQ(zero.exit_code, 0) << zero.err;
+  EXPECT_NE(json::parse(zero.out)["summary"][0]["effect"], steer["summary"][0]["effect"]);
 }
 
 }  // namespace

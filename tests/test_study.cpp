@@ -171,4 +171,91 @@ TEST(Study, ConfigErrors) {
   EXPECT_NE(r.err.find("missing.json: study config not found"), std::string::npos) << r.err;
 }
 
+// max_new_tokens 0: the prompt positions are still traced and steered from; "generated" and
+// "last" give the "no tokens recorded" result instead of an error about the baseline.
+TEST(Study, ZeroNewTokensTracesThePromptOnly) {
+  TempDir tmp;
+  json cfg = json::parse(read_text(small_seed_study(tmp)));
+  cfg["generation"] = {{"max_new_tokens", 0}};
+  cfg["trace"] = {{"positions", {"prompt", "generated", "last"}}};
+  cfg["steer"]["positions"] = "prompt";
+  cfg["steer"]["controls"] = 2;
+  cfg["steer"]["max_new_tokens"] = 4;
+  write_text(tmp.file("zero.json"), cfg.dump(2));
+  const std::string out = tmp.file("out");
+  auto r = run_cli({"study", tmp.file("zero.json"), "--model", kTiny, "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("generated: 10 of 10 'tulip' samples recorded no tokens"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("no tokens recorded"), std::string::npos);
+  const json study = json::parse(read_text(out + "/study.json"));
+  ASSERT_EQ(study["results"].size(), 12u);  // 3 settings x 4 concepts
+  for (const auto& res : study["results"]) {
+    const bool prompt = res["positions"] == "prompt";
+    EXPECT_EQ(res["no_tokens_recorded"].get<bool>(), !prompt) << res["positions"];
+    EXPECT_EQ(res["sites"][0]["table"].empty(), !prompt) << res["positions"];
+  }
+  for (const auto& p : study["prompts"]) EXPECT_TRUE(p["generated_ids"].empty());
+  const json steering = json::parse(read_text(out + "/steering.json"));
+  EXPECT_EQ(steering["positions"], "prompt");
+  EXPECT_TRUE(fs::exists(out + "/report.html"));
+
+  // Steering from a setting that recorded nothing: one line that says why.
+  cfg["steer"].erase("positions");
+  write_text(tmp.file("zero2.json"), cfg.dump(2));
+  r = run_cli({"study", tmp.file("zero2.json"), "--model", kTiny, "--out", tmp.file("out2")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("has only 0 ranked neurons at positions 'generated' (no tokens recorded there"),
+            std::string::npos)
+      << r.err;
+}
+
+// The report says what it summarises: the sampling settings in effect, and that the control
+// summary under each steered prompt is a mean over all the steering prompts.
+TEST(Study, ReportStatesSamplingAndWhatTheControlCovers) {
+  TempDir tmp;
+  json cfg = json::parse(read_text(small_seed_study(tmp)));
+  cfg["generation"] = {{"max_new_tokens", 3}, {"temperature", 0.7}, {"top_k", 5}, {"seed", 2}};
+  cfg["trace"] = {{"positions", {"generated"}}};
+  cfg["steer"].erase("prompt");
+  cfg["steer"]["prompts"] = {"The tulip fields", "War broke out"};
+  cfg["steer"]["controls"] = 2;
+  write_text(tmp.file("s.json"), cfg.dump(2));
+  auto r = run_cli({"study", tmp.file("s.json"), "--model", kTiny, "--out", tmp.file("out"), "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string html = read_text(tmp.file("out") + "/report.html");
+  EXPECT_NE(html.find("3 new tokens, temperature 0.7, top-k 5, seed 2"), std::string::npos);
+  EXPECT_NE(html.find("Means over the 2 steering prompts, against 2 random sets of 3 neurons"), std::string::npos);
+}
+
+// The study config speaks the command line's vocabulary, and its option rules are the library's.
+TEST(Study, ConfigOptionNames) {
+  TempDir tmp;
+  write_text(tmp.file("a.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "trace": {"top_k": 5}})");
+  auto r = run_cli({"study", tmp.file("a.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("a.json: trace.top_k is now trace.per_sample"), std::string::npos) << r.err;
+  write_text(tmp.file("b.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "trace": {"per_sample": 129}})");
+  r = run_cli({"study", tmp.file("b.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("b.json: trace.per_sample: 129 is larger than the number of neurons at hook_resid_post (128)"),
+            std::string::npos)
+      << r.err;
+  write_text(tmp.file("c.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "trace": {"per_sample": 0}})");
+  r = run_cli({"study", tmp.file("c.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("c.json: trace.per_sample: must be positive (got 0)"), std::string::npos) << r.err;
+  write_text(tmp.file("d.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "generation": {"top_k": -1}})");
+  r = run_cli({"study", tmp.file("d.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("d.json: generation.top_k: must be >= 0 (got -1)"), std::string::npos) << r.err;
+  write_text(tmp.file("e.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]},
+                                     "steer": {"concept": "c", "prompt": "z", "mode": "explode"}})");
+  r = run_cli({"study", tmp.file("e.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("e.json: unknown intervention mode 'explode'"), std::string::npos) << r.err;
+  write_text(tmp.file("f.json"), R"({"baseline": ["x"], "concepts": {"c": ["y"]}, "trace": {"positions": ["last"]},
+                                     "steer": {"concept": "c", "prompt": "z", "positions": "generated"}})");
+  r = run_cli({"study", tmp.file("f.json"), "--model", kTiny, "--out", tmp.file("o")});
+  EXPECT_NE(r.err.find("f.json: steer.positions 'generated' are not traced by this study (trace.positions)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("o/groups")));  // refused before generating
+}
+
 }  // namespace

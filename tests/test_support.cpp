@@ -25,7 +25,7 @@ static std::string read_fd(int fd) {
   return s;
 }
 
-CliResult run_cli(const std::vector<std::string>& args) {
+CliResult run_program(const std::string& program, const std::vector<std::string>& args) {
   int out_pipe[2], err_pipe[2];
   if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
   pid_t pid = ::fork();
@@ -37,7 +37,7 @@ CliResult run_cli(const std::vector<std::string>& args) {
     ::close(out_pipe[0]);
     ::close(err_pipe[0]);
     std::vector<char*> argv;
-    std::string exe = NT_CLI_PATH;
+    std::string exe = program;
     argv.push_back(exe.data());
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());
@@ -58,6 +58,8 @@ CliResult run_cli(const std::vector<std::string>& args) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
+
+CliResult run_cli(const std::vector<std::string>& args) { return run_program(NT_CLI_PATH, args); }
 
 TempDir::TempDir() {
   static std::atomic<int> counter{0};

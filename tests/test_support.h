@@ -15,6 +15,8 @@ struct CliResult {
 };
 // Runs the built neurontrace binary with `args` (no shell; stdin closed), capturing both streams.
 CliResult run_cli(const std::vector<std::string>& args);
+// The same for another program (an absolute path).
+CliResult run_program(const std::string& program, const std::vector<std::string>& args);
 
 // A fresh empty folder under the build tree's tmp/, removed by the destructor.
 class TempDir {

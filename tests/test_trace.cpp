@@ -15,6 +15,7 @@
 #include "trace/neuron_capture.h"
 #include "trace/trace_run.h"
 #include "util/error.h"
+#include "util/option_error.h"
 
 using namespace nt;
 using nt::test::run_cli;
@@ -295,8 +296,8 @@ TEST_F(PlantedNeurons, BaselineSubtractionFindsTheConceptNeuron) {
     EXPECT_EQ(sc.rows[0].occurrences, 5) << k;
     EXPECT_DOUBLE_EQ(sc.rows[0].percent, 100.0) << k;
     EXPECT_FALSE(in_table(sc, last, 7)) << k;
-    EXPECT_GT(sc.rows[0].cohens_d, 5.0);
-    EXPECT_DOUBLE_EQ(sc.rows[0].frac_above_p95, 1.0);
+    EXPECT_GT(sc.rows[0].cohens_d.value_or(0.0), 5.0);
+    EXPECT_DOUBLE_EQ(sc.rows[0].frac_above_p95.value_or(0.0), 1.0);
   }
 }
 
@@ -327,12 +328,51 @@ TEST(TraceErrors, UnknownSite) {
   EXPECT_NE(r.err.find("unknown hook site 'hook_nothing'"), std::string::npos) << r.err;
 }
 
-TEST(TraceErrors, TopKLargerThanNeurons) {
+// Rules of the analysis options live in the library (check_analysis_options); the command names
+// its flags in the library's message.
+TEST(TraceErrors, PerSampleLargerThanNeurons) {
   TempDir tmp;
   write_text(tmp.file("p.json"), R"({"prompts": ["Hello"]})");
-  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--top-k", "129"});
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--per-sample", "129"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--per-sample: 129 is larger than the number of neurons at hook_resid_post (128)"),
+            std::string::npos)
+      << r.err;
+  r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--per-sample", "0"});
+  EXPECT_NE(r.err.find("--per-sample: must be positive (got 0)"), std::string::npos) << r.err;
+  r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--select-words", "a",
+               "--select-window", "-1"});
+  EXPECT_NE(r.err.find("--select-window: must be >= 0 (got -1)"), std::string::npos) << r.err;
+  // Sampling is --top-k, as in generate and steer.
+  r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--top-k", "-2"});
+  EXPECT_NE(r.err.find("--top-k: must be >= 0 (got -2)"), std::string::npos) << r.err;
+  r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "--sample-top-k", "2"});
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("--top-k 129 is larger than the number of neurons"), std::string::npos) << r.err;
+}
+
+TEST(TraceLibrary, AnalysisOptionsCheckedOnce) {
+  Session session = open_session(kTiny);
+  const NeuronLayout layout({HookSite::ResidPost, HookSite::MlpPost}, session.model->config());
+  AnalysisOptions opt;
+  opt.normalization = Normalization::None;
+  opt.top_k = 129;  // hook_resid_post has 2 x 64 neurons
+  try {
+    check_analysis_options(opt, layout, false);
+    ADD_FAILURE() << "no error";
+  } catch (const OptionError& e) {
+    EXPECT_EQ(e.option, "trace.per_sample");
+    EXPECT_STREQ(e.what(), "trace.per_sample: 129 is larger than the number of neurons at hook_resid_post (128)");
+  }
+  opt.top_k = 10;
+  EXPECT_NO_THROW(check_analysis_options(opt, layout, false));
+  opt.normalization = Normalization::ZScore;
+  try {
+    check_analysis_options(opt, layout, false);
+    ADD_FAILURE() << "no error";
+  } catch (const OptionError& e) {
+    EXPECT_EQ(e.option, "trace.normalize");
+  }
+  EXPECT_NO_THROW(check_analysis_options(opt, layout, true));
 }
 
 TEST(TraceErrors, NormalizationWithoutBaseline) {
@@ -340,7 +380,7 @@ TEST(TraceErrors, NormalizationWithoutBaseline) {
   write_text(tmp.file("p.json"), R"({"prompts": ["Hello"]})");
   auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json")});
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("needs --baseline"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--normalize: subtract needs a baseline"), std::string::npos) << r.err;
 }
 
 TEST(TraceErrors, SelectionThatNeverMatches) {
@@ -357,6 +397,76 @@ TEST(TraceErrors, SelectionThatNeverMatches) {
   EXPECT_TRUE(trace["results"][0]["no_tokens_recorded"].get<bool>());
   EXPECT_TRUE(trace["results"][0]["sites"][0]["table"].empty());
   EXPECT_EQ(test::read_text(tmp.file("trace.json")).find("NaN"), std::string::npos);
+}
+
+// Without --baseline nothing was measured against a baseline: its columns say so ("–", an empty
+// CSV field, null in JSON) instead of printing zeros that read as measurements.
+TEST(Trace, NoBaselineColumnsAreMarkedNotMeasured) {
+  TempDir tmp;
+  write_text(tmp.file("p.json"), R"({"prompts": ["Hello", "The quick brown fox"]})");
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--normalize", "none", "-n", "4",
+                    "--per-sample", "3", "--out", tmp.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string sel = r.out.substr(r.out.find("Selectivity"));
+  const std::string row = sel.substr(sel.find("\n   1  ") + 1, sel.find('\n', sel.find("\n   1  ") + 1) - sel.find("\n   1  ") - 1);
+  EXPECT_EQ(row.find("0.0000"), std::string::npos) << row;
+  EXPECT_EQ(row.find('%'), std::string::npos) << row;
+  EXPECT_EQ(row.substr(row.size() - 3), "–") << row;
+  const json trace = load_json(tmp.file("trace.json"));
+  for (const auto& t : trace["results"][0]["sites"][0]["table"]) {
+    EXPECT_TRUE(t["baseline_mean"].is_null());
+    EXPECT_TRUE(t["cohens_d"].is_null());
+    EXPECT_TRUE(t["frac_above_baseline_p95"].is_null());
+    EXPECT_TRUE(t["concept_mean"].is_number());
+  }
+  const std::string csv = test::read_text(tmp.file("consistency.csv"));
+  const std::string first = csv.substr(csv.find('\n') + 1, csv.find('\n', csv.find('\n') + 1) - csv.find('\n') - 1);
+  EXPECT_EQ(first.substr(first.size() - 3), ",,,") << first;
+  const std::string md = test::read_text(tmp.file("consistency.md"));
+  EXPECT_NE(md.find(" | – | – | – |\n"), std::string::npos) << md;
+}
+
+// With a baseline, the same columns hold numbers in every format.
+TEST(Trace, BaselineColumnsHoldMeasurements) {
+  TempDir tmp;
+  write_text(tmp.file("p.json"), R"({"prompts": ["Hello", "The quick brown fox"]})");
+  write_text(tmp.file("b.json"), R"({"prompts": ["She opened the window.", "He walked to the store."]})");
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--baseline", tmp.file("b.json"), "-n",
+                    "4", "--per-sample", "3", "--out", tmp.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("–"), std::string::npos) << r.out;
+  const json trace = load_json(tmp.file("trace.json"));
+  for (const auto& t : trace["results"][0]["sites"][0]["table"]) {
+    EXPECT_TRUE(t["baseline_mean"].is_number());
+    EXPECT_TRUE(t["cohens_d"].is_number());
+    EXPECT_TRUE(t["frac_above_baseline_p95"].is_number());
+  }
+  EXPECT_EQ(test::read_text(tmp.file("consistency.csv")).find(",,"), std::string::npos);
+}
+
+// -n 0: prompt positions are still traced; "generated" and "last" record nothing and give the
+// "no tokens recorded" result, even with a baseline normalization (nothing to normalize).
+TEST(Trace, ZeroNewTokensTracesThePromptOnly) {
+  TempDir tmp;
+  write_text(tmp.file("p.json"), R"({"prompts": ["Hello", "The quick brown fox"]})");
+  write_text(tmp.file("b.json"), R"({"prompts": ["She opened the window.", "He walked to the store."]})");
+  auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--baseline", tmp.file("b.json"), "-n",
+                    "0", "--positions", "prompt", "--positions", "generated", "--positions", "last", "--out",
+                    tmp.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("no tokens recorded for 'concept' at positions 'generated'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no tokens recorded for 'concept' at positions 'last'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("nan"), std::string::npos) << r.out;
+  const json trace = load_json(tmp.file("trace.json"));
+  ASSERT_EQ(trace["results"].size(), 3u);
+  EXPECT_FALSE(trace["results"][0]["no_tokens_recorded"].get<bool>());
+  EXPECT_EQ(trace["results"][0]["sites"][0]["table"].size(), 10u);
+  EXPECT_EQ(trace["results"][0]["sites"][0]["max_occurrences"], 2);
+  for (int s : {1, 2}) {
+    EXPECT_TRUE(trace["results"][s]["no_tokens_recorded"].get<bool>()) << s;
+    EXPECT_TRUE(trace["results"][s]["sites"][0]["table"].empty()) << s;
+  }
+  for (const auto& p : trace["prompts"]) EXPECT_TRUE(p["generated_ids"].empty());
 }
 
 }  // namespace

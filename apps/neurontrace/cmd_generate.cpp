@@ -10,13 +10,12 @@
 
 namespace nt::cli {
 
-void add_generation_flags(CLI::App& cmd, GenerationConfig& config, const std::string& top_k_flag) {
-  cmd.add_option("-n,--max-new-tokens", config.max_new_tokens, "New tokens per prompt")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+void add_generation_flags(CLI::App& cmd, GenerationConfig& config) {
+  // The ranges are the library's rules (nt::validate, Generator), reported with these flags' names.
+  cmd.add_option("-n,--max-new-tokens", config.max_new_tokens, "New tokens per prompt")->capture_default_str();
   cmd.add_option("--temperature", config.sampling.temperature, "Sampling temperature (0 = greedy)")
       ->capture_default_str();
-  cmd.add_option(top_k_flag, config.sampling.top_k, "Keep the K most likely tokens (0 = off)")->capture_default_str();
+  cmd.add_option("--top-k", config.sampling.top_k, "Sampling: keep the K most likely tokens (0 = off)")->capture_default_str();
   cmd.add_option("--top-p", config.sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
   cmd.add_option("--seed", config.sampling.seed, "Random seed (per prompt: seed and prompt index)")
       ->capture_default_str();
@@ -77,9 +76,9 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("-m,--model", o->model, "Model folder in Hugging Face layout")->required();
   cmd->add_option("-p,--prompt", o->prompts, "Prompt text (repeatable)");
   cmd->add_option("--prompts", o->prompts_file, "JSON file {\"prompts\": [...]}");
-  add_generation_flags(*cmd, o->gen, "--top-k");
+  add_generation_flags(*cmd, o->gen);
   cmd->add_flag("--json", o->json, "Print prompt ids, generated ids and text as JSON");
-  return {cmd, [o] { return run_generate(*o); }};
+  return {cmd, naming_flags({}, [o] { return run_generate(*o); })};
 }
 
 }  // namespace nt::cli

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -112,30 +113,20 @@ int run_steer(const SteerOptions& o) {
   parse_mode(o.mode, opt.intervention);
   opt.intervention.where = parse_where(o.where);
   if (!o.ablate.empty()) opt.intervention.neurons = parse_neurons(o.ablate);
-  if (!o.site.empty()) {
-    std::string s = o.site.rfind("blocks.*.", 0) == 0 ? o.site.substr(9) : o.site;
-    opt.intervention.site = parse_site(s);
-  }
+  std::optional<HookSite> site;
+  if (!o.site.empty()) site = parse_layer_site(o.site, "steer site");
+  if (site) opt.intervention.site = *site;
 
   Session session = open_session(o.model);
   const ModelConfig& config = session.model->config();
   const ModelIdentity id = model_identity(session.model_dir, config);
   if (!o.from_trace.empty()) {
-    if (o.top <= 0) throw Error("--from-trace needs --top N (how many of the trace's top neurons)");
-    TraceSelection sel = select_from_trace(o.from_trace, id.to_json(), o.site.empty() ? "" : site_name(opt.intervention.site),
-                                           o.trace_positions, o.top);
+    TraceSelection sel = select_from_trace(o.from_trace, id.to_json(), site, o.trace_positions, o.top);
     opt.intervention.site = sel.site;
     opt.intervention.neurons = sel.neurons;
     opt.site_means = sel.site_means;
   }
-  if (opt.intervention.mode == InterventionMode::Mean) {
-    if (opt.site_means.empty()) throw Error("mode 'mean' needs --from-trace with a trace that has a baseline");
-    const int width = site_width(opt.intervention.site, config);
-    for (const auto& n : opt.intervention.neurons)
-      if (n.layer < config.n_layer && n.index < width)
-        opt.intervention.means.push_back(opt.site_means[static_cast<size_t>(n.layer) * width + n.index]);
-  }
-  validate(opt.intervention, config);
+  check_steering_options(opt, config);
 
   SteeringResult r = run_steering(session, texts, opt);
   nlohmann::json j = steering_json(r);
@@ -163,7 +154,7 @@ int run_steer(const SteerOptions& o) {
     std::cout << fmt::format("{:<16} {:>9.4f}   {:>14.4f}   {:>9.4f}..{:<9.4f}   {:>9.1f}%\n", s.measure, s.effect,
                              s.median, s.p5, s.p95, s.percentile);
   std::cout << "(kl: mean next-token KL from the unsteered model on its own text; hit_rate and concept_logprob:\n"
-               " steered minus unsteered. Percentile: share of controls below the effect.)\n";
+               " steered minus unsteered. Percentile: share of controls below the effect, ties counted half.)\n";
   return 0;
 }
 
@@ -177,7 +168,9 @@ Command add_steer(CLI::App& app) {
   cmd->add_option("-p,--prompt", o->prompts, "Prompt text (repeatable)");
   cmd->add_option("--prompts", o->prompts_file, "JSON file {\"prompts\": [...]}");
   cmd->add_option("--ablate", o->ablate, "Neurons to steer: L11N197,L11N373 or 11:197,11:373");
-  cmd->add_option("--site", o->site, "Hook site of the neurons (default hook_resid_post, or the trace's)");
+  cmd->add_option("--site", o->site,
+                  "Hook site of the neurons, every layer: hook_resid_post (default, or the trace's), mlp.hook_post, "
+                  "blocks.*.mlp.hook_pre, ... (the model must fire it)");
   cmd->add_option("--mode", o->mode, "zero, mean, scale:F, set:V, add:V")->capture_default_str();
   cmd->add_option("--where", o->where, "Positions steered: all, prompt, generated")->capture_default_str();
   cmd->add_option("--from-trace", o->from_trace, "Take the neurons from a trace.json");
@@ -190,7 +183,8 @@ Command add_steer(CLI::App& app) {
   add_generation_flags(*cmd, o->gen);
   cmd->add_flag("--json", o->json, "Print texts, token ids and all measures as JSON");
   cmd->add_option("--out", o->out, "Also write the JSON to this file");
-  return {cmd, [o] { return run_steer(*o); }};
+  return {cmd, naming_flags({{"steer.top_n", "--top"}, {"steer.controls", "--controls"}, {"steer.mode", "--mode"}},
+                            [o] { return run_steer(*o); })};
 }
 
 }  // namespace nt::cli

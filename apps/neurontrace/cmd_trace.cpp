@@ -28,53 +28,39 @@ struct TraceOptions {
   std::string select_regex;
   int select_window = 0;
   std::string normalize = "subtract", rank_by = "mean";
-  int top_k = 10;
+  int per_sample = 10;
   int rows = 0;
   double std_floor = 0.0;
   GenerationConfig gen;
 };
 
-HookSite parse_trace_site(const std::string& name) {
-  std::string s = name;
-  if (s.rfind("blocks.*.", 0) == 0) s = s.substr(9);
-  else if (s.rfind("blocks.", 0) == 0)
-    throw Error("trace site '" + name + "' names one layer; sites cover every layer (write blocks.*.NAME or NAME)");
-  HookSite site = parse_site(s);
-  if (!site_is_per_layer(site)) throw Error("trace site '" + name + "' is not a per-layer hook point");
-  return site;
-}
-
 int run_trace_command(const TraceOptions& o) {
-  // Validate everything that does not need the model first, so mistakes fail fast.
+  // Everything that does not need the model is checked first, so mistakes fail fast; the rest as
+  // soon as the model's config is known, before generating.
   std::vector<HookSite> sites;
-  for (const auto& s : o.sites) sites.push_back(parse_trace_site(s));
+  for (const auto& s : o.sites) sites.push_back(parse_layer_site(s, "trace site"));
   std::vector<Positions> settings;
   for (const auto& p : o.positions) settings.push_back(parse_positions(p));
   AnalysisOptions analysis;
   analysis.normalization = parse_normalization(o.normalize);
   analysis.rank_by = parse_rank_by(o.rank_by);
-  analysis.top_k = o.top_k;
-  analysis.table_rows = o.rows > 0 ? o.rows : o.top_k;
+  analysis.top_k = o.per_sample;
+  analysis.table_rows = o.rows > 0 ? o.rows : o.per_sample;
   analysis.std_floor = o.std_floor;
-  if (o.top_k <= 0) throw Error("--top-k must be positive");
   std::unique_ptr<TokenSelector> selector;
   if (!o.select_words.empty() || !o.select_regex.empty())
     selector = std::make_unique<TokenSelector>(o.select_words, o.select_regex, o.select_window);
   std::vector<PromptGroup> groups{{o.concept_name, load_prompts(o.prompts_file)}};
   if (!o.baseline_file.empty()) groups.push_back({"baseline", load_prompts(o.baseline_file)});
-  if (analysis.normalization != Normalization::None && o.baseline_file.empty())
-    throw Error("--normalize " + o.normalize + " needs --baseline FILE (or use --normalize none)");
 
   Session session = open_session(o.model);
+  check_analysis_options(analysis, NeuronLayout(sites, session.model->config()), !o.baseline_file.empty());
   RecorderOptions rec;
   rec.sites = sites;
   rec.settings = settings;
   rec.skip_first = o.skip_first;
   rec.selector = selector.get();
   rec.keep_rows = !o.dump_file.empty();
-  for (HookSite s : sites)
-    if (static_cast<size_t>(o.top_k) > static_cast<size_t>(site_width(s, session.model->config())) * session.model->config().n_layer)
-      throw Error("--top-k " + std::to_string(o.top_k) + " is larger than the number of neurons at " + site_name(s));
 
   Progress progress("trace");
   TraceRun run = run_trace(session, groups, rec, o.gen, nullptr, [&](const GenerationProgress& p) { progress.update(p); });
@@ -85,9 +71,6 @@ int run_trace_command(const TraceOptions& o) {
     BaselineStats baseline;
     if (baseline_group >= 0)
       baseline = compute_baseline(*run.recorder, s, baseline_group, run.seqs_of(baseline_group), analysis.rank_by);
-    if (analysis.normalization != Normalization::None && baseline.n_samples == 0)
-      throw Error("the baseline prompts recorded no tokens at positions '" + positions_name(settings[s]) +
-                  "' (cannot normalize)");
     analyses.push_back(analyze_concept(*run.recorder, s, o.concept_name, run.seqs_of(0), baseline, analysis));
   }
   for (const auto& a : analyses) {
@@ -104,9 +87,9 @@ int run_trace_command(const TraceOptions& o) {
         {"concept", o.concept_name}, {"prompts_file", o.prompts_file}, {"baseline_file", o.baseline_file},
         {"sites", o.sites}, {"positions", o.positions}, {"skip_first", o.skip_first},
         {"token_selection", selector ? selector->describe() : ""}, {"normalize", o.normalize},
-        {"rank_by", o.rank_by}, {"top_k", o.top_k}, {"std_floor", o.std_floor},
+        {"rank_by", o.rank_by}, {"per_sample", o.per_sample}, {"std_floor", o.std_floor},
         {"max_new_tokens", o.gen.max_new_tokens}, {"temperature", o.gen.sampling.temperature},
-        {"sample_top_k", o.gen.sampling.top_k}, {"top_p", o.gen.sampling.top_p}, {"seed", o.gen.sampling.seed}};
+        {"top_k", o.gen.sampling.top_k}, {"top_p", o.gen.sampling.top_p}, {"seed", o.gen.sampling.seed}};
     const ModelIdentity id = model_identity(session.model_dir, session.model->config());
     auto j = trace_json(run, *session.tokenizer, id, config, analyses);
     write_output(o.out_dir + "/trace.json", j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
@@ -127,7 +110,9 @@ Command add_trace(CLI::App& app) {
   cmd->add_option("--concept", o->concept_name, "Concept name (for tables and outputs)")->capture_default_str();
   cmd->add_option("--prompts", o->prompts_file, "Concept prompts, JSON {\"prompts\": [...]}")->required();
   cmd->add_option("--baseline", o->baseline_file, "Neutral baseline prompts, JSON {\"prompts\": [...]}");
-  cmd->add_option("--site", o->sites, "Hook site(s) to trace: hook_resid_post, mlp.hook_post, ... (repeatable)")
+  cmd->add_option("--site", o->sites,
+                  "Hook site(s) to trace, every layer: hook_resid_post, mlp.hook_post, blocks.*.mlp.hook_pre, ... "
+                  "(repeatable; the model must fire it)")
       ->capture_default_str();
   cmd->add_option("--positions", o->positions, "Tokens to record: last, generated, prompt, all (repeatable)")
       ->capture_default_str();
@@ -140,14 +125,19 @@ Command add_trace(CLI::App& app) {
   cmd->add_option("--normalize", o->normalize, "none, subtract (concept - baseline mean), zscore")
       ->capture_default_str();
   cmd->add_option("--rank-by", o->rank_by, "Per-sample statistic: mean, mean-abs, max")->capture_default_str();
-  cmd->add_option("--top-k", o->top_k, "Neurons taken from each sample")->capture_default_str();
-  cmd->add_option("--rows", o->rows, "Rows of the consistency table (default: K)");
+  cmd->add_option("--per-sample", o->per_sample, "Neurons taken from each sample (its top K)")->capture_default_str();
+  cmd->add_option("--rows", o->rows, "Rows of the consistency table (default: --per-sample)");
   cmd->add_option("--std-floor", o->std_floor, "zscore: smallest baseline standard deviation (0: a tenth of the site's median)")
       ->capture_default_str();
-  add_generation_flags(*cmd, o->gen, "--sample-top-k");
+  add_generation_flags(*cmd, o->gen);
   cmd->add_option("--out", o->out_dir, "Write trace.json, consistency.md, consistency.csv here");
   cmd->add_option("--dump-activations", o->dump_file, "Write raw per-token activations (safetensors)");
-  return {cmd, [o] { return run_trace_command(*o); }};
+  return {cmd, naming_flags({{"trace.per_sample", "--per-sample"},
+                             {"trace.rows", "--rows"},
+                             {"trace.std_floor", "--std-floor"},
+                             {"trace.normalize", "--normalize"},
+                             {"trace.select_window", "--select-window"}},
+                            [o] { return run_trace_command(*o); })};
 }
 
 }  // namespace nt::cli

@@ -19,8 +19,14 @@ Command add_steer(CLI::App& app);
 Command add_study(CLI::App& app);
 
 // Options shared by every command that generates: -n, --temperature, --top-k, --top-p, --seed,
-// --batch. Commands where --top-k means neurons name the sampling one --sample-top-k.
-void add_generation_flags(CLI::App& cmd, GenerationConfig& config, const std::string& top_k_flag = "--top-k");
+// --batch (sampling; the same names as the study config's "generation").
+void add_generation_flags(CLI::App& cmd, GenerationConfig& config);
+
+// The library names a bad option as the study config does ("trace.per_sample"); a command lists
+// its flags for those names. The returned runner rethrows such an nt::OptionError naming the flag
+// ("--per-sample: must be positive"); the generation flags are known to every command.
+using FlagNames = std::vector<std::pair<std::string, std::string>>;  // option name, flag
+Runner naming_flags(FlagNames flags, Runner run);
 
 // Writes `contents` to `path` atomically; creates the folder first.
 void write_output(const std::string& path, const std::string& contents);

@@ -8,9 +8,20 @@
 #include "model/weight_matrix.h"
 #include "util/error.h"
 #include "util/malloc_tuning.h"
+#include "util/message_text.h"
 #include "util/thread_pool.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+// The one-line error format for anything that stops a command. Messages are escaped once more
+// here (a no-op for the ones that already quote their file content safely) so that no raw byte
+// from an input file reaches the terminal, whatever threw.
+int report_error(const char* message) {
+  std::fprintf(stderr, "neurontrace: error: %s\n", nt::escape_for_message(message, 4000).c_str());
+  return 1;
+}
+
+int run_cli(int argc, char** argv) {
   nt::fix_malloc_mmap_threshold();
   CLI::App app{"neurontrace: trace and steer the neurons of transformer language models"};
   app.set_version_flag("--version", std::string("neurontrace ") + NT_VERSION);
@@ -35,13 +46,22 @@ int main(int argc, char** argv) {
   }
   nt::set_thread_count(threads);
   nt::set_default_weight_format(nt::parse_weight_format(weights));
+  return run();
+}
+
+}  // namespace
+
+// No exception leaves main: nt::Error carries the file or item at fault; anything else (a
+// library's exception, a file-system error not converted where it happened) still ends in one
+// line and exit status 1, not in std::terminate.
+int main(int argc, char** argv) {
   try {
-    return run();
-  } catch (const nt::Error& e) {
-    std::fprintf(stderr, "neurontrace: error: %s\n", e.what());
-    return 1;
+    return run_cli(argc, argv);
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "neurontrace: error: out of memory\n");
-    return 1;
+    return report_error("out of memory");
+  } catch (const std::exception& e) {
+    return report_error(e.what());
+  } catch (...) {
+    return report_error("unexpected internal error");
   }
 }

@@ -55,9 +55,10 @@ struct ConsistencyRow {
   double percent = 0.0;
   double mean_score = 0.0;      // mean normalized score over the concept's samples
   double concept_mean = 0.0;    // mean over concept samples of the raw ranked statistic
-  double baseline_mean = 0.0;   // same over baseline samples (0 without a baseline)
-  double cohens_d = 0.0;        // (concept - baseline) / pooled sd over samples
-  double frac_above_p95 = 0.0;  // share of concept samples above the baseline's 95th percentile
+  // Against the baseline samples; empty when there are none (nothing was measured).
+  std::optional<double> baseline_mean;   // mean over baseline samples of the raw ranked statistic
+  std::optional<double> cohens_d;        // (concept - baseline) / pooled sd over samples
+  std::optional<double> frac_above_p95;  // share of concept samples above the baseline's 95th percentile
 };
 
 struct SiteConsistency {
@@ -79,8 +80,14 @@ struct ConceptAnalysis {
 BaselineStats compute_baseline(const Recorder& rec, size_t setting, int group, const std::vector<int>& seqs,
                                RankBy rank_by);
 
-// Throws nt::Error when K exceeds a site's neuron count, or when a normalization needs a baseline
-// that has no samples.
+// The options' own rules, checked once for every caller (a command checks before it generates):
+// K and the table rows positive and K no larger than any traced site, the floor >= 0, and a
+// baseline with samples when a normalization needs one. Throws nt::OptionError.
+void check_analysis_options(const AnalysisOptions& options, const NeuronLayout& layout, bool has_baseline);
+
+// Throws nt::OptionError as check_analysis_options does (a baseline without samples counts as none),
+// except that a concept that recorded no tokens (e.g. generated positions with max_new_tokens 0)
+// needs no baseline: it gets the empty result with no_tokens set.
 ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::string& name,
                                 const std::vector<int>& seqs, const BaselineStats& baseline,
                                 const AnalysisOptions& options);

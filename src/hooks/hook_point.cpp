@@ -64,13 +64,16 @@ bool model_fires(const ModelConfig& config, HookSite site) {
   return std::find(sites.begin(), sites.end(), site) != sites.end();
 }
 
+void check_site(const ModelConfig& config, HookSite site) {
+  if (model_fires(config, site)) return;
+  std::string valid;
+  for (HookSite s : model_hook_sites(config)) valid += (valid.empty() ? "" : ", ") + site_name(s);
+  throw Error("model type '" + config.model_type + "' has no hook point '" + site_name(site) + "' (its points: " +
+              valid + ")");
+}
+
 void check_hook_point(const ModelConfig& config, HookPoint point) {
-  if (!model_fires(config, point.site)) {
-    std::string valid;
-    for (HookSite s : model_hook_sites(config)) valid += (valid.empty() ? "" : ", ") + site_name(s);
-    throw Error("model type '" + config.model_type + "' has no hook point '" + site_name(point.site) +
-                "' (its points: " + valid + ")");
-  }
+  check_site(config, point.site);
   if (site_is_per_layer(point.site) != (point.layer >= 0))
     throw Error("hook point " + hook_name(point) + (point.layer >= 0 ? " takes no layer" : " needs a layer"));
   if (point.layer >= config.n_layer)
@@ -78,39 +81,41 @@ void check_hook_point(const ModelConfig& config, HookPoint point) {
                 std::to_string(config.n_layer) + " layers)");
 }
 
-HookSite parse_site(const std::string& name) {
+namespace {
+
+HookSite parse_site(const std::string& name, const std::string& full) {
   for (const auto& e : kSites)
     if (name == e.name || name == e.alias) return e.site;
-  throw Error("unknown hook site '" + name + "' (valid: " + valid_names() + ")");
+  throw Error("unknown hook site '" + full + "' (valid: " + valid_names() +
+              "; per-layer sites may be written blocks.*.NAME or blocks.L.NAME)");
 }
 
-std::vector<HookPoint> parse_hook_points(const std::string& name, const ModelConfig& config) {
-  std::vector<HookPoint> points;
+}  // namespace
+
+HookName parse_hook_name(const std::string& name) {
   const std::string prefix = "blocks.";
-  if (name.rfind(prefix, 0) == 0) {
-    size_t dot = name.find('.', prefix.size());
-    if (dot == std::string::npos) throw Error("malformed hook name '" + name + "'");
-    std::string layer = name.substr(prefix.size(), dot - prefix.size());
-    HookSite site = parse_site(name.substr(dot + 1));
-    if (!site_is_per_layer(site)) throw Error("hook '" + site_name(site) + "' has no layer: '" + name + "'");
-    if (layer == "*") {
-      for (int l = 0; l < config.n_layer; ++l) points.push_back({site, l});
-      return points;
-    }
-    if (layer.empty() || layer.size() > 6 ||
-        !std::all_of(layer.begin(), layer.end(), [](unsigned char c) { return std::isdigit(c); }))
-      throw Error("malformed layer '" + layer + "' in hook name '" + name + "'");
-    int l = std::stoi(layer);
-    if (l >= config.n_layer)
-      throw Error("layer " + layer + " out of range in '" + name + "' (model has " +
-                  std::to_string(config.n_layer) + " layers)");
-    points.push_back({site, l});
-    return points;
-  }
-  HookSite site = parse_site(name);
-  if (!site_is_per_layer(site)) return {{site, -1}};
-  for (int l = 0; l < config.n_layer; ++l) points.push_back({site, l});
-  return points;
+  if (name.rfind(prefix, 0) != 0) return {parse_site(name, name), -1};
+  const size_t dot = name.find('.', prefix.size());
+  if (dot == std::string::npos) throw Error("malformed hook name '" + name + "' (write blocks.*.NAME or blocks.L.NAME)");
+  const std::string layer = name.substr(prefix.size(), dot - prefix.size());
+  const HookSite site = parse_site(name.substr(dot + 1), name);
+  if (!site_is_per_layer(site))
+    throw Error("hook '" + site_name(site) + "' is not a per-layer point: write it without 'blocks.' ('" + name + "')");
+  if (layer == "*") return {site, -1};
+  if (layer.empty() || layer.size() > 6 ||
+      !std::all_of(layer.begin(), layer.end(), [](unsigned char c) { return std::isdigit(c); }))
+    throw Error("malformed layer '" + layer + "' in hook name '" + name + "' (a number, or * for every layer)");
+  return {site, std::stoi(layer)};
+}
+
+HookSite parse_layer_site(const std::string& name, const std::string& what) {
+  const HookName h = parse_hook_name(name);
+  if (!site_is_per_layer(h.site))
+    throw Error(what + " '" + name + "' is not a per-layer hook point (its neurons have no layer)");
+  if (h.layer >= 0)
+    throw Error(what + " '" + name + "' names one layer; a " + what + " covers every layer (write blocks.*." +
+                site_name(h.site) + " or " + site_name(h.site) + ")");
+  return h.site;
 }
 
 }  // namespace nt

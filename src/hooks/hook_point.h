@@ -44,16 +44,25 @@ int site_width(HookSite site, const ModelConfig& config);
 // dispatch is defined beside the loader's in model/load_model.cpp.
 std::vector<HookSite> model_hook_sites(const ModelConfig& config);
 bool model_fires(const ModelConfig& config, HookSite site);
+// Throws nt::Error unless this model's forward pass fires `site`; the message names the model
+// type and lists its points.
+void check_site(const ModelConfig& config, HookSite site);
 // Throws nt::Error when this model has no such point: a site its architecture does not fire
-// (naming the model type and listing its sites), a layer out of range, or a layer given to a
-// global site / missing for a per-layer one.
+// (check_site), a layer out of range, or a layer given to a global site / missing for a per-layer one.
 void check_hook_point(const ModelConfig& config, HookPoint point);
 
-// Parses a site name such as "hook_resid_post", "resid_post", "mlp.hook_post", "mlp_post".
-// Throws nt::Error listing the valid names when unknown.
-HookSite parse_site(const std::string& name);
-// Parses a full hook name, with "*" allowed for the layer ("blocks.*.hook_resid_post" gives every
-// layer). A bare site name means every layer. Throws nt::Error on unknown names or layers out of range.
-std::vector<HookPoint> parse_hook_points(const std::string& name, const ModelConfig& config);
+// The one parser of hook names given by users (flags, study configs). Accepted:
+//   "blocks.*.X" or "X" for a per-layer site X ("hook_resid_post", "resid_post", "mlp.hook_post",
+//   "mlp_post", ...): every layer; "blocks.3.X": layer 3 only; a global name ("hook_embed",
+//   "ln_final.hook_normalized"): that point. Throws nt::Error listing the valid names when unknown.
+struct HookName {
+  HookSite site;
+  int layer = -1;  // -1: every layer (per-layer sites) or none (global sites)
+};
+HookName parse_hook_name(const std::string& name);
+// A per-layer site covering every layer ("blocks.*.X" or "X"), as trace sites and steering sites
+// are (a steered neuron names its own layer). Refuses one layer ("blocks.3.X") and global points,
+// explaining why; `what` names the option in the message ("trace site", "steer site").
+HookSite parse_layer_site(const std::string& name, const std::string& what);
 
 }  // namespace nt

@@ -22,7 +22,9 @@
 #include <utility>
 #include <vector>
 
+#include "io/hf_environment.h"
 #include "io/model_resolver.h"
+#include "io/model_weights.h"
 #include "io/sha256.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -57,11 +59,6 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b);
 }
 
-bool truthy(const std::string& v) {
-  const std::string t = lower(trim(v));
-  return t == "1" || t == "true" || t == "yes" || t == "on";
-}
-
 // Keeps messages on one line and short (server bodies can be anything).
 std::string one_line(const std::string& s, size_t max = 200) {
   std::string out;
@@ -70,7 +67,15 @@ std::string one_line(const std::string& s, size_t max = 200) {
       out += "...";
       break;
     }
-    out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n' || c == '\r' || c == '\t') {
+      out += ' ';
+    } else if (u < 0x20 || u == 0x7f) {  // never pass terminal control bytes through
+      static const char* hex = "0123456789abcdef";
+      out += std::string("\\x") + hex[u >> 4] + hex[u & 15];
+    } else {
+      out += c;
+    }
   }
   return trim(out);
 }
@@ -104,20 +109,6 @@ bool valid_repo_id(const std::string& id) {
     start = slash + 1;
   }
   return true;
-}
-
-// A file name of the repository that is safe to use below a snapshot folder.
-bool safe_repo_path(const std::string& f) {
-  if (f.empty() || f.front() == '/' || f.find('\\') != std::string::npos || f.find('\0') != std::string::npos)
-    return false;
-  size_t start = 0;
-  while (true) {
-    const size_t slash = f.find('/', start);
-    const std::string part = f.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    if (slash == std::string::npos) return true;
-    start = slash + 1;
-  }
 }
 
 bool is_alnum_token(const std::string& s) {
@@ -155,27 +146,26 @@ std::string origin(const std::string& url) {
   return lower(url.substr(0, end));
 }
 
-std::string read_token() {
+struct Token {
+  std::string value;
+  std::string source;  // "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN" or the token file's path
+};
+
+// HF_TOKEN, else HUGGING_FACE_HUB_TOKEN, else the token file (io/hf_environment.h), as the Python
+// library reads them.
+Token read_token() {
   for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}) {
     const std::string t = trim(env(name));
-    if (!t.empty()) return t;
+    if (!t.empty()) return {t, name};
   }
-  std::string path = env("HF_TOKEN_PATH");
-  if (path.empty()) {
-    const std::string hf_home = env("HF_HOME");
-    if (!hf_home.empty()) {
-      path = hf_home + "/token";
-    } else {
-      const std::string home = env("HOME");
-      path = (home.empty() ? std::string(".") : home) + "/.cache/huggingface/token";
-    }
-  }
+  const std::string path = hf_token_path();
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return "";
+  if (!fs::is_regular_file(path, ec)) return {};
   try {
-    return trim(read_file(path));
+    const std::string t = trim(read_file(path));
+    return t.empty() ? Token{} : Token{t, "the token file " + path};
   } catch (const Error&) {
-    return "";
+    return {};
   }
 }
 
@@ -246,7 +236,7 @@ struct Response {
 struct Client {
   std::string endpoint;
   std::string repo;
-  std::string token;
+  Token token;
   long stall_s = 30;
   bool progress = false;
 
@@ -272,7 +262,10 @@ struct Client {
     curl_easy_setopt(h, CURLOPT_HEADERDATA, headers);
     // Sizes and checksums are of the stored bytes: no transfer compression.
     c.headers = curl_slist_append(c.headers, "Accept-Encoding: identity");
-    if (!token.empty()) c.headers = curl_slist_append(c.headers, ("Authorization: Bearer " + token).c_str());
+    // The token goes to the Hub only (a paginated listing's next page included); libcurl keeps it
+    // on redirects within that host and drops it on redirects elsewhere (the CDN).
+    if (!token.value.empty() && origin(url) == origin(endpoint))
+      c.headers = curl_slist_append(c.headers, ("Authorization: Bearer " + token.value).c_str());
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, c.headers);
   }
 
@@ -304,23 +297,46 @@ struct Client {
     }
   }
 
+  // The server's own words: X-Error-Message, else the "error" of a JSON body.
+  static std::string server_message(const Response& r) {
+    std::string m = header(r.headers, "x-error-message");
+    if (m.empty() && !r.body.empty()) {
+      const nlohmann::json j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("error") && j["error"].is_string()) m = j["error"].get<std::string>();
+    }
+    return m;
+  }
+
+  std::string token_hint() const {
+    return token.value.empty() ? "set HF_TOKEN to an access token (or run `huggingface-cli login`)"
+                               : "the token from " + token.source + " does not give access to it";
+  }
+
+  // What a 401 or 403 means, as the Python client reads them (utils/_http.py hf_raise_for_status):
+  // an invalid token gets 401 "Invalid credentials in Authorization header" on every route; a gated
+  // repository says GatedRepo; a 401 with RepoNotFound or no code at all is a repository that does
+  // not exist or that this caller may not see.
+  std::string access_error(const Response& r, const std::string& code, const std::string& msg) const {
+    if (r.status == 401 && msg == "Invalid credentials in Authorization header")
+      return "token rejected: the Hub does not accept the access token from " +
+             (token.source.empty() ? std::string("this request") : token.source) +
+             " (invalid, expired or revoked); create a new one at https://huggingface.co/settings/tokens, or unset "
+             "it to download public models";
+    if (code == "GatedRepo")
+      return "'" + repo + "' is a gated model: accept its terms on its Hub page" +
+             (token.value.empty() ? " and " + token_hint() : " with the account of the token; " + token_hint());
+    if (code == "RepoNotFound" || (r.status == 401 && code.empty()))
+      return "no such repository '" + repo + "' on the Hub, or it is private: " +
+             (token.value.empty() ? token_hint() + " if it is yours" : token_hint());
+    return "access to '" + repo + "' denied: " + token_hint();
+  }
+
   [[noreturn]] void http_error(const Response& r, const std::string& url, const std::string& file) const {
     const std::string code = header(r.headers, "x-error-code");
-    const std::string server_msg = header(r.headers, "x-error-message");
-    const bool have_token = !token.empty();
+    const std::string server_msg = server_message(r);
     std::string m;
     if (r.status == 401 || r.status == 403) {
-      if (code == "RepoNotFound") {
-        m = "no such repository '" + repo + "' on the Hub, or it is private" +
-            (have_token ? std::string(" and the token does not give access to it")
-                        : std::string(": set HF_TOKEN to an access token if it is yours"));
-      } else {
-        m = "access to '" + repo + "' denied (gated or private repository): " +
-            (have_token ? std::string("the token in HF_TOKEN does not give access; accept the model's terms on its "
-                                      "Hub page with that account")
-                        : std::string("accept the model's terms on its Hub page and set HF_TOKEN to an access "
-                                      "token (or run `huggingface-cli login`)"));
-      }
+      m = access_error(r, code, server_msg);
     } else if (r.status == 404) {
       if (code == "RepoNotFound" || (file.empty() && code != "RevisionNotFound"))
         m = "no such repository '" + repo + "' on the Hub";
@@ -589,8 +605,11 @@ void download_blob(const Client& c, const std::string& url, const std::string& f
     sink.hasher = &hasher;
     sink.file_bytes = &file_bytes;
     sink.offset = have;
-    const std::string range = std::to_string(have) + "-";
-    if (have > 0) curl_easy_setopt(h.h, CURLOPT_RANGE, range.c_str());
+    // Always a Range, bounded by the known size: the Xet bridge that serves large LFS files answers
+    // a GET without one with 400.
+    const std::string range =
+        std::to_string(have) + "-" + (m.size > 0 ? std::to_string(m.size - 1) : std::string());
+    curl_easy_setopt(h.h, CURLOPT_RANGE, range.c_str());
     curl_easy_setopt(h.h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h.h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h.h, CURLOPT_BUFFERSIZE, 256L * 1024);
@@ -633,6 +652,7 @@ void download_blob(const Client& c, const std::string& url, const std::string& f
       Response r;
       r.status = status;
       r.headers = headers;
+      r.body = sink.error_body;
       c.http_error(r, url, file);
     }
     if (m.size >= 0 && file_bytes < static_cast<uint64_t>(m.size)) {
@@ -697,60 +717,121 @@ void link_snapshot(const std::string& repo_dir, const std::string& sha, const Fe
   }
 }
 
-}  // namespace
-
-bool hf_hub_offline() { return truthy(env("HF_HUB_OFFLINE")); }
-
-std::string hf_endpoint() {
-  std::string e = trim(env("HF_ENDPOINT"));
-  while (!e.empty() && e.back() == '/') e.pop_back();
-  return e.empty() ? "https://huggingface.co" : e;
+// A JSON answer of the Hub, or one line naming the URL.
+nlohmann::json parse_api_answer(const Response& r, const std::string& url) {
+  try {
+    return nlohmann::json::parse(r.body);
+  } catch (const nlohmann::json::exception& e) {
+    const std::string what = e.what();
+    throw Error(url + ": malformed answer from the Hub (" + what.substr(0, what.find('\n')) + ")");
+  }
 }
 
-std::string hub_download_model(const std::string& repo_id) {
-  if (!valid_repo_id(repo_id))
-    throw Error("'" + repo_id + "' is not a valid Hugging Face repository id (ORG/NAME)");
-  Client c;
-  c.endpoint = hf_endpoint();
-  c.repo = repo_id;
-  c.token = read_token();
-  for (char ch : c.token)
-    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
-      throw Error("HF_TOKEN: the access token contains control characters");
-  c.stall_s = env_seconds("HF_HUB_DOWNLOAD_TIMEOUT", 30);
-  c.progress = ::isatty(STDERR_FILENO) == 1 && !truthy(env("HF_HUB_DISABLE_PROGRESS_BARS"));
+// The target of `Link: <URL>; rel="next"` (GitHub-style pagination, as the Hub's tree listing sends
+// it), made absolute against `url`; "" when there is none.
+std::string next_page(const Headers& headers, const std::string& url) {
+  const std::string link = header(headers, "link");
+  for (size_t open = link.find('<'); open != std::string::npos; open = link.find('<', open + 1)) {
+    const size_t close = link.find('>', open);
+    if (close == std::string::npos) break;
+    const size_t end = std::min(link.find('<', close), link.size());
+    std::string params = lower(link.substr(close + 1, end - close - 1));
+    params.erase(std::remove(params.begin(), params.end(), ' '), params.end());
+    if (params.find("rel=\"next\"") == std::string::npos && params.find("rel=next") == std::string::npos) continue;
+    const std::string target = link.substr(open + 1, close - open - 1);
+    if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) return target;
+    if (!target.empty() && target.front() == '/') return origin(url) + target;
+    return "";
+  }
+  return "";
+}
 
-  // 1. The commit of main and the file list.
-  const std::string api = c.endpoint + "/api/models/" + repo_id + "/revision/main";
+// The names of a repository's files at a commit. The API's `siblings` list can be missing, empty or
+// truncated on the real Hub; like the Python client's snapshot_download (missing, empty or over
+// 50,000 entries), the list is then completed from the repository tree
+// (GET /api/models/{repo}/tree/{commit}?recursive=true, paginated by Link headers). It is also
+// completed when a file neurontrace needs is not in `siblings`, which catches any truncation.
+class RepoFiles {
+ public:
+  RepoFiles(const Client& c, std::string sha, std::set<std::string> siblings)
+      : c_(c), sha_(std::move(sha)), names_(std::move(siblings)) {
+    if (names_.empty() || names_.size() > kSiblingsTrusted) list_tree();
+  }
+  bool has(const std::string& file) const { return names_.count(file) > 0; }
+  // Lists the tree (once) unless every one of `files` is known.
+  void complete_for(const std::vector<std::string>& files) {
+    for (const auto& f : files)
+      if (!has(f)) return list_tree();
+  }
+  const std::set<std::string>& names() const { return names_; }
+
+ private:
+  static constexpr size_t kSiblingsTrusted = 50000;
+  static constexpr int kMaxPages = 100000;
+
+  void list_tree() {
+    if (tree_listed_) return;
+    tree_listed_ = true;
+    std::string url = c_.endpoint + "/api/models/" + c_.repo + "/tree/" + sha_ + "?recursive=true";
+    std::set<std::string> seen;
+    for (int page = 0; !url.empty(); ++page) {
+      if (page == kMaxPages || !seen.insert(url).second)
+        throw Error(url + ": the Hub's tree listing does not end (a page links back or there are over " +
+                    std::to_string(kMaxPages) + " pages)");
+      const Response r = c_.request_retrying(url, /*head=*/false, /*follow=*/true);
+      if (r.rc != CURLE_OK) throw Error(url + ": " + r.error);
+      if (r.status >= 300) c_.http_error(r, url, "");
+      add_entries(parse_api_answer(r, url), url);
+      url = next_page(r.headers, url);
+    }
+  }
+  void add_entries(const nlohmann::json& page, const std::string& url) {
+    if (!page.is_array()) throw Error(url + ": malformed answer from the Hub (the tree listing is not a list)");
+    for (const auto& e : page)
+      if (e.is_object() && e.value("type", "") == "file" && e.contains("path") && e["path"].is_string())
+        names_.insert(e["path"].get<std::string>());
+  }
+
+  const Client& c_;
+  std::string sha_;
+  std::set<std::string> names_;
+  bool tree_listed_ = false;
+};
+
+struct Revision {
+  std::string sha;
+  std::set<std::string> siblings;
+};
+
+// GET /api/models/{repo}/revision/main: the commit of main and the file list the API gives.
+Revision main_revision(const Client& c) {
+  const std::string api = c.endpoint + "/api/models/" + c.repo + "/revision/main";
   const Response r = c.request_retrying(api, /*head=*/false, /*follow=*/true);
   if (r.rc != CURLE_OK) throw Error(api + ": " + r.error);
   if (r.status >= 300) c.http_error(r, api, "");
-  std::string sha;
-  std::set<std::string> siblings;
-  try {
-    const nlohmann::json j = nlohmann::json::parse(r.body);
-    if (!j.is_object() || !j.contains("sha") || !j["sha"].is_string()) throw Error("no commit 'sha'");
-    sha = j["sha"].get<std::string>();
-    if (j.contains("siblings") && j["siblings"].is_array())
-      for (const auto& s : j["siblings"])
-        if (s.is_object() && s.contains("rfilename") && s["rfilename"].is_string())
-          siblings.insert(s["rfilename"].get<std::string>());
-  } catch (const nlohmann::json::exception& e) {
-    std::string what = e.what();
-    throw Error(api + ": malformed answer from the Hub (" + what.substr(0, what.find('\n')) + ")");
-  } catch (const Error& e) {
-    throw Error(api + ": malformed answer from the Hub (" + e.what() + ")");
-  }
-  if (!is_alnum_token(sha)) throw Error(api + ": malformed commit hash '" + one_line(sha, 80) + "'");
+  const nlohmann::json j = parse_api_answer(r, api);
+  if (!j.is_object() || !j.contains("sha") || !j["sha"].is_string())
+    throw Error(api + ": malformed answer from the Hub (no commit 'sha')");
+  Revision rev;
+  rev.sha = j["sha"].get<std::string>();
+  if (!is_alnum_token(rev.sha)) throw Error(api + ": malformed commit hash '" + one_line(rev.sha, 80) + "'");
+  if (j.contains("siblings") && j["siblings"].is_array())
+    for (const auto& s : j["siblings"])
+      if (s.is_object() && s.contains("rfilename") && s["rfilename"].is_string())
+        rev.siblings.insert(s["rfilename"].get<std::string>());
+  return rev;
+}
 
-  // 2. Which files neurontrace needs.
-  if (!siblings.count("config.json"))
-    throw Error("repository '" + repo_id + "' has no config.json (not a transformers model?)");
-  const bool single = siblings.count("model.safetensors") > 0;
-  const bool index = siblings.count("model.safetensors.index.json") > 0;
-  if (!single && !index) {
+// The files neurontrace reads from the repository: config, tokenizer files, and the weights (a
+// single model.safetensors or the index; the shards follow from the index).
+std::vector<std::string> wanted_files(RepoFiles& files, const std::string& repo_id) {
+  files.complete_for({"config.json"});
+  if (!files.has("config.json")) throw Error("repository '" + repo_id + "' has no config.json (not a transformers model?)");
+  if (!files.has("model.safetensors.index.json")) files.complete_for({"model.safetensors"});
+  const bool single = files.has("model.safetensors");
+  if (!single && !files.has("model.safetensors.index.json")) {
     std::string others;
-    for (const auto& s : siblings) {
+    for (const auto& s : files.names()) {
       const bool weights = s.ends_with(".bin") || s.ends_with(".pt") || s.ends_with(".pth") || s.ends_with(".h5") ||
                            s.ends_with(".msgpack") || s.ends_with(".gguf") || s.ends_with(".safetensors");
       if (weights) others += (others.empty() ? "" : ", ") + s;
@@ -760,80 +841,114 @@ std::string hub_download_model(const std::string& repo_id) {
                 " (only .bin?): neurontrace needs model.safetensors or model.safetensors.index.json" +
                 (others.empty() ? std::string() : "; the repository has " + others));
   }
-  std::vector<std::string> files;
+  std::vector<std::string> wanted;
   for (const char* name : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer.model",
                            "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"})
-    if (siblings.count(name)) files.push_back(name);
-  files.push_back(single ? "model.safetensors" : "model.safetensors.index.json");
+    if (files.has(name)) wanted.push_back(name);
+  wanted.push_back(single ? "model.safetensors" : "model.safetensors.index.json");
+  return wanted;
+}
 
-  const std::string repo_dir = hf_repo_dir(repo_id);
-  const std::string cache = hf_cache_dir();
-  const std::string snapshot = repo_dir + "/snapshots/" + sha;
-  std::error_code ec;
-  fs::create_directories(repo_dir + "/blobs", ec);
-  if (ec) throw Error(repo_dir + "/blobs: cannot create (" + ec.message() + ")");
-  if (c.progress)
-    std::fprintf(stderr, "downloading %s (commit %.10s) from %s\n", repo_id.c_str(), sha.c_str(), c.endpoint.c_str());
+// The shards `index` (the fetched index file) lists, each checked against the repository's files.
+std::vector<std::string> index_shards(const std::string& index, RepoFiles& files, const std::string& repo_id) {
+  std::vector<std::string> shards;
+  try {
+    shards = safetensors_index_shards(index);
+  } catch (const Error& e) {
+    throw Error(repo_id + ": model.safetensors.index.json: " + e.what());
+  }
+  files.complete_for(shards);
+  for (const auto& shard : shards)
+    if (!files.has(shard))
+      throw Error(repo_id + ": model.safetensors.index.json lists shard '" + one_line(shard, 80) +
+                  "', which is not in the repository");
+  return shards;
+}
 
-  // 3. Blobs first; snapshot links and refs/main only once every blob is there, so an interrupted
-  //    download never leaves a snapshot that looks complete.
-  std::vector<Fetched> fetched;
-  auto fetch = [&](const std::string& file) -> std::string {  // returns the local path of the content
-    const std::string pointer = snapshot + "/" + file;
-    if (fs::exists(pointer, ec)) return pointer;  // linked by an earlier run
-    const std::string url = c.endpoint + "/" + repo_id + "/resolve/" + sha + "/" + url_path(file);
-    const FileMeta m = head_file(c, url, file);
-    const std::string blob = repo_dir + "/blobs/" + m.etag;
-    const auto blob_ok = [&] {
-      std::error_code e;
-      return fs::is_regular_file(blob, e) &&
-             (m.size < 0 || fs::file_size(blob, e) == static_cast<uintmax_t>(m.size));
-    };
-    if (!blob_ok()) {
-      BlobLock lock(cache + "/.locks/" + fs::path(repo_dir).filename().string() + "/" + m.etag + ".lock");
-      if (!blob_ok()) download_blob(c, url, file, m, blob);
+// Fetches files of one commit into the cache: blobs first, snapshot links only once every blob is
+// there (link_all), so an interrupted download never leaves a snapshot that looks complete. A file
+// already linked in the snapshot (by neurontrace or the Python tools) is not fetched again.
+class SnapshotFetcher {
+ public:
+  SnapshotFetcher(const Client& c, std::string sha)
+      : c_(c), sha_(std::move(sha)), repo_dir_(hf_repo_dir(c.repo)), snapshot_(repo_dir_ + "/snapshots/" + sha_) {
+    std::error_code ec;
+    fs::create_directories(repo_dir_ + "/blobs", ec);
+    if (ec) throw Error(repo_dir_ + "/blobs: cannot create (" + ec.message() + ")");
+  }
+  // Returns the local path of the file's content.
+  std::string fetch(const std::string& file) {
+    std::error_code ec;
+    const std::string pointer = snapshot_ + "/" + file;
+    if (fs::exists(pointer, ec)) return pointer;  // linked by an earlier run, its blob there
+    const std::string url = c_.endpoint + "/" + c_.repo + "/resolve/" + sha_ + "/" + url_path(file);
+    const FileMeta m = head_file(c_, url, file);
+    const std::string blob = repo_dir_ + "/blobs/" + m.etag;
+    if (!blob_ok(blob, m)) {
+      BlobLock lock(hf_cache_dir() + "/.locks/" + fs::path(repo_dir_).filename().string() + "/" + m.etag + ".lock");
+      if (!blob_ok(blob, m)) download_blob(c_, url, file, m, blob);
     }
-    fetched.push_back({file, m.etag});
+    fetched_.push_back({file, m.etag});
     return blob;
-  };
-  for (const auto& file : files) {
-    const std::string local = fetch(file);
-    if (file != "model.safetensors.index.json") continue;
-    // The shards the index lists.
-    std::set<std::string> shards;
-    try {
-      const nlohmann::json j = nlohmann::json::parse(read_file(local));
-      if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-        throw Error("missing object 'weight_map'");
-      for (const auto& [tensor, shard] : j["weight_map"].items()) {
-        if (!shard.is_string()) throw Error("weight_map entry '" + tensor + "' is not a file name");
-        shards.insert(shard.get<std::string>());
+  }
+  // Links the fetched files into the snapshot and points refs/main at it; returns the snapshot.
+  std::string link_all() {
+    for (const auto& f : fetched_) link_snapshot(repo_dir_, sha_, f);
+    std::error_code ec;
+    fs::create_directories(repo_dir_ + "/refs", ec);
+    std::string current;
+    if (fs::exists(repo_dir_ + "/refs/main", ec)) {
+      try {
+        current = trim(read_file(repo_dir_ + "/refs/main"));
+      } catch (const Error&) {
       }
-    } catch (const nlohmann::json::exception& e) {
-      std::string what = e.what();
-      throw Error(repo_id + ": model.safetensors.index.json: malformed JSON (" + what.substr(0, what.find('\n')) + ")");
-    } catch (const Error& e) {
-      throw Error(repo_id + ": model.safetensors.index.json: " + e.what());
     }
-    for (const auto& shard : shards) {
-      if (!safe_repo_path(shard))
-        throw Error(repo_id + ": model.safetensors.index.json names an invalid shard '" + one_line(shard, 80) + "'");
-      if (!siblings.count(shard))
-        throw Error(repo_id + ": model.safetensors.index.json lists shard '" + shard + "', which is not in the repository");
-      fetch(shard);
-    }
+    if (current != sha_) write_file_atomic(repo_dir_ + "/refs/main", sha_);
+    return snapshot_;
   }
-  for (const auto& f : fetched) link_snapshot(repo_dir, sha, f);
-  fs::create_directories(repo_dir + "/refs", ec);
-  std::string current;
-  if (fs::exists(repo_dir + "/refs/main", ec)) {
-    try {
-      current = trim(read_file(repo_dir + "/refs/main"));
-    } catch (const Error&) {
-    }
+
+ private:
+  static bool blob_ok(const std::string& blob, const FileMeta& m) {
+    std::error_code e;
+    return fs::is_regular_file(blob, e) && (m.size < 0 || fs::file_size(blob, e) == static_cast<uintmax_t>(m.size));
   }
-  if (current != sha) write_file_atomic(repo_dir + "/refs/main", sha);
-  return snapshot;
+
+  const Client& c_;
+  std::string sha_, repo_dir_, snapshot_;
+  std::vector<Fetched> fetched_;
+};
+
+Client make_client(const std::string& repo_id) {
+  Client c;
+  c.endpoint = hf_endpoint();
+  c.repo = repo_id;
+  c.token = read_token();
+  for (char ch : c.token.value)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+      throw Error(c.token.source + ": the access token contains control characters");
+  c.stall_s = env_seconds("HF_HUB_DOWNLOAD_TIMEOUT", 30);
+  c.progress = ::isatty(STDERR_FILENO) == 1 && !env_flag_true(env("HF_HUB_DISABLE_PROGRESS_BARS"));
+  return c;
+}
+
+}  // namespace
+
+std::string hub_download_model(const std::string& repo_id) {
+  if (!valid_repo_id(repo_id))
+    throw Error("'" + repo_id + "' is not a valid Hugging Face repository id (ORG/NAME)");
+  const Client c = make_client(repo_id);
+  Revision rev = main_revision(c);
+  RepoFiles files(c, rev.sha, std::move(rev.siblings));
+  const std::vector<std::string> wanted = wanted_files(files, repo_id);
+  if (c.progress)
+    std::fprintf(stderr, "downloading %s (commit %.10s) from %s\n", repo_id.c_str(), rev.sha.c_str(), c.endpoint.c_str());
+  SnapshotFetcher fetcher(c, rev.sha);
+  for (const auto& file : wanted) {
+    const std::string local = fetcher.fetch(file);
+    if (file == "model.safetensors.index.json")
+      for (const auto& shard : index_shards(local, files, repo_id)) fetcher.fetch(shard);
+  }
+  return fetcher.link_all();
 }
 
 }  // namespace nt

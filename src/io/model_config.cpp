@@ -7,6 +7,7 @@
 
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -17,11 +18,11 @@ using nlohmann::json;
 int get_int(const json& j, const std::string& path, const char* key, int fallback, bool required) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) {
-    if (required) throw Error(path + ": missing field '" + key + "'");
+    if (required) throw Error(path + ": missing field " + quote_for_message(key));
     return fallback;
   }
   if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > (1 << 30))
-    throw Error(path + ": field '" + key + "' must be a non-negative integer");
+    throw Error(path + ": field " + quote_for_message(key) + " must be a non-negative integer");
   return it->get<int>();
 }
 
@@ -62,7 +63,7 @@ void parse_gpt2(const json& j, const std::string& path, ModelConfig& c) {
   c.norm_eps = get_float(j, path, "", "layer_norm_epsilon", 1e-5f, false);
   c.activation = j.value("activation_function", std::string("gelu_new"));
   if (c.activation != "gelu_new" && c.activation != "gelu_pytorch_tanh")
-    throw Error(path + ": unsupported activation_function '" + c.activation + "' (supported: gelu_new)");
+    throw Error(path + ": unsupported activation_function " + quote_for_message(c.activation) + " (supported: gelu_new)");
   c.tie_embeddings = j.value("tie_word_embeddings", true);
   if (j.value("scale_attn_by_inverse_layer_idx", false))
     throw Error(path + ": scale_attn_by_inverse_layer_idx is not supported");
@@ -86,7 +87,7 @@ void parse_rope_scaling(const json& j, const std::string& path, ModelConfig& c) 
     key = "rope_parameters";
   }
   if (rs == nullptr) return;
-  if (!rs->is_object()) throw Error(path + ": field '" + key + "' must be an object or null");
+  if (!rs->is_object()) throw Error(path + ": field " + quote_for_message(key) + " must be an object or null");
   std::string type = "default";
   for (const char* k : {"rope_type", "type"}) {
     auto t = rs->find(k);
@@ -115,8 +116,8 @@ void parse_rope_scaling(const json& j, const std::string& path, ModelConfig& c) 
     if (!(r.high_freq_factor > r.low_freq_factor) || !(r.low_freq_factor > 0))
       throw Error(path + ": " + key + " llama3 needs 0 < low_freq_factor < high_freq_factor");
   } else {
-    throw Error(path + ": unsupported " + key + " type '" + type +
-                "' (supported: null, default, linear, llama3)");
+    throw Error(path + ": unsupported " + key + " type " + quote_for_message(type) +
+                " (supported: null, default, linear, llama3)");
   }
   if (!(c.rope_scaling.factor > 0)) throw Error(path + ": field '" + where + "factor' must be positive");
 }
@@ -137,7 +138,7 @@ void parse_llama(const json& j, const std::string& path, ModelConfig& c) {
   c.activation = j.value("hidden_act", std::string("silu"));
   if (c.activation == "swish") c.activation = "silu";  // the same function in transformers
   if (c.activation != "silu")
-    throw Error(path + ": unsupported hidden_act '" + c.activation + "' (supported: silu)");
+    throw Error(path + ": unsupported hidden_act " + quote_for_message(c.activation) + " (supported: silu)");
   c.tie_embeddings = j.value("tie_word_embeddings", false);
   c.bos_id = get_token_id(j, "bos_token_id");
   c.eos_id = get_token_id(j, "eos_token_id");
@@ -284,8 +285,7 @@ ModelConfig load_model_config(const std::string& model_dir) {
   try {
     j = json::parse(read_file(path));
   } catch (const json::exception& e) {
-    std::string what = e.what();
-    throw Error(path + ": malformed JSON (" + what.substr(0, what.find('\n')) + ")");
+    throw Error(path + ": malformed JSON (" + escape_for_message(e.what()) + ")");
   }
   if (!j.is_object()) throw Error(path + ": expected a JSON object");
   ModelConfig c;
@@ -302,11 +302,11 @@ ModelConfig load_model_config(const std::string& model_dir) {
     } else if (c.model_type == "gemma2") {
       parse_gemma2(j, path, c);
     } else {
-      throw Error(path + ": unknown model_type '" + c.model_type +
-                  "' (supported: gpt2, llama, mistral, qwen2, gpt_neox, gemma2)");
+      throw Error(path + ": unknown model_type " + quote_for_message(c.model_type) +
+                  " (supported: gpt2, llama, mistral, qwen2, gpt_neox, gemma2)");
     }
   } catch (const json::exception& e) {
-    throw Error(path + ": invalid field (" + std::string(e.what()) + ")");
+    throw Error(path + ": invalid field (" + escape_for_message(e.what()) + ")");
   }
   const bool gpt2 = c.arch == Arch::Gpt2;
   if (c.n_layer <= 0 || c.d_model <= 0 || c.n_head <= 0 || c.vocab_size <= 0 || c.d_mlp <= 0)

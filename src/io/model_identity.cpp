@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -75,7 +76,7 @@ ModelIdentity ModelIdentity::from_json(const nlohmann::json& j) {
     id.n_ctx = j.at("n_ctx").get<int>();
     id.fingerprint = j.at("fingerprint").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("model identity: ") + e.what());
+    throw Error("model identity: " + escape_for_message(e.what()));
   }
   return id;
 }

@@ -1,23 +1,51 @@
 #include "io/model_resolver.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 
+#include "io/hf_environment.h"
 #include "io/hub_download.h"
+#include "io/model_weights.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
 namespace fs = std::filesystem;
 
-std::string hf_cache_dir() {
-  if (const char* c = std::getenv("HF_HUB_CACHE"); c && *c) return c;
-  if (const char* h = std::getenv("HF_HOME"); h && *h) return std::string(h) + "/hub";
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.cache/huggingface/hub";
+namespace {
+
+bool looks_like_path(const std::string& s) {
+  return s[0] == '/' || s[0] == '.' || s.find("//") != std::string::npos || std::count(s.begin(), s.end(), '/') > 1;
 }
+
+// The revision refs/main names, else the most recently written snapshot, else "".
+std::string cached_revision(const std::string& repo) {
+  const std::string ref = repo + "/refs/main";
+  if (fs::exists(ref)) {
+    std::string revision = read_file(ref);
+    while (!revision.empty() && (revision.back() == '\n' || revision.back() == '\r' || revision.back() == ' '))
+      revision.pop_back();
+    if (revision.empty() || revision.find('/') != std::string::npos || revision == "..")
+      throw Error(ref + ": malformed revision");
+    return revision;
+  }
+  std::string revision;
+  std::error_code ec;
+  if (!fs::is_directory(repo + "/snapshots", ec)) return revision;
+  fs::file_time_type newest{};
+  for (const auto& e : fs::directory_iterator(repo + "/snapshots", ec)) {
+    if (!e.is_directory()) continue;
+    if (revision.empty() || e.last_write_time() > newest) {
+      newest = e.last_write_time();
+      revision = e.path().filename().string();
+    }
+  }
+  return revision;
+}
+
+}  // namespace
 
 std::string hf_repo_dir(const std::string& repo_id) {
   std::string name = "models--";
@@ -28,51 +56,45 @@ std::string hf_repo_dir(const std::string& repo_id) {
   return hf_cache_dir() + "/" + name;
 }
 
+std::string missing_snapshot_file(const std::string& dir) {
+  // fs::exists follows the snapshot's symlinks: a link whose blob is not there yet is missing.
+  if (!fs::exists(dir + "/config.json")) return "config.json";
+  if (fs::exists(dir + "/model.safetensors")) return "";
+  const std::string index = "model.safetensors.index.json";
+  if (!fs::exists(dir + "/" + index)) return "model.safetensors";
+  for (const auto& shard : safetensors_index_shards(dir + "/" + index))
+    if (!fs::exists(dir + "/" + shard)) return shard;
+  return "";
+}
+
 std::string resolve_model(const std::string& name_or_path) {
   if (name_or_path.empty()) throw Error("no model given");
   if (fs::is_directory(name_or_path)) return name_or_path;
-  const bool looks_like_path = name_or_path[0] == '/' || name_or_path[0] == '.' ||
-                               name_or_path.find("//") != std::string::npos ||
-                               std::count(name_or_path.begin(), name_or_path.end(), '/') > 1;
-  if (looks_like_path) throw Error(name_or_path + ": model directory not found");
+  if (looks_like_path(name_or_path)) throw Error(name_or_path + ": model directory not found");
   const std::string repo = hf_repo_dir(name_or_path);
-  const std::string snapshots = repo + "/snapshots";
-  std::string revision;
-  const std::string ref = repo + "/refs/main";
-  if (fs::exists(ref)) {
-    revision = read_file(ref);
-    while (!revision.empty() && (revision.back() == '\n' || revision.back() == '\r' || revision.back() == ' '))
-      revision.pop_back();
-    if (revision.empty() || revision.find('/') != std::string::npos || revision == "..")
-      throw Error(ref + ": malformed revision");
-  } else if (fs::is_directory(snapshots)) {
-    // No refs/main: take the most recently written snapshot.
-    fs::file_time_type newest{};
-    for (const auto& e : fs::directory_iterator(snapshots)) {
-      if (!e.is_directory()) continue;
-      if (revision.empty() || e.last_write_time() > newest) {
-        newest = e.last_write_time();
-        revision = e.path().filename().string();
-      }
-    }
-  }
-  const std::string dir = snapshots + "/" + revision;
+  const std::string revision = cached_revision(repo);
+  const std::string dir = repo + "/snapshots/" + revision;
+  std::string missing;  // what the cached snapshot lacks
   if (!revision.empty() && fs::is_directory(dir)) {
-    if (!fs::exists(dir + "/config.json"))
-      throw Error(dir + ": cached snapshot of '" + name_or_path + "' has no config.json (incomplete download?)");
-    return dir;
+    missing = missing_snapshot_file(dir);
+    if (missing.empty()) return dir;
   }
-  if (hf_hub_offline())
-    throw Error("model '" + name_or_path + "' not found: not a folder, and not in the Hugging Face cache (looked in " +
-                repo + "); HF_HUB_OFFLINE is set, so it is not downloaded: unset HF_HUB_OFFLINE to download it from " +
-                hf_endpoint() + ", or download it first, e.g. `huggingface-cli download " + name_or_path +
-                "`, or give the path of a model folder");
-  // Not in the cache: fetch it from the Hub into the cache (io/hub_download.h).
+  if (hf_hub_offline()) {
+    const std::string where =
+        missing.empty() ? "not a folder, and not in the Hugging Face cache (looked in " + repo + ")"
+                        : "its cached snapshot " + dir + " has no " + missing + " (incomplete download?)";
+    throw Error("model " + quote_for_message(name_or_path) + " not found: " + where +
+                "; offline mode is on (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE), so it is not downloaded: unset "
+                "them to download it from " + hf_endpoint() + ", or download it first, e.g. `huggingface-cli download " +
+                name_or_path + "`, or give the path of a model folder");
+  }
+  // Not in the cache, or only partly: fetch what is missing from the Hub (io/hub_download.h).
   try {
     return hub_download_model(name_or_path);
   } catch (const Error& e) {
-    throw Error("model '" + name_or_path + "' is not a folder and not in the Hugging Face cache (" + repo +
-                "); downloading it failed: " + e.what());
+    const std::string where = missing.empty() ? "is not a folder and not in the Hugging Face cache (" + repo + ")"
+                                              : "has an incomplete cached snapshot (no " + missing + " in " + dir + ")";
+    throw Error("model " + quote_for_message(name_or_path) + " " + where + "; downloading it failed: " + e.what());
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -16,6 +17,26 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
+}
+
+std::vector<std::string> safetensors_index_shards(const std::string& index) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(index));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(index + ": malformed JSON (" + escape_for_message(e.what()) + ")");
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    throw Error(index + ": missing object 'weight_map'");
+  std::set<std::string> names;
+  for (auto& [tensor, file] : j["weight_map"].items()) {
+    if (!file.is_string()) throw Error(index + ": weight_map entry " + quote_for_message(tensor) + " is not a file name");
+    std::string f = file.get<std::string>();
+    if (f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "." || f == ".." || f.empty())
+      throw Error(index + ": weight_map entry " + quote_for_message(tensor) + " names an invalid file " + quote_for_message(f));
+    names.insert(f);
+  }
+  return {names.begin(), names.end()};
 }
 
 ModelWeights::ModelWeights(const std::string& model_dir) {
@@ -28,24 +49,7 @@ ModelWeights::ModelWeights(const std::string& model_dir) {
     shard_paths.push_back(single);
   } else if (fs::exists(index)) {
     source_ = index;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(index));
-    } catch (const nlohmann::json::exception& e) {
-      std::string what = e.what();
-      throw Error(index + ": malformed JSON (" + what.substr(0, what.find('\n')) + ")");
-    }
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-      throw Error(index + ": missing object 'weight_map'");
-    std::set<std::string> names;
-    for (auto& [tensor, file] : j["weight_map"].items()) {
-      if (!file.is_string()) throw Error(index + ": weight_map entry '" + tensor + "' is not a file name");
-      std::string f = file.get<std::string>();
-      if (f.find('/') != std::string::npos || f == ".." || f.empty())
-        throw Error(index + ": weight_map entry '" + tensor + "' names an invalid file '" + f + "'");
-      names.insert(f);
-    }
-    for (const auto& f : names) shard_paths.push_back(model_dir + "/" + f);
+    for (const auto& f : safetensors_index_shards(index)) shard_paths.push_back(model_dir + "/" + f);
   } else {
     throw Error(model_dir + ": no model.safetensors or model.safetensors.index.json");
   }
@@ -56,7 +60,7 @@ ModelWeights::ModelWeights(const std::string& model_dir) {
     for (const auto& info : f->tensors()) {
       auto [it, inserted] = entries_.emplace(info.name, Entry{f, &info});
       if (!inserted)
-        throw Error(p + ": tensor '" + info.name + "' also in " + it->second.file->path());
+        throw Error(p + ": tensor " + quote_for_message(info.name) + " also in " + it->second.file->path());
     }
   }
 }
@@ -71,13 +75,13 @@ bool ModelWeights::has(const std::string& name) const { return lookup(name) != n
 
 const float* ModelWeights::get(const std::string& name, const std::vector<int64_t>& shape) {
   const Entry* e = lookup(name);
-  if (!e) throw Error(source_ + ": missing tensor '" + name + "'");
+  if (!e) throw Error(source_ + ": missing tensor " + quote_for_message(name));
   if (e->info->shape != shape)
-    throw Error(e->file->path() + ": tensor '" + e->info->name + "' has shape " +
+    throw Error(e->file->path() + ": tensor " + quote_for_message(e->info->name) + " has shape " +
                 shape_string(e->info->shape) + ", expected " + shape_string(shape));
   const DType dt = e->info->dtype;
   if (dt != DType::F32 && dt != DType::F16 && dt != DType::BF16)
-    throw Error(e->file->path() + ": tensor '" + e->info->name + "' has unsupported dtype " +
+    throw Error(e->file->path() + ": tensor " + quote_for_message(e->info->name) + " has unsupported dtype " +
                 dtype_name(dt) + " (supported: F32, F16, BF16)");
   bytes_used_ += static_cast<size_t>(e->info->numel()) * sizeof(float);
   const uint8_t* raw = e->file->data(*e->info);

@@ -12,6 +12,10 @@
 
 namespace nt {
 
+// The shard files a `model.safetensors.index.json` lists, each once, sorted. Throws nt::Error naming
+// the index on malformed JSON or a name that is not a plain file name of the same folder.
+std::vector<std::string> safetensors_index_shards(const std::string& index_path);
+
 class ModelWeights {
  public:
   explicit ModelWeights(const std::string& model_dir);

@@ -5,6 +5,7 @@
 
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -14,8 +15,7 @@ std::vector<std::string> load_prompts(const std::string& path) {
   try {
     j = nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {
-    std::string what = e.what();
-    throw Error(path + ": malformed JSON (" + what.substr(0, what.find('\n')) + ")");
+    throw Error(path + ": malformed JSON (" + escape_for_message(e.what()) + ")");
   }
   const nlohmann::json* list = &j;
   if (j.is_object()) {

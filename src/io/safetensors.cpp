@@ -18,6 +18,7 @@
 
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -39,37 +40,6 @@ bool parse_dtype(std::string_view name, DType* out) {
     }
   }
   return false;
-}
-
-// Escapes control and non-ASCII-printable bytes so the text stays on one line.
-std::string one_line(std::string_view s) {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u == '\n') {
-      out += "\\n";
-    } else if (u == '\r') {
-      out += "\\r";
-    } else if (u == '\t') {
-      out += "\\t";
-    } else if (u < 0x20 || u == 0x7f) {
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string squote(std::string_view name) {
-  std::string out(1, '\'');
-  out += one_line(name);
-  out += '\'';
-  return out;
 }
 
 std::string shape_str(const std::vector<int64_t>& shape) {
@@ -239,7 +209,7 @@ struct ParsedHeader {
 };
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
-  throw Error(one_line(path) + ": " + what);
+  throw Error(escape_for_message(path, 1000) + ": " + what);
 }
 
 ParsedHeader parse_header(const std::string& path, const uint8_t* header, size_t header_len,
@@ -265,9 +235,9 @@ ParsedHeader parse_header(const std::string& path, const uint8_t* header, size_t
     const char* first = reinterpret_cast<const char*>(header);
     root = json::parse(first, first + header_len, callback);
   } catch (const json::exception& e) {
-    fail(path, "malformed header JSON (" + one_line(e.what()) + ")");
+    fail(path, "malformed header JSON (" + escape_for_message(e.what()) + ")");
   }
-  if (!duplicate.empty()) fail(path, "malformed header JSON (duplicate key " + squote(duplicate) + ")");
+  if (!duplicate.empty()) fail(path, "malformed header JSON (duplicate key " + quote_for_message(duplicate) + ")");
   if (!root.is_object()) {
     fail(path, std::string("header is not a JSON object (it is ") + root.type_name() + ")");
   }
@@ -280,16 +250,16 @@ ParsedHeader parse_header(const std::string& path, const uint8_t* header, size_t
       if (!entry.is_object()) fail(path, "__metadata__ is not a JSON object");
       for (auto m = entry.begin(); m != entry.end(); ++m) {
         if (!m.value().is_string()) {
-          fail(path, "__metadata__ value for " + squote(m.key()) + " is not a string");
+          fail(path, "__metadata__ value for " + quote_for_message(m.key()) + " is not a string");
         }
         out.metadata.emplace(m.key(), m.value().get<std::string>());
       }
       continue;
     }
-    const std::string who = "tensor " + squote(name) + ": ";
+    const std::string who = "tensor " + quote_for_message(name) + ": ";
     if (!entry.is_object()) fail(path, who + "entry is not a JSON object");
     for (const char* field : {"dtype", "shape", "data_offsets"}) {
-      if (!entry.contains(field)) fail(path, who + "missing field '" + field + "'");
+      if (!entry.contains(field)) fail(path, who + "missing field " + quote_for_message(field));
     }
 
     TensorInfo info;
@@ -297,7 +267,7 @@ ParsedHeader parse_header(const std::string& path, const uint8_t* header, size_t
     const json& jd = entry["dtype"];
     if (!jd.is_string()) fail(path, who + "dtype is not a string");
     const std::string& dname = jd.get_ref<const std::string&>();
-    if (!parse_dtype(dname, &info.dtype)) fail(path, who + "unsupported dtype " + squote(dname));
+    if (!parse_dtype(dname, &info.dtype)) fail(path, who + "unsupported dtype " + quote_for_message(dname));
 
     const json& js = entry["shape"];
     if (!js.is_array()) fail(path, who + "shape is not an array");
@@ -313,7 +283,7 @@ ParsedHeader parse_header(const std::string& path, const uint8_t* header, size_t
         if (v < 0) fail(path, who + "negative dimension " + std::to_string(v) + " in shape");
         info.shape.push_back(v);
       } else {
-        fail(path, who + "shape must be an array of integers (got " + one_line(d.dump()) + ")");
+        fail(path, who + "shape must be an array of integers (got " + escape_for_message(d.dump()) + ")");
       }
     }
 
@@ -321,7 +291,7 @@ ParsedHeader parse_header(const std::string& path, const uint8_t* header, size_t
     if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() ||
         !jo[1].is_number_unsigned()) {
       fail(path, who + "data_offsets must be two non-negative integers (got " +
-                     one_line(jo.dump()) + ")");
+                     escape_for_message(jo.dump()) + ")");
     }
     const uint64_t b = jo[0].get<uint64_t>();
     const uint64_t e = jo[1].get<uint64_t>();
@@ -358,7 +328,7 @@ ParsedHeader parse_header(const std::string& path, const uint8_t* header, size_t
   const TensorInfo* reach = nullptr;
   for (const TensorInfo* t : by_offset) {
     if (reach && t->begin < reach->end) {
-      fail(path, "tensors " + squote(reach->name) + " and " + squote(t->name) + " overlap");
+      fail(path, "tensors " + quote_for_message(reach->name) + " and " + quote_for_message(t->name) + " overlap");
     }
     if (!reach || t->end > reach->end) reach = t;
   }
@@ -431,13 +401,13 @@ const TensorInfo* SafetensorsFile::find(const std::string& name) const {
 
 const TensorInfo& SafetensorsFile::get(const std::string& name) const {
   const TensorInfo* t = find(name);
-  if (!t) fail(path_, "missing tensor " + squote(name));
+  if (!t) fail(path_, "missing tensor " + quote_for_message(name));
   return *t;
 }
 
 const uint8_t* SafetensorsFile::data(const TensorInfo& info) const {
   if (info.begin > info.end || info.end > map_size_ - data_start_) {
-    fail(path_, "tensor " + squote(info.name) + ": data_offsets out of range for this file");
+    fail(path_, "tensor " + quote_for_message(info.name) + ": data_offsets out of range for this file");
   }
   return map_ + data_start_ + info.begin;
 }
@@ -484,7 +454,7 @@ std::vector<float> SafetensorsFile::read_f32(const TensorInfo& info) const {
 
 std::vector<int64_t> SafetensorsFile::read_i64(const TensorInfo& info) const {
   if (!is_integer_dtype(info.dtype)) {
-    fail(path_, "tensor " + squote(info.name) + ": expected an integer dtype, got " +
+    fail(path_, "tensor " + quote_for_message(info.name) + ": expected an integer dtype, got " +
                     dtype_name(info.dtype));
   }
   const uint8_t* p = data(info);
@@ -526,9 +496,9 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   std::vector<const TensorToWrite*> order;
   std::set<std::string> names;
   for (const auto& t : tensors) {
-    const std::string who = "tensor " + squote(t.name) + ": ";
+    const std::string who = "tensor " + quote_for_message(t.name) + ": ";
     if (t.name == "__metadata__") fail(path, who + "name is reserved");
-    if (!names.insert(t.name).second) fail(path, "duplicate tensor name " + squote(t.name));
+    if (!names.insert(t.name).second) fail(path, "duplicate tensor name " + quote_for_message(t.name));
     for (int64_t d : t.shape) {
       if (d < 0) fail(path, who + "negative dimension " + std::to_string(d) + " in shape");
     }
@@ -567,7 +537,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   try {
     text = header.dump();
   } catch (const json::exception& e) {
-    fail(path, "cannot encode header (" + one_line(e.what()) + ")");
+    fail(path, "cannot encode header (" + escape_for_message(e.what()) + ")");
   }
   while ((8 + text.size()) % 8 != 0) text.push_back(' ');
 

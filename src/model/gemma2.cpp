@@ -44,9 +44,9 @@ struct RunState {
 
 class Gemma2Model : public Model {
  public:
-  Gemma2Model(const std::string& dir, const ModelConfig& config, std::unique_ptr<ModelWeights> weights,
+  Gemma2Model(const ModelConfig& config, std::unique_ptr<ModelWeights> weights,
               WeightFormat format)
-      : config_(config), weights_(std::move(weights)), source_(dir) {
+      : config_(config), weights_(std::move(weights)) {
     const int64_t C = config.d_model, M = config.d_mlp, V = config.vocab_size;
     const int64_t Q = static_cast<int64_t>(config.n_head) * config.head_dim;
     const int64_t K = static_cast<int64_t>(config.n_kv_head) * config.head_dim;
@@ -94,7 +94,6 @@ class Gemma2Model : public Model {
 
   const ModelConfig& config() const override { return config_; }
   size_t weight_bytes() const override { return weight_bytes_; }
-  const std::string& source() const override { return source_; }
 
   void forward(const StepBatch& batch, KVCache& cache, const Hooks* hooks, float* logits) override {
     const int n = static_cast<int>(batch.tokens.size());
@@ -182,7 +181,6 @@ class Gemma2Model : public Model {
  private:
   ModelConfig config_;
   std::unique_ptr<ModelWeights> weights_;
-  std::string source_;
   const float* embed_ = nullptr;  // [V, C]
   float embed_scale_ = 1.0f;      // sqrt(C) in float32
   std::vector<Gemma2Block> blocks_;
@@ -200,9 +198,9 @@ std::vector<HookSite> gemma2_hook_sites(const ModelConfig&) {
           HookSite::MlpPreLinear, HookSite::MlpPost, HookSite::MlpOut, HookSite::ResidPost, HookSite::LnFinal};
 }
 
-std::unique_ptr<Model> load_gemma2(const std::string& model_dir, const ModelConfig& config,
+std::unique_ptr<Model> load_gemma2(const ModelConfig& config,
                                    std::unique_ptr<ModelWeights> weights, WeightFormat format) {
-  return std::make_unique<Gemma2Model>(model_dir, config, std::move(weights), format);
+  return std::make_unique<Gemma2Model>(config, std::move(weights), format);
 }
 
 }  // namespace nt

@@ -22,7 +22,7 @@ namespace nt {
 // the up projection, mlp.hook_post their GeGLU product.
 std::vector<HookSite> gemma2_hook_sites(const ModelConfig& config);
 
-std::unique_ptr<Model> load_gemma2(const std::string& model_dir, const ModelConfig& config,
+std::unique_ptr<Model> load_gemma2(const ModelConfig& config,
                                    std::unique_ptr<ModelWeights> weights,
                                    WeightFormat format = WeightFormat::F32);
 

@@ -39,9 +39,9 @@ struct RunState {
 
 class Gpt2Model : public Model {
  public:
-  Gpt2Model(const std::string& dir, const ModelConfig& config, std::unique_ptr<ModelWeights> weights,
+  Gpt2Model(const ModelConfig& config, std::unique_ptr<ModelWeights> weights,
             WeightFormat format)
-      : config_(config), weights_(std::move(weights)), source_(dir) {
+      : config_(config), weights_(std::move(weights)) {
     const int64_t C = config.d_model, M = config.d_mlp, V = config.vocab_size, P = config.n_ctx;
     ModelWeights& w = *weights_;
     // Matrices of linear layers, converted to `format` here, once; the float32 bytes they replace
@@ -86,7 +86,6 @@ class Gpt2Model : public Model {
 
   const ModelConfig& config() const override { return config_; }
   size_t weight_bytes() const override { return weight_bytes_; }
-  const std::string& source() const override { return source_; }
 
   void forward(const StepBatch& batch, KVCache& cache, const Hooks* hooks, float* logits) override {
     const int n = static_cast<int>(batch.tokens.size());
@@ -156,7 +155,6 @@ class Gpt2Model : public Model {
  private:
   ModelConfig config_;
   std::unique_ptr<ModelWeights> weights_;
-  std::string source_;
   const float* wte_ = nullptr;  // [V, C]
   const float* wpe_ = nullptr;  // [P, C]
   std::vector<Gpt2Block> blocks_;
@@ -174,9 +172,9 @@ std::vector<HookSite> gpt2_hook_sites(const ModelConfig&) {
           HookSite::MlpPre, HookSite::MlpPost,  HookSite::MlpOut,   HookSite::ResidPost, HookSite::LnFinal};
 }
 
-std::unique_ptr<Model> load_gpt2(const std::string& model_dir, const ModelConfig& config,
+std::unique_ptr<Model> load_gpt2(const ModelConfig& config,
                                  std::unique_ptr<ModelWeights> weights, WeightFormat format) {
-  return std::make_unique<Gpt2Model>(model_dir, config, std::move(weights), format);
+  return std::make_unique<Gpt2Model>(config, std::move(weights), format);
 }
 
 }  // namespace nt

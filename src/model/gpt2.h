@@ -15,7 +15,7 @@ namespace nt {
 // The hook sites GPT-2's forward pass fires, in forward order (TransformerLens's hook_dict).
 std::vector<HookSite> gpt2_hook_sites(const ModelConfig& config);
 
-std::unique_ptr<Model> load_gpt2(const std::string& model_dir, const ModelConfig& config,
+std::unique_ptr<Model> load_gpt2(const ModelConfig& config,
                                  std::unique_ptr<ModelWeights> weights,
                                  WeightFormat format = WeightFormat::F32);
 

@@ -49,9 +49,9 @@ int64_t checkpoint_qkv_row(int64_t row, int64_t C, int64_t head_dim) {
 
 class GptNeoxModel : public Model {
  public:
-  GptNeoxModel(const std::string& dir, const ModelConfig& config, std::unique_ptr<ModelWeights> weights,
+  GptNeoxModel(const ModelConfig& config, std::unique_ptr<ModelWeights> weights,
                WeightFormat format)
-      : config_(config), weights_(std::move(weights)), source_(dir) {
+      : config_(config), weights_(std::move(weights)) {
     const int64_t C = config.d_model, M = config.d_mlp, V = config.vocab_size, hd = config.head_dim;
     ModelWeights& w = *weights_;
     embed_ = w.get("gpt_neox.embed_in.weight", {V, C});
@@ -106,7 +106,6 @@ class GptNeoxModel : public Model {
 
   const ModelConfig& config() const override { return config_; }
   size_t weight_bytes() const override { return weight_bytes_; }
-  const std::string& source() const override { return source_; }
 
   void forward(const StepBatch& batch, KVCache& cache, const Hooks* hooks, float* logits) override {
     const int n = static_cast<int>(batch.tokens.size());
@@ -184,7 +183,6 @@ class GptNeoxModel : public Model {
  private:
   ModelConfig config_;
   std::unique_ptr<ModelWeights> weights_;
-  std::string source_;
   const float* embed_ = nullptr;  // [V, C]
   std::vector<NeoxBlock> blocks_;
   const float* lnf_w_ = nullptr;  // [C]
@@ -205,9 +203,9 @@ std::vector<HookSite> gpt_neox_hook_sites(const ModelConfig& config) {
   return sites;
 }
 
-std::unique_ptr<Model> load_gpt_neox(const std::string& model_dir, const ModelConfig& config,
+std::unique_ptr<Model> load_gpt_neox(const ModelConfig& config,
                                      std::unique_ptr<ModelWeights> weights, WeightFormat format) {
-  return std::make_unique<GptNeoxModel>(model_dir, config, std::move(weights), format);
+  return std::make_unique<GptNeoxModel>(config, std::move(weights), format);
 }
 
 }  // namespace nt

@@ -20,7 +20,7 @@ namespace nt {
 // no hook_resid_mid with the parallel residual, where no such stream exists).
 std::vector<HookSite> gpt_neox_hook_sites(const ModelConfig& config);
 
-std::unique_ptr<Model> load_gpt_neox(const std::string& model_dir, const ModelConfig& config,
+std::unique_ptr<Model> load_gpt_neox(const ModelConfig& config,
                                      std::unique_ptr<ModelWeights> weights,
                                      WeightFormat format = WeightFormat::F32);
 

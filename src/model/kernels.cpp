@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -148,23 +148,176 @@ void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride,
       _mm512_mask_storeu_ps(y + r * ldy + 16 * v, m[v], last ? _mm512_fmadd_ps(acc[r][v], sv[v], bv[v]) : acc[r][v]);
 }
 
+#elif defined(__AVX2__) && defined(__FMA__)
+// AVX2 + FMA (x86-64-v3): the same products as the AVX-512 path, 8 floats a vector. 16 vector
+// registers hold fewer sums, so a tile of R rows covers the panels in slices of CV vectors
+// (R x CV sums + CV weights <= 16 registers); each output is still summed in input order with one
+// FMA per weight, so the results equal the AVX-512 path's.
+
+// 8 stored weights widened to float32 (as widen16).
+inline __m256 widen8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 widen8(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+inline __m256 widen8(const int8_t* p) {
+  const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+}
+
+// The mask of the first `lanes` (0..8) lanes, for maskload / maskstore.
+inline __m256i lane_mask(int lanes) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+// Loads / stores the first `lanes` floats at p (all 8 with plain instructions: masked stores are
+// slow on AMD).
+inline __m256 load_lanes(const float* p, int lanes, __m256i m) {
+  return lanes == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+}
+inline void store_lanes(float* p, int lanes, __m256i m, __m256 v) {
+  if (lanes == 8)
+    _mm256_storeu_ps(p, v);
+  else
+    _mm256_maskstore_ps(p, m, v);
+}
+
+// (As the AVX-512 path's: GCC 12 drops _mm_prefetch in these loops.)
+inline void prefetch_line(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
+
+// Vectors v0 .. v0+CV-1 of the tile's 8 x NP vectors (vector v: panel v / 8, outputs 8 (v % 8) ..
+// of it; y's outputs 8v ..): panel_tile's arguments otherwise.
+template <class T, int R, int CV>
+void slice_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride, int v0, int kb, float* y,
+                size_t ldy, int valid, bool first, bool last, const float* scale, const float* bias, const char* pf,
+                int pf_per_k, const char* pf_end) {
+  int lanes[CV];
+  __m256i m[CV];
+  const T* w[CV];
+#pragma GCC unroll 8
+  for (int c = 0; c < CV; ++c) {
+    const int v = v0 + c;
+    lanes[c] = std::clamp(valid - 8 * v, 0, 8);
+    m[c] = lane_mask(lanes[c]);
+    w[c] = panel + static_cast<size_t>(v / 8) * panel_stride + 8 * (v % 8);
+  }
+  __m256 acc[R][CV];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < CV; ++c)
+      acc[r][c] = first ? _mm256_setzero_ps() : load_lanes(y + r * ldy + 8 * (v0 + c), lanes[c], m[c]);
+  for (int k = 0; k < kb; ++k) {
+    if (pf)
+      for (int l = 0; l < pf_per_k; ++l) {
+        const char* a = pf + (static_cast<size_t>(k) * pf_per_k + l) * 64;
+        if (a < pf_end) prefetch_line(a);
+      }
+    __m256 wv[CV];
+#pragma GCC unroll 8
+    for (int c = 0; c < CV; ++c) wv[c] = widen8(w[c] + static_cast<size_t>(k) * kPanel);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 xb = _mm256_broadcast_ss(x + r * ldx + k);
+#pragma GCC unroll 8
+      for (int c = 0; c < CV; ++c) acc[r][c] = _mm256_fmadd_ps(xb, wv[c], acc[r][c]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < CV; ++c) {
+    const float* sc = scale ? scale + 8 * (v0 + c) : nullptr;
+    const float* bi = bias ? bias + 8 * (v0 + c) : nullptr;
+    const __m256 sv = last && sc ? load_lanes(sc, lanes[c], m[c]) : _mm256_set1_ps(1.0f);
+    const __m256 bv = last && bi ? load_lanes(bi, lanes[c], m[c]) : _mm256_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+      store_lanes(y + r * ldy + 8 * (v0 + c), lanes[c], m[c], last ? _mm256_fmadd_ps(acc[r][c], sv, bv) : acc[r][c]);
+  }
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float hmax(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// e^x for 8 floats: exp16's reduction and polynomial; 2^n applied as two factors 2^(n/2) and
+// 2^(n - n/2), each a normal float, so the result overflows to +inf and underflows through the
+// subnormals to 0 as expf does.
+inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(89.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+  auto pow2 = [](__m256i e) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
+  };
+  return _mm256_mul_ps(_mm256_mul_ps(p, pow2(n1)), pow2(n2));
+}
+
+// Applies f (8 lanes) to x[0 .. count), the tail under a mask.
+template <class F>
+inline void map8(float* x, size_t count, F f) {
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, f(_mm256_loadu_ps(x + i)));
+  if (i < count) {
+    const __m256i m = lane_mask(static_cast<int>(count - i));
+    _mm256_maskstore_ps(x + i, m, f(_mm256_maskload_ps(x + i, m)));
+  }
+}
+
+// The AVX-512 path's panel_tile (same arguments), slice by slice; the prefetches go with the first.
+template <class T, int R, int NP>
+void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y, size_t ldy,
+                int valid, bool first, bool last, const float* scale, const float* bias, const char* pf = nullptr,
+                int pf_per_k = 0, const char* pf_end = nullptr) {
+  constexpr int CV = R == 1 ? 8 : R == 2 ? 4 : 2;
+  for (int v0 = 0; v0 < 8 * NP && 8 * v0 < valid; v0 += CV)
+    slice_tile<T, R, CV>(x, ldx, panel, panel_stride, v0, kb, y, ldy, valid, first, last, scale, bias,
+                         v0 == 0 ? pf : nullptr, pf_per_k, pf_end);
+}
+
 #else
 inline float widen1(uint16_t h) { return bf16_to_float(h); }
 inline float widen1(int8_t q) { return static_cast<float>(q); }
 inline float widen1(float f) { return f; }
 
+// Plain loops (other CPUs, e.g. aarch64), in an order compilers vectorise: for each row, a panel
+// row of weights at a time into the row's sums, each output summed in input order.
 template <class T, int R, int NP>
 void panel_tile(const float* x, size_t ldx, const T* panel, size_t panel_stride, int kb, float* y, size_t ldy,
                 int valid, bool first, bool last, const float* scale, const float* bias, const char* = nullptr,
                 int = 0, const char* = nullptr) {
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < valid; ++j) {
-      const T* pj = panel + (j / kPanel) * panel_stride + j % kPanel;
-      float acc = first ? 0.0f : y[r * ldy + j];
-      for (int k = 0; k < kb; ++k) acc += x[r * ldx + k] * widen1(pj[static_cast<size_t>(k) * kPanel]);
-      if (last) acc = acc * (scale ? scale[j] : 1.0f) + (bias ? bias[j] : 0.0f);
-      y[r * ldy + j] = acc;
+  for (int r = 0; r < R; ++r) {
+    float acc[kPanel * NP];
+    for (int j = 0; j < kPanel * NP; ++j) acc[j] = first || j >= valid ? 0.0f : y[r * ldy + j];
+    for (int k = 0; k < kb; ++k) {
+      const float xk = x[r * ldx + k];
+      for (int q = 0; q < NP; ++q) {
+        const T* pk = panel + q * panel_stride + static_cast<size_t>(k) * kPanel;
+        for (int j = 0; j < kPanel; ++j) acc[q * kPanel + j] += xk * widen1(pk[j]);
+      }
     }
+    for (int j = 0; j < valid; ++j)
+      y[r * ldy + j] = last ? acc[j] * (scale ? scale[j] : 1.0f) + (bias ? bias[j] : 0.0f) : acc[j];
+  }
 }
 #endif
 
@@ -351,13 +504,21 @@ inline __m512 sum_lanes16(const __m512 (&a)[16]) {
 
 inline __mmask16 tail_mask(int lanes) { return static_cast<__mmask16>((1u << lanes) - 1u); }
 
+#elif defined(__AVX2__) && defined(__FMA__)
+// sum_lanes16 for 8 vectors of 8: lane j of the result is the sum of the lanes of a[j].
+inline __m256 sum_lanes8(const __m256 (&a)[8]) {
+  const __m256 b0 = _mm256_hadd_ps(a[0], a[1]), b1 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 b2 = _mm256_hadd_ps(a[4], a[5]), b3 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 c0 = _mm256_hadd_ps(b0, b1), c1 = _mm256_hadd_ps(b2, b3);  // per 128-bit half: a[0..3], a[4..7]
+  return _mm256_add_ps(_mm256_permute2f128_ps(c0, c1, 0x20), _mm256_permute2f128_ps(c0, c1, 0x31));
+}
 #endif
 
 inline float softcap_value(float s, float cap) { return std::tanh(s / cap) * cap; }
 
 // One query head over keys/values [len, hd] (rows hd apart): out = softmax(scale q.k) @ v (scores
 // soft-capped first when softcap > 0).
-// Plain loops: heads of more than 128 dims, and CPUs without AVX-512.
+// Plain loops: heads of more than 128 dims (AVX2: other than 128), and CPUs without AVX2.
 void attend_head_plain(const float* q, const float* k, const float* v, int len, int hd, float scale, float softcap,
                        float* scores, float* out) {
   float mx = -INFINITY;
@@ -441,6 +602,64 @@ void attend_head_avx512(const float* q, const float* k, const float* v, int len,
 }
 #endif
 
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+// attend_head_avx512 in 8-float vectors: scores 8 keys at a time (sum_lanes8), values in key order.
+template <int NV>
+void attend_head_avx2(const float* q, const float* k, const float* v, int len, int hd, float scale, float softcap,
+                      float* scores, float* out) {
+  const int last = hd - 8 * (NV - 1);
+  const __m256i mlast = lane_mask(last);
+  auto load = [&](const float* p, int i) { return i + 1 < NV ? _mm256_loadu_ps(p + 8 * i) : load_lanes(p + 8 * i, last, mlast); };
+  __m256 qv[NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < NV; ++i) qv[i] = load(q, i);
+  __m256 maxv = _mm256_set1_ps(-INFINITY);
+  for (int t0 = 0; t0 < len; t0 += 8) {
+    const int n = std::min(8, len - t0);
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      acc[j] = _mm256_setzero_ps();
+      if (j >= n) continue;
+      const float* kt = k + static_cast<size_t>(t0 + j) * hd;
+#pragma GCC unroll 16
+      for (int i = 0; i < NV; ++i) acc[j] = _mm256_fmadd_ps(qv[i], load(kt, i), acc[j]);
+    }
+    const __m256 sc = _mm256_mul_ps(sum_lanes8(acc), _mm256_set1_ps(scale));
+    store_lanes(scores + t0, n, lane_mask(n), sc);
+    maxv = _mm256_max_ps(maxv, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sc, _mm256_castsi256_ps(lane_mask(n))));
+  }
+  if (softcap > 0.0f) {  // Gemma-2: a tanh per score, then the max again (as attend_head_avx512)
+    maxv = _mm256_set1_ps(-INFINITY);
+    for (int t = 0; t < len; ++t) {
+      scores[t] = softcap_value(scores[t], softcap);
+      maxv = _mm256_max_ps(maxv, _mm256_set1_ps(scores[t]));
+    }
+  }
+  const __m256 mx = _mm256_set1_ps(hmax(maxv));
+  __m256 sumv = _mm256_setzero_ps();
+  for (int t0 = 0; t0 < len; t0 += 8) {
+    const int n = std::min(8, len - t0);
+    const __m256i mt = lane_mask(n);
+    const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(load_lanes(scores + t0, n, mt), mx)), _mm256_castsi256_ps(mt));
+    store_lanes(scores + t0, n, mt, e);
+    sumv = _mm256_add_ps(sumv, e);
+  }
+  const float inv = 1.0f / hsum(sumv);
+  __m256 o[NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < NV; ++i) o[i] = _mm256_setzero_ps();
+  for (int t = 0; t < len; ++t) {
+    const __m256 p = _mm256_set1_ps(scores[t] * inv);
+    const float* vt = v + static_cast<size_t>(t) * hd;
+#pragma GCC unroll 16
+    for (int i = 0; i < NV; ++i) o[i] = _mm256_fmadd_ps(p, load(vt, i), o[i]);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < NV; ++i) store_lanes(out + 8 * i, i + 1 < NV ? 8 : last, mlast, o[i]);
+}
+#endif
+
 // Picks the kernel for the head size.
 void attend_head(const float* q, const float* k, const float* v, int len, int hd, float scale, float softcap,
                  float* scores, float* out) {
@@ -454,6 +673,19 @@ void attend_head(const float* q, const float* k, const float* v, int len, int hd
     case 6: return attend_head_avx512<6>(q, k, v, len, hd, scale, softcap, scores, out);
     case 7: return attend_head_avx512<7>(q, k, v, len, hd, scale, softcap, scores, out);
     case 8: return attend_head_avx512<8>(q, k, v, len, hd, scale, softcap, scores, out);
+    default: break;
+  }
+#elif defined(__AVX2__) && defined(__FMA__)
+  switch ((hd + 7) / 8) {
+    case 1: return attend_head_avx2<1>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 2: return attend_head_avx2<2>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 3: return attend_head_avx2<3>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 4: return attend_head_avx2<4>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 5: return attend_head_avx2<5>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 6: return attend_head_avx2<6>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 7: return attend_head_avx2<7>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 8: return attend_head_avx2<8>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 16: return attend_head_avx2<16>(q, k, v, len, hd, scale, softcap, scores, out);
     default: break;
   }
 #endif
@@ -484,10 +716,18 @@ inline double hsum_pd(__m512d v) {
   const __m128d t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
   return _mm_cvtsd_f64(_mm_add_sd(t, _mm_unpackhi_pd(t, t)));
 }
+#elif defined(__AVX2__) && defined(__FMA__)
+// hsum_pd of the 8 lanes lo | hi, in the same order.
+inline double hsum_pd(__m256d lo, __m256d hi) {
+  const __m256d s = _mm256_add_pd(lo, hi);
+  const __m128d t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(t, _mm_unpackhi_pd(t, t)));
+}
 #endif
 
 // sum_i x[i] and sum_i (x[i] - mean)^2 (the difference in float, its square summed in double), in
-// 8 double lanes then across them (AVX-512; the plain loops otherwise).
+// 8 double lanes then across them (AVX-512, or two AVX2 vectors of 4 in the same order; the plain
+// loops otherwise).
 double sum_double(const float* x, int n) {
   double s = 0.0;
   int i = 0;
@@ -495,6 +735,13 @@ double sum_double(const float* x, int n) {
   __m512d acc = _mm512_setzero_pd();
   for (; i + 8 <= n; i += 8) acc = _mm512_add_pd(acc, _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(x + i)));
   s = hsum_pd(acc);
+#elif defined(__AVX2__) && defined(__FMA__)
+  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+  for (; i + 8 <= n; i += 8) {
+    lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
+    hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
+  }
+  s = hsum_pd(lo, hi);
 #endif
   for (; i < n; ++i) s += x[i];
   return s;
@@ -511,6 +758,16 @@ double sum_sq_dev(const float* x, int n, float mean) {
     acc = _mm512_fmadd_pd(d, d, acc);
   }
   s = hsum_pd(acc);
+#elif defined(__AVX2__) && defined(__FMA__)
+  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+  const __m256 m = _mm256_set1_ps(mean);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), m);
+    const __m256d dlo = _mm256_cvtps_pd(_mm256_castps256_ps128(d)), dhi = _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1));
+    lo = _mm256_fmadd_pd(dlo, dlo, lo);
+    hi = _mm256_fmadd_pd(dhi, dhi, hi);
+  }
+  s = hsum_pd(lo, hi);
 #endif
   for (; i < n; ++i) {
     const double d = x[i] - mean;
@@ -551,6 +808,12 @@ void gelu_tanh(float* x, size_t count) {
     const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
     const __m512 u = _mm512_mul_ps(_mm512_set1_ps(k2), _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), v3, v));
     return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(u)));
+  });
+#elif defined(__AVX2__) && defined(__FMA__)
+  map8(x, count, [&](__m256 v) {
+    const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+    const __m256 u = _mm256_mul_ps(_mm256_set1_ps(k2), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), v3, v));
+    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(u)));
   });
 #else
   for (size_t i = 0; i < count; ++i) {
@@ -696,6 +959,10 @@ void silu(float* x, size_t count) {
 #if defined(__AVX512F__)
   map16(x, count, [](__m512 v) {
     return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+  });
+#elif defined(__AVX2__) && defined(__FMA__)
+  map8(x, count, [](__m256 v) {
+    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), v))));
   });
 #else
   for (size_t i = 0; i < count; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));

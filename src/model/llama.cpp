@@ -47,9 +47,9 @@ struct RunState {
 
 class LlamaModel : public Model {
  public:
-  LlamaModel(const std::string& dir, const ModelConfig& config, std::unique_ptr<ModelWeights> weights,
+  LlamaModel(const ModelConfig& config, std::unique_ptr<ModelWeights> weights,
              WeightFormat format)
-      : config_(config), weights_(std::move(weights)), source_(dir) {
+      : config_(config), weights_(std::move(weights)) {
     const int64_t C = config.d_model, M = config.d_mlp, V = config.vocab_size;
     const int64_t Q = static_cast<int64_t>(config.n_head) * config.head_dim;
     const int64_t K = static_cast<int64_t>(config.n_kv_head) * config.head_dim;
@@ -103,7 +103,6 @@ class LlamaModel : public Model {
 
   const ModelConfig& config() const override { return config_; }
   size_t weight_bytes() const override { return weight_bytes_; }
-  const std::string& source() const override { return source_; }
 
   void forward(const StepBatch& batch, KVCache& cache, const Hooks* hooks, float* logits) override {
     const int n = static_cast<int>(batch.tokens.size());
@@ -178,7 +177,6 @@ class LlamaModel : public Model {
  private:
   ModelConfig config_;
   std::unique_ptr<ModelWeights> weights_;
-  std::string source_;
   const float* embed_ = nullptr;  // [V, C]
   std::vector<LlamaBlock> blocks_;
   const float* norm_w_ = nullptr;   // [C]
@@ -195,9 +193,9 @@ std::vector<HookSite> llama_hook_sites(const ModelConfig&) {
           HookSite::MlpPreLinear, HookSite::MlpPost, HookSite::MlpOut, HookSite::ResidPost, HookSite::LnFinal};
 }
 
-std::unique_ptr<Model> load_llama(const std::string& model_dir, const ModelConfig& config,
+std::unique_ptr<Model> load_llama(const ModelConfig& config,
                                   std::unique_ptr<ModelWeights> weights, WeightFormat format) {
-  return std::make_unique<LlamaModel>(model_dir, config, std::move(weights), format);
+  return std::make_unique<LlamaModel>(config, std::move(weights), format);
 }
 
 }  // namespace nt

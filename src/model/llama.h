@@ -18,7 +18,7 @@ namespace nt {
 // mlp.hook_pre_linear is the up projection).
 std::vector<HookSite> llama_hook_sites(const ModelConfig& config);
 
-std::unique_ptr<Model> load_llama(const std::string& model_dir, const ModelConfig& config,
+std::unique_ptr<Model> load_llama(const ModelConfig& config,
                                   std::unique_ptr<ModelWeights> weights,
                                   WeightFormat format = WeightFormat::F32);
 

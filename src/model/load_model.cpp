@@ -6,6 +6,7 @@
 #include "model/llama.h"
 #include "model/model.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -20,7 +21,7 @@ std::vector<HookSite> model_hook_sites(const ModelConfig& config) {
     case Arch::Gemma2:
       return gemma2_hook_sites(config);
   }
-  throw Error("architecture '" + config.model_type + "' is not implemented");
+  throw Error("architecture " + quote_for_message(config.model_type) + " is not implemented");
 }
 
 std::unique_ptr<Model> load_model(const std::string& model_dir, WeightFormat format) {
@@ -28,15 +29,15 @@ std::unique_ptr<Model> load_model(const std::string& model_dir, WeightFormat for
   auto weights = std::make_unique<ModelWeights>(model_dir);
   switch (config.arch) {
     case Arch::Gpt2:
-      return load_gpt2(model_dir, config, std::move(weights), format);
+      return load_gpt2(config, std::move(weights), format);
     case Arch::Llama:
-      return load_llama(model_dir, config, std::move(weights), format);
+      return load_llama(config, std::move(weights), format);
     case Arch::GptNeox:
-      return load_gpt_neox(model_dir, config, std::move(weights), format);
+      return load_gpt_neox(config, std::move(weights), format);
     case Arch::Gemma2:
-      return load_gemma2(model_dir, config, std::move(weights), format);
+      return load_gemma2(config, std::move(weights), format);
   }
-  throw Error(model_dir + "/config.json: architecture '" + config.model_type + "' is not implemented");
+  throw Error(model_dir + "/config.json: architecture " + quote_for_message(config.model_type) + " is not implemented");
 }
 
 }  // namespace nt

@@ -31,8 +31,6 @@ class Model {
   virtual void forward(const StepBatch& batch, KVCache& cache, const Hooks* hooks, float* logits) = 0;
   // Bytes of weights a forward step reads (for bandwidth figures).
   virtual size_t weight_bytes() const = 0;
-  // Where the model was loaded from, and a short identity string (type, sizes) for outputs.
-  virtual const std::string& source() const = 0;
 };
 
 // Loads the model in a Hugging Face folder (config.json + safetensors). Throws nt::Error.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "util/error.h"
+#include "util/message_text.h"
 #include "util/populate_pages.h"
 #include "util/thread_pool.h"
 
@@ -93,7 +94,7 @@ WeightFormat parse_weight_format(const std::string& name) {
   if (name == "f32" || name == "fp32" || name == "float32") return WeightFormat::F32;
   if (name == "bf16" || name == "bfloat16") return WeightFormat::BF16;
   if (name == "int8" || name == "i8") return WeightFormat::Int8;
-  throw Error("unknown weight format '" + name + "' (expected f32, bf16 or int8)");
+  throw Error("unknown weight format " + quote_for_message(name) + " (expected f32, bf16 or int8)");
 }
 
 WeightFormat default_weight_format() { return g_default_format.load(std::memory_order_relaxed); }

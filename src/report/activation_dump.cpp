@@ -1,8 +1,10 @@
 #include "report/activation_dump.h"
 
 #include <cstring>
+#include <filesystem>
 
 #include "io/safetensors.h"
+#include "util/atomic_file.h"
 
 namespace nt {
 
@@ -35,6 +37,7 @@ void write_activation_dump(const std::string& path, const Recorder& recorder) {
   }
   // buffers may have moved while growing: rebuild the spans now that all are in place.
   for (size_t i = 0; i < tensors.size(); ++i) tensors[i].bytes = buffers[i];
+  make_directories(std::filesystem::path(path).parent_path().string());
   write_safetensors(path, tensors, {{"format", "neurontrace-activations"}});
 }
 

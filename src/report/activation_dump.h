@@ -9,6 +9,7 @@
 
 namespace nt {
 
+// Creates the folder of `path` when missing; written atomically (util/atomic_file.h).
 void write_activation_dump(const std::string& path, const Recorder& recorder);
 
 }  // namespace nt

@@ -8,6 +8,13 @@ namespace {
 
 std::string site_label(HookSite s) { return "blocks.*." + site_name(s); }
 
+// A figure measured against the baseline, formatted by `spec` (its value times `scale`), or
+// `missing` when there was no baseline to measure against.
+std::string vs_baseline(const std::optional<double>& v, const char* spec, const char* missing = "–",
+                        double scale = 1.0) {
+  return v ? fmt::format(fmt::runtime(spec), *v * scale) : missing;
+}
+
 }  // namespace
 
 std::string consistency_text(const ConceptAnalysis& a) {
@@ -29,9 +36,10 @@ std::string consistency_text(const ConceptAnalysis& a) {
     out += "\nSelectivity\n";
     out += "Rank  Neuron      Score  Concept mean  Baseline mean  Cohen's d  >p95 baseline\n";
     for (const auto& r : sc.rows)
-      out += fmt::format("{:>4}  {:<8}  {:>7.3f}  {:>12.4f}  {:>13.4f}  {:>9.2f}  {:>12.0f}%\n", r.rank,
-                         neuron_label(r.neuron.layer, r.neuron.index), r.mean_score, r.concept_mean, r.baseline_mean,
-                         r.cohens_d, 100.0 * r.frac_above_p95);
+      out += fmt::format("{:>4}  {:<8}  {:>7.3f}  {:>12.4f}  {:>13}  {:>9}  {:>13}\n", r.rank,
+                         neuron_label(r.neuron.layer, r.neuron.index), r.mean_score, r.concept_mean,
+                         vs_baseline(r.baseline_mean, "{:.4f}"), vs_baseline(r.cohens_d, "{:.2f}"),
+                         vs_baseline(r.frac_above_p95, "{:.0f}%", "–", 100.0));
     out += "\n";
   }
   for (const auto& w : a.warnings) out += "warning: " + w + "\n";
@@ -52,9 +60,10 @@ std::string consistency_markdown(const std::vector<ConceptAnalysis>& analyses) {
       out += "| Rank | Layer | Neuron | Occurrences | % | Mean score | Concept mean | Baseline mean | Cohen's d | > baseline p95 |\n";
       out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
       for (const auto& r : sc.rows)
-        out += fmt::format("| {} | {} | {} | {} | {:.2f}% | {:.4f} | {:.4f} | {:.4f} | {:.2f} | {:.0f}% |\n", r.rank,
+        out += fmt::format("| {} | {} | {} | {} | {:.2f}% | {:.4f} | {:.4f} | {} | {} | {} |\n", r.rank,
                            r.neuron.layer, r.neuron.index, r.occurrences, r.percent, r.mean_score, r.concept_mean,
-                           r.baseline_mean, r.cohens_d, 100.0 * r.frac_above_p95);
+                           vs_baseline(r.baseline_mean, "{:.4f}"), vs_baseline(r.cohens_d, "{:.2f}"),
+                           vs_baseline(r.frac_above_p95, "{:.0f}%", "–", 100.0));
       out += "\n";
     }
   }
@@ -68,10 +77,11 @@ std::string consistency_csv(const std::vector<ConceptAnalysis>& analyses) {
   for (const auto& a : analyses)
     for (const auto& sc : a.sites)
       for (const auto& r : sc.rows)
-        out += fmt::format("\"{}\",{},{},{},{},{},{},{:.4f},{:.6g},{:.6g},{:.6g},{:.6g},{:.4f}\n", a.concept_name,
+        out += fmt::format("\"{}\",{},{},{},{},{},{},{:.4f},{:.6g},{:.6g},{},{},{}\n", a.concept_name,
                            positions_name(a.positions), site_name(sc.site), r.rank, r.neuron.layer, r.neuron.index,
-                           r.occurrences, r.percent, r.mean_score, r.concept_mean, r.baseline_mean, r.cohens_d,
-                           r.frac_above_p95);
+                           r.occurrences, r.percent, r.mean_score, r.concept_mean,
+                           vs_baseline(r.baseline_mean, "{:.6g}", ""), vs_baseline(r.cohens_d, "{:.6g}", ""),
+                           vs_baseline(r.frac_above_p95, "{:.4f}", ""));
   return out;
 }
 

@@ -8,6 +8,7 @@
 namespace nt {
 
 // The notes' table per site ("Rank  Layer  Neuron  Occurrences  %"), then the selectivity figures.
+// Figures against the baseline read "–" without one (an empty field in the CSV).
 std::string consistency_text(const ConceptAnalysis& a);
 std::string consistency_markdown(const std::vector<ConceptAnalysis>& analyses);
 std::string consistency_csv(const std::vector<ConceptAnalysis>& analyses);

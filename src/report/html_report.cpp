@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -118,7 +119,13 @@ std::string section_title(const PositionSection& s) {
 
 std::string fixed(double v, int decimals) {
   if (!std::isfinite(v)) return "n/a";
+  if (std::abs(v) < 0.5 * std::pow(10.0, -decimals)) v = 0.0;  // no "-0.0000" for a tiny negative value
   return fmt::format("{:.{}f}", v, decimals);
+}
+
+// A figure measured against the baseline (times `scale`), or a dash when there was no baseline.
+std::string fixed(const std::optional<double>& v, int decimals, const char* unit = "", double scale = 1.0) {
+  return v ? fixed(*v * scale, decimals) + unit : "<span class=\"muted\">&ndash;</span>";
 }
 
 // For each (site, layer, index) in a section: the concepts (by index) whose table lists it.
@@ -159,10 +166,10 @@ std::string consistency_table_html(const PositionSection& s, size_t ci,
       out += fmt::format(
           "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
           "<td class=\"pct\" style=\"background-image:linear-gradient(to right,#54aeff {:.1f}%,#eaeef2 {:.1f}%)\">{}%</td>"
-          "<td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td>{}%</td><td class=\"l\">{}</td></tr>\n",
+          "<td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td><td class=\"l\">{}</td></tr>\n",
           r.rank, r.neuron.layer, r.neuron.index, r.occurrences, pct, pct, fixed(r.percent, 2), fixed(r.mean_score, 4),
-          fixed(r.concept_mean, 4), fixed(r.baseline_mean, 4), std::abs(r.cohens_d) >= 0.8 ? " class=\"strong\"" : "",
-          fixed(r.cohens_d, 2), fixed(100.0 * r.frac_above_p95, 0), shared.empty() ? "<span class=\"muted\">&ndash;</span>" : shared);
+          fixed(r.concept_mean, 4), fixed(r.baseline_mean, 4), std::abs(r.cohens_d.value_or(0.0)) >= 0.8 ? " class=\"strong\"" : "",
+          fixed(r.cohens_d, 2), fixed(r.frac_above_p95, 0, "%", 100.0), shared.empty() ? "<span class=\"muted\">&ndash;</span>" : shared);
     }
     out += "</tbody></table></div>\n";
   }

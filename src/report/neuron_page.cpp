@@ -133,8 +133,10 @@ std::string neuron_page_html(const NeuronPage& page) {
   const double pct = page.max_occurrences > 0 ? 100.0 * page.occurrences / page.max_occurrences : 0.0;
   stat("Occurrences", fmt::format("{} / {} ({:.0f}%)", page.occurrences, page.max_occurrences, pct));
   stat("Concept mean", num(page.concept_mean));
-  stat("Baseline mean", num(page.baseline_mean));
-  stat("Cohen&#39;s d", std::isfinite(page.cohens_d) ? fmt::format("{:.2f}", page.cohens_d) : "n/a");
+  stat("Baseline mean", page.baseline_mean ? num(*page.baseline_mean) : "&ndash;");
+  stat("Cohen&#39;s d", !page.cohens_d                  ? "&ndash;"
+                        : std::isfinite(*page.cohens_d) ? fmt::format("{:.2f}", *page.cohens_d)
+                                                        : "n/a");
   out += "</dl>\n";
   if (page.top_records.empty()) {
     out += "<p class=\"np-empty\">No activation records.</p>\n</section>\n";

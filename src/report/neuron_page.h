@@ -3,6 +3,7 @@
 // most, each token highlighted by its activation (HTML fragment for the study report), and the
 // same records as an OpenAI automated-interpretability NeuronRecord (JSON).
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,7 +31,8 @@ struct NeuronPage {
   int layer = 0, neuron = 0;
   int occurrences = 0;
   int max_occurrences = 0;
-  double concept_mean = 0.0, baseline_mean = 0.0, cohens_d = 0.0;
+  double concept_mean = 0.0;
+  std::optional<double> baseline_mean, cohens_d;  // empty without a baseline
   std::vector<ActivationRecord> top_records;  // best first
 };
 

@@ -1,8 +1,16 @@
 #include "report/trace_json.h"
 
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
+
+namespace {
+
+// A figure measured against the baseline, null without one.
+nlohmann::json or_null(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+
+}  // namespace
 
 nlohmann::json analysis_json(const ConceptAnalysis& a) {
   nlohmann::json sites = nlohmann::json::array();
@@ -12,8 +20,8 @@ nlohmann::json analysis_json(const ConceptAnalysis& a) {
       table.push_back({{"rank", r.rank}, {"layer", r.neuron.layer}, {"neuron", r.neuron.index},
                        {"label", neuron_label(r.neuron.layer, r.neuron.index)}, {"occurrences", r.occurrences},
                        {"percent", r.percent}, {"mean_score", r.mean_score}, {"concept_mean", r.concept_mean},
-                       {"baseline_mean", r.baseline_mean}, {"cohens_d", r.cohens_d},
-                       {"frac_above_baseline_p95", r.frac_above_p95}});
+                       {"baseline_mean", or_null(r.baseline_mean)}, {"cohens_d", or_null(r.cohens_d)},
+                       {"frac_above_baseline_p95", or_null(r.frac_above_p95)}});
     nlohmann::json samples = nlohmann::json::array();
     for (const auto& s : sc.samples) {
       nlohmann::json top = nlohmann::json::array();
@@ -95,7 +103,7 @@ std::vector<TracedNeurons> traced_neurons(const nlohmann::json& trace) {
       }
     }
   } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("not a neurontrace trace (") + e.what() + ")");
+    throw Error("not a neurontrace trace (" + escape_for_message(e.what()) + ")");
   }
   return out;
 }

@@ -14,6 +14,7 @@ namespace nt {
 nlohmann::json trace_json(const TraceRun& run, const Tokenizer& tokenizer, const ModelIdentity& model,
                           const nlohmann::json& config, const std::vector<ConceptAnalysis>& analyses);
 
+// One concept's tables; the figures against the baseline are null when there was none.
 nlohmann::json analysis_json(const ConceptAnalysis& a);
 
 // Reads back the consistency tables of a trace.json: for each (positions, concept, site) the

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "util/error.h"
+#include "util/option_error.h"
 #include "util/thread_pool.h"
 
 namespace nt {
@@ -27,7 +28,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
                                                   const GenerationConfig& config) {
   const ModelConfig& mc = model_.config();
   validate(config.sampling);
-  if (config.max_new_tokens < 0) throw Error("--max-new-tokens must be >= 0");
+  if (config.max_new_tokens < 0) throw OptionError("generation.max_new_tokens", "must be >= 0");
   for (size_t i = 0; i < prompts.size(); ++i) {
     if (prompts[i].empty()) throw Error("prompt " + std::to_string(i) + " is empty");
     if (static_cast<int>(prompts[i].size()) > mc.n_ctx)

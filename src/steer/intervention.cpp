@@ -8,6 +8,7 @@
 #include <set>
 
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -26,7 +27,7 @@ float parse_float(const std::string& s, const std::string& what) {
     if (used != s.size() || !std::isfinite(v)) throw std::invalid_argument(s);
     return v;
   } catch (const std::exception&) {
-    throw Error("malformed number '" + s + "' in intervention mode '" + what + "'");
+    throw Error("malformed number " + quote_for_message(s) + " in intervention mode " + quote_for_message(what));
   }
 }
 
@@ -52,7 +53,7 @@ std::vector<Neuron> parse_neurons(const std::string& text) {
       ok = colon != std::string::npos && parse_int(std::string_view(item).substr(0, colon), n.layer) &&
            parse_int(std::string_view(item).substr(colon + 1), n.index);
     }
-    if (!ok) throw Error("malformed neuron '" + item + "' in '" + text + "' (write L11N197 or 11:197, comma-separated)");
+    if (!ok) throw Error("malformed neuron " + quote_for_message(item) + " in " + quote_for_message(text) + " (write L11N197 or 11:197, comma-separated)");
     out.push_back(n);
     start = end + 1;
   }
@@ -69,7 +70,7 @@ void parse_mode(const std::string& text, Intervention& out) {
   const std::string name = text.substr(0, colon);
   const std::string arg = colon == std::string::npos ? "" : text.substr(colon + 1);
   auto need_arg = [&](InterventionMode m) {
-    if (arg.empty()) throw Error("intervention mode '" + name + "' needs a value (e.g. " + name + ":0.5)");
+    if (arg.empty()) throw Error("intervention mode " + quote_for_message(name) + " needs a value (e.g. " + name + ":0.5)");
     out.mode = m;
     out.value = parse_float(arg, text);
   };
@@ -78,14 +79,14 @@ void parse_mode(const std::string& text, Intervention& out) {
   else if (name == "scale") need_arg(InterventionMode::Scale);
   else if (name == "set") need_arg(InterventionMode::Set);
   else if (name == "add") need_arg(InterventionMode::Add);
-  else throw Error("unknown intervention mode '" + text + "' (valid: zero, mean, scale:F, set:V, add:V)");
+  else throw Error("unknown intervention mode " + quote_for_message(text) + " (valid: zero, mean, scale:F, set:V, add:V)");
 }
 
 InterventionWhere parse_where(const std::string& text) {
   if (text == "all") return InterventionWhere::All;
   if (text == "prompt") return InterventionWhere::Prompt;
   if (text == "generated") return InterventionWhere::Generated;
-  throw Error("unknown intervention positions '" + text + "' (valid: all, prompt, generated)");
+  throw Error("unknown intervention positions " + quote_for_message(text) + " (valid: all, prompt, generated)");
 }
 
 std::string neurons_text(const std::vector<Neuron>& neurons) {
@@ -110,6 +111,7 @@ std::string Intervention::describe() const {
 
 void validate(const Intervention& iv, const ModelConfig& config) {
   if (!site_is_per_layer(iv.site)) throw Error("interventions need a per-layer site, not " + site_name(iv.site));
+  check_site(config, iv.site);
   const int width = site_width(iv.site, config);
   for (const auto& n : iv.neurons) {
     if (n.layer >= config.n_layer)

@@ -8,6 +8,8 @@
 #include <set>
 
 #include "util/error.h"
+#include "util/option_error.h"
+#include "util/quantile.h"
 #include "util/thread_pool.h"
 
 namespace nt {
@@ -100,20 +102,28 @@ std::vector<float> teacher_forced_logits(Model& model, const Hooks* hooks, const
   return logits;
 }
 
-double percentile_below(const std::vector<double>& v, double x) {
-  if (v.empty()) return 0.0;
-  double below = 0.0;
-  for (double y : v) below += y < x ? 1.0 : (y == x ? 0.5 : 0.0);
-  return 100.0 * below / static_cast<double>(v.size());
+}  // namespace
+
+void check_steering_options(const SteeringOptions& opt, const ModelConfig& config) {
+  Intervention iv = opt.intervention;
+  iv.means.clear();  // validate() wants them for mode mean; they come from site_means here
+  if (iv.mode == InterventionMode::Mean) iv.means.assign(iv.neurons.size(), 0.0f);
+  validate(iv, config);
+  if (opt.controls < 0) throw OptionError("steer.controls", "must be >= 0");
+  if (opt.intervention.mode == InterventionMode::Mean &&
+      opt.site_means.size() != static_cast<size_t>(config.n_layer) * site_width(iv.site, config))
+    throw OptionError("steer.mode", "mean needs the baseline mean of every neuron of " + site_name(iv.site) +
+                                        " (neurons taken from a trace that has a baseline)");
 }
 
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+namespace {
+
+// Mode mean: each neuron's baseline mean, taken from the site's means; other modes: none.
+Intervention with_means(Intervention iv, const std::vector<float>& site_means, int width) {
+  iv.means.clear();
+  if (iv.mode == InterventionMode::Mean)
+    for (const auto& n : iv.neurons) iv.means.push_back(site_means[static_cast<size_t>(n.layer) * width + n.index]);
+  return iv;
 }
 
 }  // namespace
@@ -121,29 +131,23 @@ double quantile(std::vector<double> v, double q) {
 SteeringResult run_steering(Session& session, const std::vector<std::string>& prompts, const SteeringOptions& opt) {
   Model& model = *session.model;
   const ModelConfig& c = model.config();
-  validate(opt.intervention, c);
+  check_steering_options(opt, c);
   if (prompts.empty()) throw Error("no prompt to steer");
-  if (opt.controls < 0) throw Error("--controls must be >= 0");
   const int width = site_width(opt.intervention.site, c);
-  if (opt.intervention.mode == InterventionMode::Mean && opt.site_means.size() != static_cast<size_t>(c.n_layer) * width)
-    throw Error("mode 'mean' needs the baseline means of the site from a trace (--from-trace)");
 
   SteeringResult result;
-  result.intervention = opt.intervention;
+  result.intervention = with_means(opt.intervention, opt.site_means, width);
   result.control_sets = random_control_sets(opt.intervention.neurons, width, opt.controls, opt.control_seed);
 
   // Variants: 0 unsteered, 1 steered, 2.. controls. Sequence id = prompt * n_variants + variant.
   const int n_var = 2 + opt.controls;
   const int n_prompts = static_cast<int>(prompts.size());
   std::vector<Intervention> variants(static_cast<size_t>(n_var));
-  variants[1] = opt.intervention;
+  variants[1] = result.intervention;
   for (int r = 0; r < opt.controls; ++r) {
     Intervention iv = opt.intervention;
     iv.neurons = result.control_sets[static_cast<size_t>(r)];
-    iv.means.clear();
-    if (iv.mode == InterventionMode::Mean)
-      for (const auto& n : iv.neurons) iv.means.push_back(opt.site_means[static_cast<size_t>(n.layer) * width + n.index]);
-    variants[static_cast<size_t>(2 + r)] = iv;
+    variants[static_cast<size_t>(2 + r)] = with_means(iv, opt.site_means, width);
   }
   auto prompt_ids = session.encode_prompts(prompts);
   std::vector<std::vector<int>> seq_prompts;
@@ -297,7 +301,7 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
     s.median = quantile(ctl, 0.5);
     s.p5 = quantile(ctl, 0.05);
     s.p95 = quantile(ctl, 0.95);
-    s.percentile = percentile_below(ctl, s.effect);
+    s.percentile = percent_rank(ctl, s.effect);
     result.summary.push_back(s);
   }
   return result;

@@ -19,7 +19,7 @@
 namespace nt {
 
 struct SteeringOptions {
-  Intervention intervention;
+  Intervention intervention;  // mode mean: its means are taken from site_means
   std::vector<std::string> concept_words;
   int controls = 20;
   uint64_t control_seed = 0;
@@ -50,7 +50,7 @@ struct ControlSummary {
   std::string measure;
   double effect = 0.0;         // the steered value (kl) or steered - unsteered (hit_rate, concept_logprob)
   double median = 0.0, p5 = 0.0, p95 = 0.0;
-  double percentile = 0.0;     // share of controls whose value is below the effect, in %
+  double percentile = 0.0;     // the effect's percent rank among the controls: below counts 1, ties 1/2 (util/quantile.h)
 };
 
 struct SteeringResult {
@@ -69,6 +69,12 @@ std::vector<std::vector<Neuron>> random_control_sets(const std::vector<Neuron>& 
 // listed word or to it plus "s".
 int count_concept_hits(const std::string& text, const std::vector<std::string>& words, int* total_words);
 
+// The options' rules, checked once for every caller before anything runs: the intervention against
+// the model (validate), controls >= 0, and mode mean with the baseline means of the whole site.
+// Throws nt::Error / nt::OptionError.
+void check_steering_options(const SteeringOptions& options, const ModelConfig& config);
+
+// Throws as check_steering_options does, and nt::Error when there is no prompt.
 SteeringResult run_steering(Session& session, const std::vector<std::string>& prompts, const SteeringOptions& options);
 
 }  // namespace nt

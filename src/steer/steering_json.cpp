@@ -3,6 +3,8 @@
 #include "io/model_identity.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
+#include "util/option_error.h"
 
 namespace nt {
 
@@ -31,19 +33,19 @@ nlohmann::json steering_json(const SteeringResult& r) {
                        {"control_p5", s.p5}, {"control_p95", s.p95}, {"effect_percentile", s.percentile}});
   nlohmann::json neurons = nlohmann::json::array();
   for (const auto& n : r.intervention.neurons) neurons.push_back({{"layer", n.layer}, {"neuron", n.index}});
-  return {{"intervention", {{"site", site_name(r.intervention.site)}, {"neurons", neurons},
-                            {"description", r.intervention.describe()}}},
-          {"prompts", prompts}, {"control_sets", sets}, {"summary", summary}};
+  nlohmann::json intervention = {{"site", site_name(r.intervention.site)}, {"neurons", neurons},
+                                 {"description", r.intervention.describe()}};
+  if (r.intervention.mode == InterventionMode::Mean) intervention["means"] = r.intervention.means;  // per neuron
+  return {{"intervention", intervention}, {"prompts", prompts}, {"control_sets", sets}, {"summary", summary}};
 }
 
 TraceSelection select_from_trace(const std::string& trace_path, const nlohmann::json& current_model,
-                                 const std::string& site, const std::string& positions, int n) {
+                                 std::optional<HookSite> site, const std::string& positions, int n) {
   nlohmann::json trace;
   try {
     trace = nlohmann::json::parse(read_file(trace_path));
   } catch (const nlohmann::json::exception& e) {
-    std::string what = e.what();
-    throw Error(trace_path + ": malformed JSON (" + what.substr(0, what.find('\n')) + ")");
+    throw Error(trace_path + ": malformed JSON (" + escape_for_message(e.what()) + ")");
   }
   if (!trace.is_object() || trace.value("kind", "") != "trace" || !trace.contains("model"))
     throw Error(trace_path + ": not a neurontrace trace.json");
@@ -51,15 +53,15 @@ TraceSelection select_from_trace(const std::string& trace_path, const nlohmann::
   const ModelIdentity now = ModelIdentity::from_json(current_model);
   if (!made_with.same_model(now))
     throw Error(trace_path + ": made with model " + made_with.describe() + ", not with " + now.describe());
-  if (n <= 0) throw Error("--top must be positive");
+  if (n <= 0) throw OptionError("steer.top_n", "must be positive");
   TraceSelection sel;
   try {
     for (const auto& r : trace.at("results")) {
       if (!positions.empty() && r.at("positions") != positions) continue;
       for (const auto& s : r.at("sites")) {
-        if (!site.empty() && s.at("site").get<std::string>() != site) continue;
-        sel.site = parse_site(s.at("site").get<std::string>());
-        sel.concept_name = r.at("concept").get<std::string>();
+        const HookSite traced = parse_layer_site(s.at("site").get<std::string>(), "traced site");
+        if (site && traced != *site) continue;
+        sel.site = traced;
         const auto& table = s.at("table");
         if (static_cast<int>(table.size()) < n)
           throw Error(trace_path + ": its table has " + std::to_string(table.size()) + " neurons, fewer than --top " +
@@ -76,10 +78,10 @@ TraceSelection select_from_trace(const std::string& trace_path, const nlohmann::
       }
     }
   } catch (const nlohmann::json::exception& e) {
-    throw Error(trace_path + ": unexpected layout (" + std::string(e.what()) + ")");
+    throw Error(trace_path + ": unexpected layout (" + escape_for_message(e.what()) + ")");
   }
-  throw Error(trace_path + ": no table for site '" + (site.empty() ? "any" : site) + "'" +
-              (positions.empty() ? "" : " at positions '" + positions + "'"));
+  throw Error(trace_path + ": no table for site '" + (site ? site_name(*site) : "any") + "'" +
+              (positions.empty() ? "" : " at positions " + quote_for_message(positions)));
 }
 
 }  // namespace nt

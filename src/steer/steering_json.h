@@ -1,6 +1,7 @@
 #pragma once
 // Steering results as JSON (for `steer --json` and the study's steering.json).
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "steer/steering.h"
 
@@ -10,7 +11,7 @@ nlohmann::json steering_json(const SteeringResult& r);
 nlohmann::json measures_json(const EffectMeasures& m);
 
 // The traced neurons a steering run takes from a trace.json: the top `n` rows of the table for
-// `site` (empty: the first traced site) and `positions` (empty: the first setting). When the trace
+// `site` (none: the first traced site) and `positions` (empty: the first setting). When the trace
 // has a baseline, `site_means` receives its per-neuron means for that site, for mode mean.
 // Throws nt::Error when the file is not a trace, the site is not in it, or it was made with
 // another model (the message names both).
@@ -18,9 +19,8 @@ struct TraceSelection {
   HookSite site;
   std::vector<Neuron> neurons;
   std::vector<float> site_means;
-  std::string concept_name;
 };
 TraceSelection select_from_trace(const std::string& trace_path, const nlohmann::json& current_model,
-                                 const std::string& site, const std::string& positions, int n);
+                                 std::optional<HookSite> site, const std::string& positions, int n);
 
 }  // namespace nt

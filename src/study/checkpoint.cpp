@@ -7,6 +7,7 @@
 
 #include "io/safetensors.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -23,7 +24,7 @@ template <typename T>
 std::vector<T> from_bytes(const SafetensorsFile& f, const std::string& name, DType dtype, size_t count) {
   const TensorInfo& t = f.get(name);
   if (t.dtype != dtype || static_cast<size_t>(t.numel()) != count)
-    throw Error(f.path() + ": tensor '" + name + "' has an unexpected dtype or size");
+    throw Error(f.path() + ": tensor " + quote_for_message(name) + " has an unexpected dtype or size");
   std::vector<T> v(count);
   if (count) std::memcpy(v.data(), f.data(t), count * sizeof(T));
   return v;
@@ -76,7 +77,11 @@ void save_group_checkpoint(const std::string& path, const std::string& key, cons
 
 std::optional<GroupCheckpoint> load_group_checkpoint(const std::string& path, const std::string& key, Recorder& rec,
                                                      int group, const std::vector<int>& seqs) {
-  if (!std::filesystem::exists(path)) return std::nullopt;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    if (ec) throw Error(path + ": cannot read checkpoint (" + ec.message() + ")");
+    return std::nullopt;
+  }
   SafetensorsFile f(path);
   auto k = f.metadata().find("key");
   if (k == f.metadata().end() || k->second != key) return std::nullopt;
@@ -95,7 +100,7 @@ std::optional<GroupCheckpoint> load_group_checkpoint(const std::string& path, co
       cp.generations.push_back(std::move(g));
     }
   } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": corrupt checkpoint (" + std::string(e.what()) + ")");
+    throw Error(path + ": corrupt checkpoint (" + escape_for_message(e.what()) + ")");
   }
   const size_t n = seqs.size();
   for (size_t s = 0; s < rec.options().settings.size(); ++s) {

@@ -1,5 +1,6 @@
 #include "study/study_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -7,8 +8,10 @@
 #include <set>
 #include <type_traits>
 
+#include "steer/intervention.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -22,7 +25,7 @@ void check_keys(const oj& j, const std::string& where, const std::set<std::strin
     if (!allowed.count(k)) {
       std::string list;
       for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      throw Error(path + ": unknown field '" + k + "' in " + where + " (known: " + list + ")");
+      throw Error(path + ": unknown field " + quote_for_message(k) + " in " + where + " (known: " + list + ")");
     }
 }
 
@@ -73,22 +76,15 @@ T get(const oj& j, const char* key, T fallback, const std::string& where, const 
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
     T out{};
     if (!integer_in_range(*it, out))
-      throw Error(path + ": field '" + key + "' in " + where + " must be an integer in range (got " +
+      throw Error(path + ": field " + quote_for_message(key) + " in " + where + " must be an integer in range (got " +
                   (it->is_number() ? it->dump() : std::string(it->type_name())) + ")");
     return out;
   }
   try {
     return it->template get<T>();
   } catch (const oj::exception&) {
-    throw Error(path + ": field '" + key + "' in " + where + " has the wrong type");
+    throw Error(path + ": field " + quote_for_message(key) + " in " + where + " has the wrong type");
   }
-}
-
-HookSite site_from(const std::string& s) {
-  std::string name = s.rfind("blocks.*.", 0) == 0 ? s.substr(9) : s;
-  HookSite site = parse_site(name);
-  if (!site_is_per_layer(site)) throw Error("site '" + s + "' is not a per-layer hook point");
-  return site;
 }
 
 }  // namespace
@@ -100,8 +96,7 @@ StudyConfig load_study_config(const std::string& path) {
   try {
     c.raw = oj::parse(read_file(path));
   } catch (const oj::exception& e) {
-    std::string what = e.what();
-    throw Error(path + ": malformed JSON (" + what.substr(0, what.find('\n')) + ")");
+    throw Error(path + ": malformed JSON (" + escape_for_message(e.what()) + ")");
   }
   const oj& j = c.raw;
   check_keys(j, "the study", {"description", "model", "generation", "trace", "overlap", "neuron_pages", "baseline",
@@ -127,12 +122,15 @@ StudyConfig load_study_config(const std::string& path) {
     validate(c.gen.sampling);
     if (j.contains("trace")) {
       const oj& t = j["trace"];
-      check_keys(t, "trace", {"sites", "positions", "skip_first", "normalize", "rank_by", "top_k", "rows", "std_floor",
+      if (t.contains("top_k"))
+        throw Error(path + ": trace.top_k is now trace.per_sample (neurons taken from each sample; "
+                           "generation.top_k is sampling)");
+      check_keys(t, "trace", {"sites", "positions", "skip_first", "normalize", "rank_by", "per_sample", "rows", "std_floor",
                               "select_words", "select_regex", "select_window"},
                  path);
       if (t.contains("sites")) {
         c.sites.clear();
-        for (const auto& s : string_list(t["sites"], "trace.sites", path)) c.sites.push_back(site_from(s));
+        for (const auto& s : string_list(t["sites"], "trace.sites", path)) c.sites.push_back(parse_layer_site(s, "trace site"));
       }
       if (t.contains("positions")) {
         c.positions.clear();
@@ -141,7 +139,7 @@ StudyConfig load_study_config(const std::string& path) {
       c.skip_first = get<bool>(t, "skip_first", false, "trace", path);
       c.analysis.normalization = parse_normalization(get<std::string>(t, "normalize", "subtract", "trace", path));
       c.analysis.rank_by = parse_rank_by(get<std::string>(t, "rank_by", "mean", "trace", path));
-      c.analysis.top_k = get<int>(t, "top_k", 10, "trace", path);
+      c.analysis.top_k = get<int>(t, "per_sample", 10, "trace", path);
       c.analysis.table_rows = get<int>(t, "rows", c.analysis.top_k, "trace", path);
       c.analysis.std_floor = get<double>(t, "std_floor", 0.0, "trace", path);
       if (t.contains("select_words")) c.select_words = string_list(t["select_words"], "trace.select_words", path);
@@ -149,7 +147,7 @@ StudyConfig load_study_config(const std::string& path) {
       c.select_window = get<int>(t, "select_window", 0, "trace", path);
     }
     if (c.sites.empty() || c.positions.empty()) throw Error(path + ": trace.sites and trace.positions must not be empty");
-    if (c.analysis.top_k <= 0 || c.analysis.table_rows <= 0) throw Error(path + ": trace.top_k and trace.rows must be positive");
+    check_analysis_options(c.analysis, NeuronLayout(), true);  // the sites' sizes once the model is known
     c.overlap_top_n = c.analysis.table_rows;
     if (j.contains("overlap")) {
       check_keys(j["overlap"], "overlap", {"top_n"}, path);
@@ -166,8 +164,11 @@ StudyConfig load_study_config(const std::string& path) {
     if (!j.contains("concepts") || !j["concepts"].is_object() || j["concepts"].empty())
       throw Error(path + ": missing 'concepts' ({\"name\": [prompts], ...})");
     for (const auto& [name, prompts] : j["concepts"].items()) {
-      if (name.empty() || name == "baseline") throw Error(path + ": invalid concept name '" + name + "'");
-      c.concepts.emplace_back(name, prompt_list(prompts, "concepts." + name, path));
+      if (name.empty() || name == "baseline") throw Error(path + ": invalid concept name " + quote_for_message(name));
+      // Concept names reach tables, warnings and the terminal: text only.
+      if (escape_for_message(name, std::string::npos) != name)
+        throw Error(path + ": concept name " + quote_for_message(name) + " has control characters or invalid UTF-8");
+      c.concepts.emplace_back(name, prompt_list(prompts, "concepts." + escape_for_message(name, 80), path));
     }
     if (j.contains("steer")) {
       const oj& s = j["steer"];
@@ -178,16 +179,26 @@ StudyConfig load_study_config(const std::string& path) {
       st.concept_name = get<std::string>(s, "concept", "", "steer", path);
       bool known = false;
       for (const auto& [name, p] : c.concepts) known |= name == st.concept_name;
-      if (!known) throw Error(path + ": steer.concept '" + st.concept_name + "' is not one of the concepts");
+      if (!known) throw Error(path + ": steer.concept " + quote_for_message(st.concept_name) + " is not one of the concepts");
       if (s.contains("prompt")) st.prompts.push_back(get<std::string>(s, "prompt", "", "steer", path));
       if (s.contains("prompts"))
         for (auto& p : string_list(s["prompts"], "steer.prompts", path)) st.prompts.push_back(p);
       if (st.prompts.empty()) throw Error(path + ": steer needs 'prompt' or 'prompts'");
       st.top_n = get<int>(s, "top_n", 3, "steer", path);
       st.mode = get<std::string>(s, "mode", "zero", "steer", path);
-      st.site = get<std::string>(s, "site", "", "steer", path);
+      if (s.contains("site")) {
+        st.site = parse_layer_site(get<std::string>(s, "site", "", "steer", path), "steer site");
+        if (std::find(c.sites.begin(), c.sites.end(), *st.site) == c.sites.end())
+          throw Error(path + ": steer.site '" + site_name(*st.site) + "' is not traced by this study (trace.sites)");
+      }
       st.positions = get<std::string>(s, "positions", "", "steer", path);
+      if (!st.positions.empty() &&
+          std::find(c.positions.begin(), c.positions.end(), parse_positions(st.positions)) == c.positions.end())
+        throw Error(path + ": steer.positions '" + st.positions + "' are not traced by this study (trace.positions)");
       st.where = get<std::string>(s, "where", "all", "steer", path);
+      Intervention check;  // the mode and positions are checked here, before anything is generated
+      parse_mode(st.mode, check);
+      parse_where(st.where);
       if (s.contains("concept_words")) st.concept_words = string_list(s["concept_words"], "steer.concept_words", path);
       st.controls = get<int>(s, "controls", 20, "steer", path);
       st.control_seed = get<uint64_t>(s, "control_seed", 0, "steer", path);

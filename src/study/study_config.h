@@ -18,7 +18,7 @@ struct StudySteer {
   std::vector<std::string> prompts;
   int top_n = 3;
   std::string mode = "zero";
-  std::string site;       // empty: the first traced site
+  std::optional<HookSite> site;  // none: the first traced site
   std::string positions;  // empty: "generated" when traced, else the first setting
   std::string where = "all";
   std::vector<std::string> concept_words;  // empty: the concept's name
@@ -49,6 +49,8 @@ struct StudyConfig {
 };
 
 // Throws nt::Error naming the file and the field at fault (unknown keys included, to catch typos).
+// What needs the model (sites it fires, trace.per_sample against the sites' neurons) is checked by
+// run_study as soon as the model is open (check_analysis_options, NeuronLayout).
 StudyConfig load_study_config(const std::string& path);
 
 }  // namespace nt

@@ -1,8 +1,10 @@
 #include "study/study_runner.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
+#include <memory>
 #include <ostream>
 
 #include "analysis/consistency.h"
@@ -48,7 +50,7 @@ std::string slug(const std::string& s) {
 }
 
 void write_out(const std::string& path, const std::string& contents) {
-  fs::create_directories(fs::path(path).parent_path());
+  make_directories(fs::path(path).parent_path().string());
   write_file_atomic(path, contents);
 }
 
@@ -99,38 +101,17 @@ std::string setting_title(Positions p) {
   return "";
 }
 
-}  // namespace
+// ---- Generate: every text once, recorded at every position setting, checkpointed per group.
 
-StudyOutcome run_study(const StudyOptions& opt) {
-  if (opt.out_dir.empty()) throw Error("study needs --out DIR");
-  StudyConfig cfg = load_study_config(opt.config_path);
-  const std::string model_name = opt.model.empty() ? cfg.model : opt.model;
-  if (model_name.empty()) throw Error(cfg.path + ": no model (set \"model\" or give --model)");
-  Session session = open_session(model_name);
-  const ModelConfig& mc = session.model->config();
-  const ModelIdentity identity = model_identity(session.model_dir, mc);
-  for (HookSite s : cfg.sites)
-    if (static_cast<size_t>(cfg.analysis.top_k) > static_cast<size_t>(site_width(s, mc)) * mc.n_layer)
-      throw Error(cfg.path + ": trace.top_k " + std::to_string(cfg.analysis.top_k) +
-                  " is larger than the number of neurons at " + site_name(s));
+// Where each prompt group's checkpoint lives, and the key it must carry to be reused: the model,
+// the recording settings and the group's prompts.
+struct Checkpoints {
+  std::string dir;
+  json recording;
+  const Groups& groups;
 
-  Groups groups = make_groups(cfg);
-  auto prompt_ids = session.encode_prompts(groups.texts);
-  std::unique_ptr<TokenSelector> selector;
-  if (!cfg.select_words.empty() || !cfg.select_regex.empty())
-    selector = std::make_unique<TokenSelector>(cfg.select_words, cfg.select_regex, cfg.select_window);
-  RecorderOptions ro;
-  ro.sites = cfg.sites;
-  ro.settings = cfg.positions;
-  ro.skip_first = cfg.skip_first;
-  ro.selector = selector.get();
-  Recorder rec(mc, *session.tokenizer, ro, groups.group_of_seq, static_cast<int>(groups.names.size()));
-
-  // What a checkpoint must agree on to be reused: the model, the recording settings, the group.
-  json recording = {{"version", NT_VERSION}, {"model", identity.fingerprint},
-                    {"generation", cfg.raw.contains("generation") ? json::parse(cfg.raw["generation"].dump()) : json()},
-                    {"trace", cfg.raw.contains("trace") ? json::parse(cfg.raw["trace"].dump()) : json()}};
-  auto group_key = [&](size_t g) {
+  std::string path(size_t g) const { return dir + "/" + std::to_string(g) + "-" + slug(groups.names[g]) + ".safetensors"; }
+  std::string key(size_t g) const {
     json k = recording;
     k["group"] = groups.names[g];
     k["index"] = g;
@@ -139,333 +120,554 @@ StudyOutcome run_study(const StudyOptions& opt) {
     k["prompts"] = texts;
     k["first_seq"] = groups.seqs[g].front();
     return hex64(fnv1a(k.dump()));
-  };
-  const std::string groups_dir = opt.out_dir + "/groups";
-  fs::create_directories(groups_dir);
-  auto checkpoint_path = [&](size_t g) { return groups_dir + "/" + std::to_string(g) + "-" + slug(groups.names[g]) + ".safetensors"; };
+  }
+};
 
-  StudyOutcome outcome;
+Checkpoints study_checkpoints(const StudyConfig& cfg, const ModelIdentity& identity, const Groups& groups,
+                              const std::string& out_dir) {
+  auto section = [&](const char* name) { return cfg.raw.contains(name) ? json::parse(cfg.raw[name].dump()) : json(); };
+  json recording = {{"version", NT_VERSION}, {"model", identity.fingerprint},
+                    {"generation", section("generation")}, {"trace", section("trace")}};
+  Checkpoints cps{out_dir + "/groups", std::move(recording), groups};
+  make_directories(cps.dir);
+  return cps;
+}
+
+std::unique_ptr<Recorder> study_recorder(const StudyConfig& cfg, const Session& session, const Groups& groups,
+                                         const TokenSelector* selector) {
+  RecorderOptions ro;
+  ro.sites = cfg.sites;
+  ro.settings = cfg.positions;
+  ro.skip_first = cfg.skip_first;
+  ro.selector = selector;
+  return std::make_unique<Recorder>(session.model->config(), *session.tokenizer, ro, groups.group_of_seq,
+                                    static_cast<int>(groups.names.size()));
+}
+
+// Restores the groups whose checkpoint is valid into `rec` and `generations`, marks their
+// sequences in `skip`, and returns per group the number of sequences still to generate.
+std::vector<int> restore_groups(const Checkpoints& cps, const Groups& groups, Recorder& rec,
+                                std::vector<GenerationResult>& generations, std::vector<char>& skip,
+                                StudyOutcome& outcome) {
+  std::vector<int> remaining(groups.names.size(), 0);
+  for (size_t g = 0; g < groups.names.size(); ++g) {
+    auto cp = load_group_checkpoint(cps.path(g), cps.key(g), rec, static_cast<int>(g), groups.seqs[g]);
+    if (!cp) {
+      ++outcome.groups_generated;
+      remaining[g] = static_cast<int>(groups.seqs[g].size());
+      continue;
+    }
+    ++outcome.groups_restored;
+    for (size_t i = 0; i < cp->seqs.size(); ++i) {
+      generations[static_cast<size_t>(cp->seqs[i])] = cp->generations[i];
+      skip[static_cast<size_t>(cp->seqs[i])] = 1;
+    }
+  }
+  return remaining;
+}
+
+// Generates the sequences not skipped, recording them, and checkpoints each group as it finishes.
+void generate_remaining(Session& session, const Groups& groups, const Checkpoints& cps, Recorder& rec,
+                        const GenerationConfig& gen, std::vector<int> remaining,
+                        std::vector<GenerationResult>& generations,
+                        const std::function<void(const GenerationProgress&)>& progress) {
+  Hooks hooks(session.model->config());
+  rec.attach(hooks);
+  Generator generator(*session.model, &hooks);
+  if (progress) generator.on_progress(progress);
+  generator.on_sequence_done([&](int seq, const GenerationResult& r) {
+    rec.sequence_done(seq);
+    generations[static_cast<size_t>(seq)] = r;
+    const size_t g = static_cast<size_t>(groups.group_of_seq[static_cast<size_t>(seq)]);
+    if (--remaining[g] > 0) return;
+    std::vector<GenerationResult> done;
+    for (int s : groups.seqs[g]) done.push_back(generations[static_cast<size_t>(s)]);
+    save_group_checkpoint(cps.path(g), cps.key(g), rec, static_cast<int>(g), groups.seqs[g], done);
+  });
+  generator.generate(session.encode_prompts(groups.texts), gen);
+}
+
+// Every text's generation (restored or new); `rec` holds their recorded statistics afterwards.
+std::vector<GenerationResult> generate_and_record(const StudyConfig& cfg, Session& session, const Groups& groups,
+                                                  const Checkpoints& cps, Recorder& rec, const StudyOptions& opt,
+                                                  StudyOutcome& outcome) {
   std::vector<GenerationResult> generations(groups.texts.size());
   GenerationConfig gen = cfg.gen;
   gen.feed_last_token = true;
   gen.skip.assign(groups.texts.size(), 0);
-  std::vector<int> remaining(groups.names.size(), 0);
-  for (size_t g = 0; g < groups.names.size(); ++g) {
-    auto cp = load_group_checkpoint(checkpoint_path(g), group_key(g), rec, static_cast<int>(g), groups.seqs[g]);
-    if (cp) {
-      ++outcome.groups_restored;
-      for (size_t i = 0; i < cp->seqs.size(); ++i) {
-        generations[static_cast<size_t>(cp->seqs[i])] = cp->generations[i];
-        gen.skip[static_cast<size_t>(cp->seqs[i])] = 1;
-      }
-    } else {
-      ++outcome.groups_generated;
-      remaining[g] = static_cast<int>(groups.seqs[g].size());
-    }
-  }
+  std::vector<int> remaining = restore_groups(cps, groups, rec, generations, gen.skip, outcome);
   if (opt.log && outcome.groups_restored > 0)
     *opt.log << "neurontrace: resuming " << opt.out_dir << ": " << outcome.groups_restored << " of "
              << groups.names.size() << " prompt groups already done\n";
+  if (outcome.groups_generated > 0)
+    generate_remaining(session, groups, cps, rec, gen, std::move(remaining), generations, opt.progress);
+  return generations;
+}
 
-  if (outcome.groups_generated > 0) {
-    Hooks hooks(mc);
-    rec.attach(hooks);
-    Generator generator(*session.model, &hooks);
-    if (opt.progress) generator.on_progress(opt.progress);
-    generator.on_sequence_done([&](int seq, const GenerationResult& r) {
-      rec.sequence_done(seq);
-      generations[static_cast<size_t>(seq)] = r;
-      const int g = groups.group_of_seq[static_cast<size_t>(seq)];
-      if (--remaining[static_cast<size_t>(g)] == 0) {
-        std::vector<GenerationResult> gg;
-        for (int s : groups.seqs[static_cast<size_t>(g)]) gg.push_back(generations[static_cast<size_t>(s)]);
-        save_group_checkpoint(checkpoint_path(static_cast<size_t>(g)), group_key(static_cast<size_t>(g)), rec, g,
-                              groups.seqs[static_cast<size_t>(g)], gg);
-      }
-    });
-    generator.generate(prompt_ids, gen);
-  }
+// ---- Analyse: per position setting, the baseline and every concept.
 
-  // Analysis: per position setting, the baseline and every concept.
-  const int baseline_group = 0;
-  std::vector<std::vector<ConceptAnalysis>> analyses(cfg.positions.size());
-  std::vector<ConceptAnalysis> all_analyses;
-  std::vector<std::string> warnings;
+constexpr int kBaselineGroup = 0;
+
+struct StudyAnalyses {
+  std::vector<std::vector<ConceptAnalysis>> per_setting;  // [setting][concept]
+  std::vector<ConceptAnalysis> all;                       // setting by setting, the tables' order
+  std::vector<std::string> warnings;                      // "<positions>: <warning>"
+};
+
+// Prints each concept's tables to `tables` (when not null) as they are made.
+StudyAnalyses analyse(const StudyConfig& cfg, const Recorder& rec, const Groups& groups, std::ostream* tables) {
+  StudyAnalyses an;
+  an.per_setting.resize(cfg.positions.size());
   for (size_t s = 0; s < cfg.positions.size(); ++s) {
-    BaselineStats base = compute_baseline(rec, s, baseline_group, groups.seqs[0], cfg.analysis.rank_by);
-    if (cfg.analysis.normalization != Normalization::None && base.n_samples == 0)
-      throw Error("the baseline prompts recorded no tokens at positions '" + positions_name(cfg.positions[s]) + "'");
+    const BaselineStats base =
+        compute_baseline(rec, s, kBaselineGroup, groups.seqs[kBaselineGroup], cfg.analysis.rank_by);
     for (size_t g = 1; g < groups.names.size(); ++g) {
-      analyses[s].push_back(analyze_concept(rec, s, groups.names[g], groups.seqs[g], base, cfg.analysis));
-      for (const auto& w : analyses[s].back().warnings) warnings.push_back(positions_name(cfg.positions[s]) + ": " + w);
-      all_analyses.push_back(analyses[s].back());
-      if (opt.tables) *opt.tables << consistency_text(analyses[s].back()) << "\n";
+      ConceptAnalysis a = analyze_concept(rec, s, groups.names[g], groups.seqs[g], base, cfg.analysis);
+      for (const auto& w : a.warnings) an.warnings.push_back(positions_name(cfg.positions[s]) + ": " + w);
+      if (tables) *tables << consistency_text(a) << "\n";
+      an.all.push_back(a);
+      an.per_setting[s].push_back(std::move(a));
     }
   }
-  if (opt.log)
-    for (const auto& w : warnings) *opt.log << "neurontrace: warning: " << w << "\n";
+  return an;
+}
 
-  // Overlap between concepts, per setting and site.
-  StudyReport report;
-  json overlaps = json::array();
-  for (size_t site = 0; site < cfg.sites.size(); ++site) {
+// ---- Overlap: shared top neurons of every two concepts, per site and setting.
+
+struct StudyOverlaps {
+  json tables = json::array();          // study.json's "overlap"
+  std::vector<HeatmapView> heatmaps;    // the report's
+};
+
+// Writes overlap_<positions>_<site>.png/.csv and _jaccard.csv for one setting and site; returns
+// the report's view of it.
+HeatmapView write_overlap(const StudyConfig& cfg, const OverlapMatrix& m, size_t s, size_t site,
+                          const std::string& out_dir) {
+  const std::string stem = out_dir + "/overlap_" + positions_name(cfg.positions[s]) + "_" + slug(site_name(cfg.sites[site]));
+  Heatmap h;
+  h.title = fmt::format("Shared top-{} neurons, {} ({})", cfg.overlap_top_n, setting_title(cfg.positions[s]),
+                        site_name(cfg.sites[site]));
+  h.labels = m.concepts;
+  h.values = m.shared;
+  h.value_format = "%.0f";
+  h.vmin = 0;
+  h.vmax = cfg.overlap_top_n;
+  h.scale_label = "shared neurons";
+  HeatmapView view{fmt::format("{} — {}", setting_title(cfg.positions[s]), site_name(cfg.sites[site])),
+                   heatmap_png_bytes(h), heatmap_csv(h)};
+  write_out(stem + ".png", view.png);
+  write_out(stem + ".csv", view.csv);
+  Heatmap jaccard = h;
+  jaccard.values = m.jaccard;
+  jaccard.value_format = "%.2f";
+  jaccard.vmax = 1.0;
+  write_out(stem + "_jaccard.csv", heatmap_csv(jaccard));
+  return view;
+}
+
+StudyOverlaps overlaps(const StudyConfig& cfg, const StudyAnalyses& an, const std::string& out_dir) {
+  StudyOverlaps out;
+  for (size_t site = 0; site < cfg.sites.size(); ++site)
     for (size_t s = 0; s < cfg.positions.size(); ++s) {
-      OverlapMatrix m = overlap(analyses[s], site, cfg.overlap_top_n);
-      const std::string stem = opt.out_dir + "/overlap_" + positions_name(cfg.positions[s]) + "_" + slug(site_name(cfg.sites[site]));
-      Heatmap h;
-      h.title = fmt::format("Shared top-{} neurons, {} ({})", cfg.overlap_top_n, setting_title(cfg.positions[s]),
-                            site_name(cfg.sites[site]));
-      h.labels = m.concepts;
-      h.values = m.shared;
-      h.value_format = "%.0f";
-      h.vmin = 0;
-      h.vmax = cfg.overlap_top_n;
-      h.scale_label = "shared neurons";
-      const std::string png = heatmap_png_bytes(h);
-      write_out(stem + ".png", png);
-      write_out(stem + ".csv", heatmap_csv(h));
-      Heatmap jac = h;
-      jac.values = m.jaccard;
-      jac.value_format = "%.2f";
-      jac.vmax = 1.0;
-      write_out(stem + "_jaccard.csv", heatmap_csv(jac));
-      report.overlap_heatmaps.push_back({fmt::format("{} — {}", setting_title(cfg.positions[s]), site_name(cfg.sites[site])),
-                                         png, heatmap_csv(h)});
-      overlaps.push_back({{"positions", positions_name(cfg.positions[s])}, {"site", site_name(cfg.sites[site])},
-                          {"top_n", cfg.overlap_top_n}, {"concepts", m.concepts}, {"shared", m.shared},
-                          {"jaccard", m.jaccard}});
+      const OverlapMatrix m = overlap(an.per_setting[s], site, cfg.overlap_top_n);
+      out.heatmaps.push_back(write_overlap(cfg, m, s, site, out_dir));
+      out.tables.push_back({{"positions", positions_name(cfg.positions[s])}, {"site", site_name(cfg.sites[site])},
+                            {"top_n", cfg.overlap_top_n}, {"concepts", m.concepts}, {"shared", m.shared},
+                            {"jaccard", m.jaccard}});
     }
-  }
+  return out;
+}
 
-  // Neuron pages: the top neurons of each concept (main setting), their activations on every text.
-  const size_t ms = main_setting(cfg);
-  std::vector<std::vector<int>> full_seqs;
-  for (size_t i = 0; i < groups.texts.size(); ++i) {
-    std::vector<int> t = generations[i].prompt_ids;
-    t.insert(t.end(), generations[i].generated_ids.begin(), generations[i].generated_ids.end());
-    full_seqs.push_back(std::move(t));
-  }
-  std::vector<CaptureNeuron> capture;
-  struct PageRef {
-    size_t concept_index, site;
-    ConsistencyRow row;
-  };
+// ---- Neuron pages: the top neurons of each concept (main setting), their activations on texts.
+
+// One page's neuron: a row of a concept's table at one site.
+struct PageRef {
+  size_t concept_index, site;
+  ConsistencyRow row;
+};
+
+std::vector<PageRef> page_refs(const StudyConfig& cfg, const std::vector<ConceptAnalysis>& analyses) {
   std::vector<PageRef> refs;
-  for (size_t c = 0; c < analyses[ms].size(); ++c)
+  for (size_t c = 0; c < analyses.size(); ++c)
     for (size_t site = 0; site < cfg.sites.size(); ++site) {
-      const auto& rows = analyses[ms][c].sites[site].rows;
-      for (size_t r = 0; r < rows.size() && static_cast<int>(r) < cfg.pages_per_concept; ++r) {
+      const auto& rows = analyses[c].sites[site].rows;
+      for (size_t r = 0; r < rows.size() && static_cast<int>(r) < cfg.pages_per_concept; ++r)
         refs.push_back({c, site, rows[r]});
-        capture.push_back({cfg.sites[site], rows[r].neuron.layer, rows[r].neuron.index});
-      }
     }
-  // Each page shows the texts where its neuron's largest activation on a generated token is
-  // highest. The recorder's per-sample maxima over generated tokens give that ranking without
-  // running the model again, so only the texts some page shows are captured. Without a
-  // generated-token setting, or with a token selection (the recorder then saw only some tokens),
-  // every text is captured and ranked from the capture.
-  const bool rank_from_recorder = cfg.positions[ms] == Positions::Generated && !selector;
-  std::vector<std::vector<size_t>> shown(refs.size());  // [page] texts, best first
-  std::vector<char> needed(full_seqs.size(), rank_from_recorder ? 0 : 1);
-  if (rank_from_recorder)
-    for (size_t k = 0; k < refs.size(); ++k) {
-      const size_t flat = rec.layout().flat({static_cast<int>(refs[k].site), capture[k].layer, capture[k].index});
-      std::vector<std::pair<float, size_t>> best;
-      for (size_t i = 0; i < full_seqs.size(); ++i)
-        if (rec.n_tokens(ms, static_cast<int>(i)) > 0)
-          best.emplace_back(rec.sample_value(ms, static_cast<int>(i), SampleStat::Max, flat), i);
-      std::stable_sort(best.begin(), best.end(), [](auto& a, auto& b) { return a.first > b.first; });
-      for (size_t b = 0; b < best.size() && static_cast<int>(b) < cfg.records_per_page; ++b) {
-        shown[k].push_back(best[b].second);
-        needed[best[b].second] = 1;
-      }
-    }
-  std::vector<std::vector<int>> to_capture;
-  std::vector<int> captured_as(full_seqs.size(), -1);  // text -> index in to_capture
-  for (size_t i = 0; i < full_seqs.size(); ++i)
-    if (needed[i]) {
-      captured_as[i] = static_cast<int>(to_capture.size());
-      to_capture.push_back(full_seqs[i]);
-    }
-  const auto acts = capture.empty() ? std::vector<std::vector<std::vector<float>>>{}
-                                    : capture_neurons(*session.model, to_capture, capture);
-  json neuron_files = json::array();
+  return refs;
+}
+
+// The texts of the `n` largest values, largest first, ties in the order given.
+std::vector<size_t> best_texts(std::vector<std::pair<float, size_t>> value_and_text, int n) {
+  std::stable_sort(value_and_text.begin(), value_and_text.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  std::vector<size_t> best;
+  for (size_t b = 0; b < value_and_text.size() && static_cast<int>(b) < n; ++b) best.push_back(value_and_text[b].second);
+  return best;
+}
+
+// Each text's tokens, prompt then generation, and which of them the pages need.
+struct PageTexts {
+  std::vector<std::vector<int>> tokens;               // per text
+  std::vector<std::vector<size_t>> shown;             // per page: its texts, best first
+  std::vector<int> captured_as;                       // per text: index into acts, -1 when not captured
+  std::vector<std::vector<std::vector<float>>> acts;  // [captured text][token][page]
+};
+
+// Each page's texts from the recorder's per-sample maxima at setting ms.
+void rank_from_recorder(const StudyConfig& cfg, const Recorder& rec, size_t ms, const std::vector<PageRef>& refs,
+                        PageTexts& pt) {
   for (size_t k = 0; k < refs.size(); ++k) {
-    const PageRef& ref = refs[k];
-    const auto& sc = analyses[ms][ref.concept_index].sites[ref.site];
-    NeuronPage page;
-    page.concept_name = analyses[ms][ref.concept_index].concept_name;
-    page.site = site_name(cfg.sites[ref.site]);
-    page.positions = positions_name(cfg.positions[ms]);
-    page.layer = ref.row.neuron.layer;
-    page.neuron = ref.row.neuron.index;
-    page.occurrences = ref.row.occurrences;
-    page.max_occurrences = sc.max_occurrences;
-    page.concept_mean = ref.row.concept_mean;
-    page.baseline_mean = ref.row.baseline_mean;
-    page.cohens_d = ref.row.cohens_d;
-    // The text's largest activation of the neuron on a generated token, from the capture.
-    auto max_generated = [&](size_t i) {
-      const auto& a = acts[static_cast<size_t>(captured_as[i])];
-      float mx = -INFINITY;
-      for (size_t t = generations[i].prompt_ids.size(); t < full_seqs[i].size(); ++t) mx = std::max(mx, a[t][k]);
-      return mx;
-    };
-    if (!rank_from_recorder) {
-      std::vector<std::pair<float, size_t>> best;
-      for (size_t i = 0; i < full_seqs.size(); ++i)
-        if (full_seqs[i].size() > generations[i].prompt_ids.size()) best.emplace_back(max_generated(i), i);
-      std::stable_sort(best.begin(), best.end(), [](auto& a, auto& b) { return a.first > b.first; });
-      for (size_t b = 0; b < best.size() && static_cast<int>(b) < cfg.records_per_page; ++b)
-        shown[k].push_back(best[b].second);
+    const size_t flat = rec.layout().flat({static_cast<int>(refs[k].site), refs[k].row.neuron.layer, refs[k].row.neuron.index});
+    std::vector<std::pair<float, size_t>> maxima;
+    for (size_t i = 0; i < pt.tokens.size(); ++i)
+      if (rec.n_tokens(ms, static_cast<int>(i)) > 0)
+        maxima.emplace_back(rec.sample_value(ms, static_cast<int>(i), SampleStat::Max, flat), i);
+    pt.shown[k] = best_texts(std::move(maxima), cfg.records_per_page);
+  }
+}
+
+// Each page shows the texts where its neuron's largest activation on a generated token is
+// highest. The recorder's per-sample maxima over generated tokens give that ranking without
+// running the model again (`ranked`), so only the texts some page shows are captured. Without a
+// generated-token setting, or with a token selection (the recorder then saw only some tokens),
+// every text is captured, to be ranked from the capture (rank_from_capture).
+PageTexts capture_page_texts(const StudyConfig& cfg, Session& session, const Recorder& rec, size_t ms,
+                             const std::vector<GenerationResult>& generations, const std::vector<PageRef>& refs,
+                             bool ranked) {
+  PageTexts pt;
+  for (const auto& g : generations) {
+    std::vector<int> t = g.prompt_ids;
+    t.insert(t.end(), g.generated_ids.begin(), g.generated_ids.end());
+    pt.tokens.push_back(std::move(t));
+  }
+  pt.shown.resize(refs.size());
+  std::vector<char> needed(pt.tokens.size(), ranked ? 0 : 1);
+  if (ranked) {
+    rank_from_recorder(cfg, rec, ms, refs, pt);
+    for (const auto& texts : pt.shown)
+      for (size_t i : texts) needed[i] = 1;
+  }
+  std::vector<std::vector<int>> to_capture;
+  pt.captured_as.assign(pt.tokens.size(), -1);
+  for (size_t i = 0; i < pt.tokens.size(); ++i)
+    if (needed[i]) {
+      pt.captured_as[i] = static_cast<int>(to_capture.size());
+      to_capture.push_back(pt.tokens[i]);
     }
-    for (size_t i : shown[k]) {
-      const auto& a = acts[static_cast<size_t>(captured_as[i])];
-      ActivationRecord rec_;
-      rec_.prompt_index = static_cast<int>(i);
-      rec_.prompt_group = groups.names[static_cast<size_t>(groups.group_of_seq[i])];
-      rec_.max_activation = max_generated(i);
-      for (size_t t = 0; t < full_seqs[i].size(); ++t)
-        rec_.tokens.push_back({session.tokenizer->token_bytes(full_seqs[i][t]), a[t][k]});
-      page.top_records.push_back(std::move(rec_));
-    }
+  std::vector<CaptureNeuron> capture;
+  for (const auto& r : refs) capture.push_back({cfg.sites[r.site], r.row.neuron.layer, r.row.neuron.index});
+  if (!capture.empty()) pt.acts = capture_neurons(*session.model, to_capture, capture);
+  return pt;
+}
+
+// The largest activation of page k's neuron on a generated token of text i, from the capture.
+float max_generated(const PageTexts& pt, const std::vector<GenerationResult>& generations, size_t k, size_t i) {
+  const auto& a = pt.acts[static_cast<size_t>(pt.captured_as[i])];
+  float mx = -INFINITY;
+  for (size_t t = generations[i].prompt_ids.size(); t < pt.tokens[i].size(); ++t) mx = std::max(mx, a[t][k]);
+  return mx;
+}
+
+// Without the recorder's ranking: the texts with generated tokens, by their captured maxima.
+void rank_from_capture(const StudyConfig& cfg, PageTexts& pt, const std::vector<GenerationResult>& generations) {
+  for (size_t k = 0; k < pt.shown.size(); ++k) {
+    std::vector<std::pair<float, size_t>> maxima;
+    for (size_t i = 0; i < pt.tokens.size(); ++i)
+      if (pt.tokens[i].size() > generations[i].prompt_ids.size()) maxima.emplace_back(max_generated(pt, generations, k, i), i);
+    pt.shown[k] = best_texts(std::move(maxima), cfg.records_per_page);
+  }
+}
+
+NeuronPage neuron_page(const StudyConfig& cfg, const Session& session, const Groups& groups,
+                       const std::vector<GenerationResult>& generations, const ConceptAnalysis& analysis,
+                       const PageTexts& pt, const PageRef& ref, size_t k, size_t ms) {
+  NeuronPage page;
+  page.concept_name = analysis.concept_name;
+  page.site = site_name(cfg.sites[ref.site]);
+  page.positions = positions_name(cfg.positions[ms]);
+  page.layer = ref.row.neuron.layer;
+  page.neuron = ref.row.neuron.index;
+  page.occurrences = ref.row.occurrences;
+  page.max_occurrences = analysis.sites[ref.site].max_occurrences;
+  page.concept_mean = ref.row.concept_mean;
+  page.baseline_mean = ref.row.baseline_mean;
+  page.cohens_d = ref.row.cohens_d;
+  for (size_t i : pt.shown[k]) {
+    const auto& a = pt.acts[static_cast<size_t>(pt.captured_as[i])];
+    ActivationRecord record;
+    record.prompt_index = static_cast<int>(i);
+    record.prompt_group = groups.names[static_cast<size_t>(groups.group_of_seq[i])];
+    record.max_activation = max_generated(pt, generations, k, i);
+    for (size_t t = 0; t < pt.tokens[i].size(); ++t)
+      record.tokens.push_back({session.tokenizer->token_bytes(pt.tokens[i][t]), a[t][k]});
+    page.top_records.push_back(std::move(record));
+  }
+  return page;
+}
+
+struct StudyPages {
+  std::vector<NeuronPage> pages;
+  json files = json::array();  // study.json's "neuron_records": paths under the output folder
+};
+
+// Writes neurons/<concept>_<site>_L<l>N<n>.json for each page.
+StudyPages neuron_pages(const StudyConfig& cfg, Session& session, const Groups& groups, const Recorder& rec,
+                        const std::vector<GenerationResult>& generations, const StudyAnalyses& an,
+                        bool token_selection, const std::string& out_dir) {
+  const size_t ms = main_setting(cfg);
+  const std::vector<PageRef> refs = page_refs(cfg, an.per_setting[ms]);
+  const bool ranked = cfg.positions[ms] == Positions::Generated && !token_selection;
+  PageTexts pt = capture_page_texts(cfg, session, rec, ms, generations, refs, ranked);
+  if (!ranked) rank_from_capture(cfg, pt, generations);
+  StudyPages out;
+  for (size_t k = 0; k < refs.size(); ++k) {
+    NeuronPage page = neuron_page(cfg, session, groups, generations, an.per_setting[ms][refs[k].concept_index], pt,
+                                  refs[k], k, ms);
     const std::string file = "neurons/" + slug(page.concept_name) + "_" + slug(page.site) + "_L" +
                              std::to_string(page.layer) + "N" + std::to_string(page.neuron) + ".json";
-    write_out(opt.out_dir + "/" + file, neuron_record_json(page).dump(1) + "\n");
-    neuron_files.push_back(file);
-    report.neuron_pages.push_back(std::move(page));
+    write_out(out_dir + "/" + file, neuron_record_json(page).dump(1) + "\n");
+    out.files.push_back(file);
+    out.pages.push_back(std::move(page));
   }
+  return out;
+}
 
-  // Steering.
-  json steering = nullptr;
-  if (cfg.steer) {
-    const StudySteer& st = *cfg.steer;
-    const size_t s = st.positions.empty() ? ms : setting_index(cfg, st.positions);
-    size_t site = 0;
-    if (!st.site.empty()) {
-      const HookSite want = parse_site(st.site.rfind("blocks.*.", 0) == 0 ? st.site.substr(9) : st.site);
-      auto it = std::find(cfg.sites.begin(), cfg.sites.end(), want);
-      if (it == cfg.sites.end()) throw Error(cfg.path + ": steer.site '" + st.site + "' is not traced by this study");
-      site = static_cast<size_t>(it - cfg.sites.begin());
-    }
-    const ConceptAnalysis* ca = nullptr;
-    for (const auto& a : analyses[s])
-      if (a.concept_name == st.concept_name) ca = &a;
-    const auto& rows = ca->sites[site].rows;
-    if (static_cast<int>(rows.size()) < st.top_n)
-      throw Error(cfg.path + ": steer.top_n " + std::to_string(st.top_n) + " but concept '" + st.concept_name +
-                  "' has only " + std::to_string(rows.size()) + " ranked neurons");
-    SteeringOptions so;
-    so.intervention.site = cfg.sites[site];
-    for (int i = 0; i < st.top_n; ++i) so.intervention.neurons.push_back({rows[static_cast<size_t>(i)].neuron.layer, rows[static_cast<size_t>(i)].neuron.index});
-    parse_mode(st.mode, so.intervention);
-    so.intervention.where = parse_where(st.where);
-    const int width = site_width(cfg.sites[site], mc);
-    const TokenStats& base_tokens = rec.group(s, baseline_group);
-    const size_t offset = rec.layout().offsets[site];
-    for (size_t i = 0; i < static_cast<size_t>(mc.n_layer) * width; ++i)
-      so.site_means.push_back(static_cast<float>(base_tokens.mean(offset + i)));
-    if (so.intervention.mode == InterventionMode::Mean)
-      for (const auto& n : so.intervention.neurons)
-        so.intervention.means.push_back(so.site_means[static_cast<size_t>(n.layer) * width + n.index]);
-    so.concept_words = st.concept_words.empty() ? std::vector<std::string>{st.concept_name} : st.concept_words;
-    so.controls = st.controls;
-    so.control_seed = st.control_seed;
-    so.gen = cfg.gen;
-    if (st.max_new_tokens > 0) so.gen.max_new_tokens = st.max_new_tokens;
-    SteeringResult sr = run_steering(session, st.prompts, so);
-    steering = steering_json(sr);
-    steering["concept"] = st.concept_name;
-    steering["positions"] = positions_name(cfg.positions[s]);
-    steering["concept_words"] = so.concept_words;
-    write_out(opt.out_dir + "/steering.json", steering.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
-    std::string control;
-    for (const auto& cs : sr.summary)
-      control += fmt::format("{}: effect {:.4f}, controls median {:.4f} (5–95%: {:.4f}..{:.4f}), effect at the {:.0f}th percentile. ",
-                             cs.measure, cs.effect, cs.median, cs.p5, cs.p95, cs.percentile);
-    for (const auto& p : sr.prompts) {
-      SteeringView v;
-      v.title = fmt::format("{}: top-{} neurons, {}", st.concept_name, st.top_n, st.mode);
-      v.prompt = p.prompt;
-      for (int id : p.unsteered_ids) v.unsteered_tokens.push_back(session.tokenizer->token_bytes(id));
-      for (int id : p.steered_ids) v.steered_tokens.push_back(session.tokenizer->token_bytes(id));
-      v.first_divergence_token = p.first_divergence;
-      v.spec = sr.intervention.describe();
-      v.measures = {{"KL(unsteered ‖ steered), mean per token", fmt::format("{:.4f}", p.steered.kl)},
-                    {"concept-word hit rate, unsteered → steered",
-                     fmt::format("{:.3f} → {:.3f}", p.unsteered.hit_rate, p.steered.hit_rate)},
-                    {"concept log-prob, unsteered → steered",
-                     fmt::format("{:.3f} → {:.3f}", p.unsteered.concept_logprob, p.steered.concept_logprob)}};
-      v.control_summary = fmt::format("Against {} random sets of {} neurons from the same site and layers: {}",
-                                      st.controls, st.top_n, control);
-      report.steering.push_back(std::move(v));
-    }
-    report.steering_note =
-        "KL: how far the steered model's next-token distribution moves from the unsteered one, teacher-forced on the "
-        "unsteered text. The percentile places the traced neurons among random neurons: near 100% for KL means the "
-        "traced neurons matter more than random ones.";
+// ---- Steering: the configured concept's top neurons switched off (or set), against random controls.
+
+// The traced site the steering uses: steer.site, else the first.
+size_t steering_site(const StudyConfig& cfg, const StudySteer& st) {
+  if (!st.site) return 0;  // else one of the traced sites (load_study_config)
+  return static_cast<size_t>(std::find(cfg.sites.begin(), cfg.sites.end(), *st.site) - cfg.sites.begin());
+}
+
+// The intervention on the concept's top neurons at setting s and the site, with the baseline's
+// per-neuron means (for mean ablation and the controls).
+SteeringOptions steering_options(const StudyConfig& cfg, const StudySteer& st, const ModelConfig& mc,
+                                 const Recorder& rec, const ConceptAnalysis& ca, size_t s, size_t site) {
+  const auto& rows = ca.sites[site].rows;
+  if (static_cast<int>(rows.size()) < st.top_n)
+    throw Error(cfg.path + ": steer.top_n " + std::to_string(st.top_n) + " but concept '" + st.concept_name +
+                "' has only " + std::to_string(rows.size()) + " ranked neurons at positions '" +
+                positions_name(cfg.positions[s]) + "'" +
+                (ca.no_tokens ? " (no tokens recorded there; steer.positions can name another setting)" : ""));
+  SteeringOptions so;
+  so.intervention.site = cfg.sites[site];
+  for (int i = 0; i < st.top_n; ++i)
+    so.intervention.neurons.push_back({rows[static_cast<size_t>(i)].neuron.layer, rows[static_cast<size_t>(i)].neuron.index});
+  parse_mode(st.mode, so.intervention);
+  so.intervention.where = parse_where(st.where);
+  const int width = site_width(cfg.sites[site], mc);
+  const TokenStats& base_tokens = rec.group(s, kBaselineGroup);
+  const size_t offset = rec.layout().offsets[site];
+  for (size_t i = 0; i < static_cast<size_t>(mc.n_layer) * width; ++i)
+    so.site_means.push_back(static_cast<float>(base_tokens.mean(offset + i)));
+  if (so.intervention.mode == InterventionMode::Mean)
+    for (const auto& n : so.intervention.neurons)
+      so.intervention.means.push_back(so.site_means[static_cast<size_t>(n.layer) * width + n.index]);
+  so.concept_words = st.concept_words.empty() ? std::vector<std::string>{st.concept_name} : st.concept_words;
+  so.controls = st.controls;
+  so.control_seed = st.control_seed;
+  so.gen = cfg.gen;
+  if (st.max_new_tokens > 0) so.gen.max_new_tokens = st.max_new_tokens;
+  return so;
+}
+
+// The report's side-by-side view of each steered prompt.
+std::vector<SteeringView> steering_views(const StudySteer& st, const Tokenizer& tokenizer, const SteeringResult& sr) {
+  std::string control;
+  for (const auto& cs : sr.summary)
+    control += fmt::format("{}: effect {:.4f}, controls median {:.4f} (5–95%: {:.4f}..{:.4f}), effect at the {:.0f}th percentile. ",
+                           cs.measure, cs.effect, cs.median, cs.p5, cs.p95, cs.percentile);
+  std::vector<SteeringView> views;
+  for (const auto& p : sr.prompts) {
+    SteeringView v;
+    v.title = fmt::format("{}: top-{} neurons, {}", st.concept_name, st.top_n, st.mode);
+    v.prompt = p.prompt;
+    for (int id : p.unsteered_ids) v.unsteered_tokens.push_back(tokenizer.token_bytes(id));
+    for (int id : p.steered_ids) v.steered_tokens.push_back(tokenizer.token_bytes(id));
+    v.first_divergence_token = p.first_divergence;
+    v.spec = sr.intervention.describe();
+    v.measures = {{"KL(unsteered ‖ steered), mean per token", fmt::format("{:.4f}", p.steered.kl)},
+                  {"concept-word hit rate, unsteered → steered",
+                   fmt::format("{:.3f} → {:.3f}", p.unsteered.hit_rate, p.steered.hit_rate)},
+                  {"concept log-prob, unsteered → steered",
+                   fmt::format("{:.3f} → {:.3f}", p.unsteered.concept_logprob, p.steered.concept_logprob)}};
+    v.control_summary = fmt::format("{}gainst {} random sets of {} neurons from the same site and layers: {}",
+                                    sr.prompts.size() > 1 ? fmt::format("Means over the {} steering prompts, a", sr.prompts.size())
+                                                          : std::string("A"),
+                                    st.controls, st.top_n, control);
+    views.push_back(std::move(v));
   }
+  return views;
+}
 
-  // study.json, tables, report.
+struct StudySteering {
+  json result = nullptr;  // study.json's "steering" (also steering.json); null when not configured
+  std::vector<SteeringView> views;
+};
+
+// Writes steering.json.
+StudySteering steering(const StudyConfig& cfg, Session& session, const Recorder& rec, const StudyAnalyses& an,
+                       const std::string& out_dir) {
+  StudySteering out;
+  if (!cfg.steer) return out;
+  const StudySteer& st = *cfg.steer;
+  const size_t s = st.positions.empty() ? main_setting(cfg) : setting_index(cfg, st.positions);
+  const size_t site = steering_site(cfg, st);
+  const ConceptAnalysis& ca = *std::find_if(an.per_setting[s].begin(), an.per_setting[s].end(),
+                                            [&](const ConceptAnalysis& a) { return a.concept_name == st.concept_name; });
+  const SteeringOptions so = steering_options(cfg, st, session.model->config(), rec, ca, s, site);
+  const SteeringResult sr = run_steering(session, st.prompts, so);
+  out.result = steering_json(sr);
+  out.result["concept"] = st.concept_name;
+  out.result["positions"] = positions_name(cfg.positions[s]);
+  out.result["concept_words"] = so.concept_words;
+  write_out(out_dir + "/steering.json", out.result.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
+  out.views = steering_views(st, *session.tokenizer, sr);
+  return out;
+}
+
+// ---- Write: study.json, the tables and the HTML report.
+
+// What the study made, for the final outputs.
+struct StudyResults {
+  const StudyConfig& cfg;
+  const Session& session;
+  const ModelIdentity& identity;
+  const Groups& groups;
+  const std::vector<GenerationResult>& generations;
+  const TokenSelector* selector;
+  StudyAnalyses analyses;
+  StudyOverlaps overlaps;
+  StudyPages pages;
+  StudySteering steering;
+};
+
+std::string continuation(const StudyResults& r, size_t seq) {
+  return decode_continuation(*r.session.tokenizer, r.generations[seq].prompt_ids, r.generations[seq].generated_ids);
+}
+
+json study_json(const StudyResults& r) {
   json prompts = json::array();
-  for (size_t i = 0; i < groups.texts.size(); ++i)
-    prompts.push_back({{"index", i}, {"group", groups.names[static_cast<size_t>(groups.group_of_seq[i])]},
-                       {"text", groups.texts[i]}, {"prompt_ids", generations[i].prompt_ids},
-                       {"generated_ids", generations[i].generated_ids},
-                       {"generated_text", decode_continuation(*session.tokenizer, generations[i].prompt_ids,
-                                                             generations[i].generated_ids)},
-                       {"stop_reason", generations[i].stop_reason}});
+  for (size_t i = 0; i < r.groups.texts.size(); ++i)
+    prompts.push_back({{"index", i}, {"group", r.groups.names[static_cast<size_t>(r.groups.group_of_seq[i])]},
+                       {"text", r.groups.texts[i]}, {"prompt_ids", r.generations[i].prompt_ids},
+                       {"generated_ids", r.generations[i].generated_ids}, {"generated_text", continuation(r, i)},
+                       {"stop_reason", r.generations[i].stop_reason}});
   json results = json::array();
-  for (const auto& a : all_analyses) results.push_back(analysis_json(a));
-  json study = {{"neurontrace_version", NT_VERSION}, {"kind", "study"}, {"model", identity.to_json()},
-                {"config", json::parse(cfg.raw.dump())}, {"prompts", prompts}, {"results", results},
-                {"overlap", overlaps}, {"neuron_records", neuron_files}, {"steering", steering},
-                {"warnings", warnings}};
-  write_out(opt.out_dir + "/study.json", study.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
-  write_out(opt.out_dir + "/consistency.md", consistency_markdown(all_analyses));
-  write_out(opt.out_dir + "/consistency.csv", consistency_csv(all_analyses));
+  for (const auto& a : r.analyses.all) results.push_back(analysis_json(a));
+  return {{"neurontrace_version", NT_VERSION}, {"kind", "study"}, {"model", r.identity.to_json()},
+          {"config", json::parse(r.cfg.raw.dump())}, {"prompts", prompts}, {"results", results},
+          {"overlap", r.overlaps.tables}, {"neuron_records", r.pages.files}, {"steering", r.steering.result},
+          {"warnings", r.analyses.warnings}};
+}
 
+// The generated texts per concept, then the baseline's.
+std::vector<ConceptTexts> generated_texts(const StudyResults& r) {
+  std::vector<ConceptTexts> out;
+  for (size_t g = 1; g < r.groups.names.size(); ++g) {
+    ConceptTexts ct;
+    ct.concept_name = r.groups.names[g];
+    for (int sq : r.groups.seqs[g]) {
+      const auto& gen = r.generations[static_cast<size_t>(sq)];
+      ct.texts.push_back({sq, r.groups.texts[static_cast<size_t>(sq)], continuation(r, static_cast<size_t>(sq)),
+                          fmt::format("{} tokens, stop: {}", gen.generated_ids.size(), gen.stop_reason)});
+    }
+    out.push_back(std::move(ct));
+  }
+  ConceptTexts base;
+  base.concept_name = "baseline";
+  for (int sq : r.groups.seqs[kBaselineGroup])
+    base.texts.push_back({sq, r.groups.texts[static_cast<size_t>(sq)], continuation(r, static_cast<size_t>(sq)), ""});
+  out.push_back(std::move(base));
+  return out;
+}
+
+// "48 new tokens, temperature 0.8, top-k 40, seed 1": the sampling settings that are in effect.
+std::string generation_fact(const GenerationConfig& gen) {
+  std::string s = fmt::format("{} new tokens, temperature {}", gen.max_new_tokens, gen.sampling.temperature);
+  if (gen.sampling.temperature > 0 && gen.sampling.top_k > 0) s += fmt::format(", top-k {}", gen.sampling.top_k);
+  if (gen.sampling.temperature > 0 && gen.sampling.top_p < 1) s += fmt::format(", top-p {}", gen.sampling.top_p);
+  return s + fmt::format(", seed {}", gen.sampling.seed);
+}
+
+StudyReport study_report(StudyResults&& r) {
+  const StudyConfig& cfg = r.cfg;
+  StudyReport report;
   report.title = "neurontrace study: " + fs::path(cfg.path).filename().string();
   report.description = cfg.description;
   report.config_json = cfg.raw.dump(2);
-  report.model_description = identity.describe();
+  report.model_description = r.identity.describe();
   report.facts = {{"prompts", fmt::format("{} concepts × their prompts, {} baseline prompts", cfg.concepts.size(), cfg.baseline.size())},
-                  {"generation", fmt::format("{} new tokens, temperature {}, seed {}", cfg.gen.max_new_tokens,
-                                             cfg.gen.sampling.temperature, cfg.gen.sampling.seed)},
+                  {"generation", generation_fact(cfg.gen)},
                   {"normalization", normalization_name(cfg.analysis.normalization) + ", ranked by " +
                                         rank_by_name(cfg.analysis.rank_by) + ", top " + std::to_string(cfg.analysis.top_k) +
                                         " per sample"},
-                  {"token selection", selector ? selector->describe() : "every token"}};
+                  {"token selection", r.selector ? r.selector->describe() : "every token"}};
   for (size_t s = 0; s < cfg.positions.size(); ++s)
-    report.sections.push_back({setting_title(cfg.positions[s]), "", analyses[s]});
+    report.sections.push_back({setting_title(cfg.positions[s]), "", r.analyses.per_setting[s]});
+  report.overlap_heatmaps = std::move(r.overlaps.heatmaps);
   report.overlap_note = fmt::format(
       "Number of neurons shared by the top {} consistent neurons of two concepts (diagonal: the concept's own "
       "count). Lower off-diagonal values mean more concept-specific neurons.",
       cfg.overlap_top_n);
-  for (size_t g = 1; g < groups.names.size(); ++g) {
-    ConceptTexts ct;
-    ct.concept_name = groups.names[g];
-    for (int sq : groups.seqs[g])
-      ct.texts.push_back({sq, groups.texts[static_cast<size_t>(sq)],
-                          decode_continuation(*session.tokenizer, generations[static_cast<size_t>(sq)].prompt_ids,
-                                              generations[static_cast<size_t>(sq)].generated_ids),
-                          fmt::format("{} tokens, stop: {}", generations[static_cast<size_t>(sq)].generated_ids.size(),
-                                      generations[static_cast<size_t>(sq)].stop_reason)});
-    report.generated.push_back(std::move(ct));
-  }
-  {
-    ConceptTexts ct;
-    ct.concept_name = "baseline";
-    for (int sq : groups.seqs[0])
-      ct.texts.push_back({sq, groups.texts[static_cast<size_t>(sq)],
-                          decode_continuation(*session.tokenizer, generations[static_cast<size_t>(sq)].prompt_ids,
-                                              generations[static_cast<size_t>(sq)].generated_ids), ""});
-    report.generated.push_back(std::move(ct));
-  }
-  report.warnings = warnings;
+  report.generated = generated_texts(r);
+  report.neuron_pages = std::move(r.pages.pages);
+  report.steering = std::move(r.steering.views);
+  if (cfg.steer)
+    report.steering_note =
+        "KL: how far the steered model's next-token distribution moves from the unsteered one, teacher-forced on the "
+        "unsteered text. The percentile places the traced neurons among random neurons: near 100% for KL means the "
+        "traced neurons matter more than random ones.";
+  report.warnings = r.analyses.warnings;
   report.footer = std::string("neurontrace ") + NT_VERSION;
-  outcome.report_path = opt.out_dir + "/report.html";
-  write_study_report(outcome.report_path, report);
+  return report;
+}
+
+// Writes study.json, consistency.md/.csv and report.html; returns the report's path.
+std::string write_results(StudyResults&& r, const std::string& out_dir) {
+  write_out(out_dir + "/study.json", study_json(r).dump(1, ' ', false, json::error_handler_t::replace) + "\n");
+  write_out(out_dir + "/consistency.md", consistency_markdown(r.analyses.all));
+  write_out(out_dir + "/consistency.csv", consistency_csv(r.analyses.all));
+  const std::string path = out_dir + "/report.html";
+  write_study_report(path, study_report(std::move(r)));
+  return path;
+}
+
+}  // namespace
+
+StudyOutcome run_study(const StudyOptions& opt) {
+  if (opt.out_dir.empty()) throw Error("study needs --out DIR");
+  const StudyConfig cfg = load_study_config(opt.config_path);
+  const std::string model_name = opt.model.empty() ? cfg.model : opt.model;
+  if (model_name.empty()) throw Error(cfg.path + ": no model (set \"model\" or give --model)");
+  Session session = open_session(model_name);
+  const ModelConfig& mc = session.model->config();
+  const ModelIdentity identity = model_identity(session.model_dir, mc);
+  try {
+    check_analysis_options(cfg.analysis, NeuronLayout(cfg.sites, mc), true);
+  } catch (const Error& e) {
+    throw Error(cfg.path + ": " + e.what());
+  }
+
+  const Groups groups = make_groups(cfg);
+  std::unique_ptr<TokenSelector> selector;
+  if (!cfg.select_words.empty() || !cfg.select_regex.empty())
+    selector = std::make_unique<TokenSelector>(cfg.select_words, cfg.select_regex, cfg.select_window);
+  const std::unique_ptr<Recorder> rec = study_recorder(cfg, session, groups, selector.get());
+  const Checkpoints cps = study_checkpoints(cfg, identity, groups, opt.out_dir);
+
+  StudyOutcome outcome;
+  const auto generations = generate_and_record(cfg, session, groups, cps, *rec, opt, outcome);
+  StudyAnalyses analyses = analyse(cfg, *rec, groups, opt.tables);
+  if (opt.log)
+    for (const auto& w : analyses.warnings) *opt.log << "neurontrace: warning: " << w << "\n";
+  StudyOverlaps overlap_results = overlaps(cfg, analyses, opt.out_dir);
+  StudyPages pages = neuron_pages(cfg, session, groups, *rec, generations, analyses, selector != nullptr, opt.out_dir);
+  StudySteering steered = steering(cfg, session, *rec, analyses, opt.out_dir);
+  outcome.report_path = write_results({cfg, session, identity, groups, generations, selector.get(), std::move(analyses),
+                                       std::move(overlap_results), std::move(pages), std::move(steered)},
+                                      opt.out_dir);
   return outcome;
 }
 

@@ -19,6 +19,7 @@
 #include "tokenizer/unicode_nfc.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -88,19 +89,13 @@ std::string alphabet_to_bytes(std::string_view token) {
   return out;
 }
 
-std::string one_line(std::string s) {
-  for (char& c : s)
-    if (c == '\n' || c == '\r') c = ' ';
-  return s;
-}
-
 json parse_json_file(const std::string& path) {
   if (!std::filesystem::exists(path)) throw Error(path + ": file not found");
   std::string text = read_file(path);
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
-    throw Error(path + ": malformed JSON (" + one_line(e.what()) + ")");
+    throw Error(path + ": malformed JSON (" + escape_for_message(e.what()) + ")");
   }
 }
 
@@ -198,8 +193,8 @@ Source read_tokenizer_json(const json& j, const std::string& path, bool& split_l
     type = t->get<std::string>();
   }
   if (type != "BPE")
-    throw Error(path + ": unsupported tokenizer model type '" + type +
-                "' (only byte-level BPE is supported)");
+    throw Error(path + ": unsupported tokenizer model type " + quote_for_message(type) +
+                " (only byte-level BPE is supported)");
 
   // Byte-level BPE means a ByteLevel pre-tokenizer: GPT-2's (with its built-in regex), or the
   // Llama-3 / Qwen2 layout, a Sequence of Split(Regex, behavior Isolated) then
@@ -232,7 +227,7 @@ Source read_tokenizer_json(const json& j, const std::string& path, bool& split_l
       std::string types;
       if (list != pre->end() && list->is_array())
         for (const json& e : *list) types += (types.empty() ? "" : ", ") + type_of(e);
-      throw Error(path + ": unsupported pre_tokenizer Sequence [" + types + "]" + layout);
+      throw Error(path + ": unsupported pre_tokenizer Sequence [" + escape_for_message(types) + "]" + layout);
     }
     const json& split = (*list)[0];
     auto pattern = split.find("pattern");
@@ -241,7 +236,7 @@ Source read_tokenizer_json(const json& j, const std::string& path, bool& split_l
       throw Error(path + ": unsupported Split pre_tokenizer: pattern must be {\"Regex\": ...}" + layout);
     const std::string behavior = split.value("behavior", std::string("Isolated"));
     if (behavior != "Isolated")
-      throw Error(path + ": unsupported Split pre_tokenizer behavior '" + behavior + "'" + layout);
+      throw Error(path + ": unsupported Split pre_tokenizer behavior " + quote_for_message(behavior) + layout);
     if (split.value("invert", false))
       throw Error(path + ": unsupported Split pre_tokenizer with invert=true" + layout);
     byte_level = &(*list)[1];
@@ -249,15 +244,15 @@ Source read_tokenizer_json(const json& j, const std::string& path, bool& split_l
       throw Error(path + ": unsupported ByteLevel pre_tokenizer with use_regex=true after a Split" + layout);
     src.pattern = (*pattern)["Regex"].get<std::string>();
   } else {
-    throw Error(path + ": unsupported BPE pre_tokenizer '" + pre_type +
-                "' (only byte-level BPE is supported: ByteLevel, or Split + ByteLevel)");
+    throw Error(path + ": unsupported BPE pre_tokenizer " + quote_for_message(pre_type) +
+                " (only byte-level BPE is supported: ByteLevel, or Split + ByteLevel)");
   }
   if (auto norm = j.find("normalizer"); norm != j.end() && !norm->is_null()) {
     const std::string norm_type =
         norm->is_object() ? norm->value("type", std::string("?")) : std::string("?");
     if (norm_type != "NFC")
-      throw Error(path + ": unsupported normalizer '" + norm_type +
-                  "' (only none or NFC is supported with byte-level BPE)");
+      throw Error(path + ": unsupported normalizer " + quote_for_message(norm_type) +
+                  " (only none or NFC is supported with byte-level BPE)");
     src.nfc = true;
   }
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
@@ -326,7 +321,7 @@ Source read_tokenizer_json(const json& j, const std::string& path, bool& split_l
       if (special != p->end() && special->is_object() && special->contains(name)) {
         const json& ids = (*special)[name]["ids"];
         if (ids.is_array() && ids.size() == 1)
-          src.template_bos = parse_id(ids[0], path + ": post_processor special token '" + name + "'");
+          src.template_bos = parse_id(ids[0], path + ": post_processor special token " + quote_for_message(name));
       }
     }
   }
@@ -632,14 +627,14 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::strin
     try {
       src = read_tokenizer_json(j, path, split_layout);
     } catch (const json::exception& e) {  // a field of the wrong JSON type
-      throw Error(path + ": unexpected structure (" + one_line(e.what()) + ")");
+      throw Error(path + ": unexpected structure (" + escape_for_message(e.what()) + ")");
     }
   }
   TokenizerConfig tc;
   try {
     tc = read_tokenizer_config(tokenizer_config_path);
   } catch (const json::exception& e) {
-    throw Error(tokenizer_config_path + ": unexpected structure (" + one_line(e.what()) + ")");
+    throw Error(tokenizer_config_path + ": unexpected structure (" + escape_for_message(e.what()) + ")");
   }
   std::vector<std::pair<std::string, int>> added = src.added;
   const int template_bos = src.template_bos;
@@ -661,7 +656,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::strin
     if (!name) return -1;  // null in tokenizer_config.json: no such token
     const int id = find_token(*name);
     if (id < 0)
-      throw Error(tokenizer_config_path + ": " + key + " '" + *name + "' is not a token of " + path);
+      throw Error(tokenizer_config_path + ": " + key + " " + quote_for_message(*name) + " is not a token of " + path);
     return id;
   };
   // Without tokenizer_config.json (GPT-2): <|endoftext|> is EOS and BOS.

@@ -7,6 +7,7 @@
 
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt {
 
@@ -14,11 +15,6 @@ namespace {
 
 constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581 '▁', sentencepiece's space
 
-std::string one_line(std::string s) {
-  for (char& c : s)
-    if (c == '\n' || c == '\r') c = ' ';
-  return s;
-}
 
 // "<0xAB>" -> 0xAB; -1 when `piece` is not of that form.
 int byte_piece_value(const std::string& piece) {
@@ -105,7 +101,7 @@ std::vector<int> SpmTokenizer::Impl::encode_invalid_utf8(std::string_view text) 
   }
   std::vector<int> ids;
   const sentencepiece::util::Status st = sp.Encode(clean, &ids);
-  if (!st.ok()) throw Error(path + ": encoding failed (" + one_line(st.ToString()) + ")");
+  if (!st.ok()) throw Error(path + ": encoding failed (" + escape_for_message(st.ToString()) + ")");
   const int fffd_id = sp.PieceToId(std::string(kReplacement));
   const bool fffd_is_piece = fffd_id >= 0 && kind[static_cast<size_t>(fffd_id)] == 'n' &&
                              id_bytes[static_cast<size_t>(fffd_id)] == kReplacement;
@@ -151,7 +147,7 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::from_file(const std::string& model_p
   // Loaded from memory: sentencepiece's own file reading reports errors less clearly.
   const sentencepiece::util::Status st = im.sp.LoadFromSerializedProto(read_file(model_path));
   if (!st.ok())
-    throw Error(model_path + ": not a SentencePiece model (" + one_line(st.ToString()) + ")");
+    throw Error(model_path + ": not a SentencePiece model (" + escape_for_message(st.ToString()) + ")");
   const int n = im.sp.GetPieceSize();
   if (n <= 0) throw Error(model_path + ": SentencePiece model has no pieces");
   im.id_bytes.resize(static_cast<size_t>(n));
@@ -195,7 +191,7 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::from_file(const std::string& model_p
     try {
       j = nlohmann::json::parse(read_file(tokenizer_config_path));
     } catch (const nlohmann::json::exception& e) {
-      throw Error(tokenizer_config_path + ": malformed JSON (" + one_line(e.what()) + ")");
+      throw Error(tokenizer_config_path + ": malformed JSON (" + escape_for_message(e.what()) + ")");
     }
     if (j.is_object()) {
       if (auto it = j.find("add_bos_token"); it != j.end() && !it->is_null()) {
@@ -216,7 +212,7 @@ std::vector<int> SpmTokenizer::encode(std::string_view text) const {
     i += n;
   }
   const sentencepiece::util::Status st = impl_->sp.Encode(text, &ids);
-  if (!st.ok()) throw Error(impl_->path + ": encoding failed (" + one_line(st.ToString()) + ")");
+  if (!st.ok()) throw Error(impl_->path + ": encoding failed (" + escape_for_message(st.ToString()) + ")");
   return ids;
 }
 

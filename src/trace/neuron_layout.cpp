@@ -2,10 +2,22 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "util/error.h"
+
 namespace nt {
 
 NeuronLayout::NeuronLayout(const std::vector<HookSite>& s, const ModelConfig& config)
     : sites(s), n_layer(config.n_layer) {
+  for (size_t i = 0; i < sites.size(); ++i) {
+    const HookSite site = sites[i];
+    if (!site_is_per_layer(site))
+      throw Error("'" + site_name(site) + "' is not a per-layer hook point: traced sites cover every layer");
+    check_site(config, site);
+    if (std::find(sites.begin(), sites.begin() + static_cast<long>(i), site) != sites.begin() + static_cast<long>(i))
+      throw Error("site '" + site_name(site) + "' is listed twice");
+  }
   for (HookSite site : sites) {
     offsets.push_back(total);
     widths.push_back(site_width(site, config));
@@ -21,12 +33,6 @@ NeuronId NeuronLayout::id(size_t f) const {
     }
   }
   return {};
-}
-
-int NeuronLayout::site_index(HookSite s) const {
-  for (size_t i = 0; i < sites.size(); ++i)
-    if (sites[i] == s) return static_cast<int>(i);
-  return -1;
 }
 
 std::string neuron_label(int layer, int index) {

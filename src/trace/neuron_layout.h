@@ -24,6 +24,8 @@ struct NeuronLayout {
   size_t total = 0;
 
   NeuronLayout() = default;
+  // Throws nt::Error for a site that is not per-layer, that the model does not fire, or that is
+  // listed twice.
   NeuronLayout(const std::vector<HookSite>& sites, const ModelConfig& config);
   size_t flat(const NeuronId& n) const {
     return offsets[static_cast<size_t>(n.site)] + static_cast<size_t>(n.layer) * widths[static_cast<size_t>(n.site)] +
@@ -31,7 +33,6 @@ struct NeuronLayout {
   }
   NeuronId id(size_t flat) const;
   size_t site_size(int site) const { return static_cast<size_t>(n_layer) * widths[static_cast<size_t>(site)]; }
-  int site_index(HookSite s) const;  // -1 when not traced
 };
 
 // "L11N447"

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "util/error.h"
+#include "util/message_text.h"
 #include "util/thread_pool.h"
 
 namespace nt {
@@ -15,7 +16,7 @@ Positions parse_positions(const std::string& name) {
   if (name == "generated") return Positions::Generated;
   if (name == "prompt") return Positions::Prompt;
   if (name == "all") return Positions::All;
-  throw Error("unknown positions '" + name + "' (valid: last, generated, prompt, all)");
+  throw Error("unknown positions " + quote_for_message(name) + " (valid: last, generated, prompt, all)");
 }
 
 std::string positions_name(Positions p) {
@@ -198,8 +199,9 @@ void Recorder::store_sample(size_t setting, int seq, const SampleSummary& summar
   std::FILE* f = store_.get();
   if (std::fseek(f, offset, SEEK_SET) != 0 || std::fwrite(summary.mean.data(), sizeof(float), n, f) != n ||
       std::fwrite(summary.mean_abs.data(), sizeof(float), n, f) != n ||
-      std::fwrite(summary.max.data(), sizeof(float), n, f) != n)
-    throw Error("temporary sample store: write failed (" + std::string(std::strerror(errno)) + ")");
+      std::fwrite(summary.max.data(), sizeof(float), n, f) != n || std::fflush(f) != 0)  // ENOSPC shows at the flush
+    throw Error("temporary sample store (an unnamed file in /tmp): write failed (" + std::string(std::strerror(errno)) +
+                ")");
 }
 
 int64_t Recorder::n_tokens(size_t setting, int seq) const { return n_tokens_.at(setting).at(static_cast<size_t>(seq)); }

@@ -7,6 +7,8 @@
 #include <cctype>
 
 #include "util/error.h"
+#include "util/message_text.h"
+#include "util/option_error.h"
 
 namespace nt {
 
@@ -25,7 +27,7 @@ std::string lower_trimmed(const std::string& s) {
 
 TokenSelector::TokenSelector(std::vector<std::string> words, const std::string& regex, int window)
     : regex_(regex), window_(window) {
-  if (window < 0) throw Error("--select-window must be >= 0");
+  if (window < 0) throw OptionError("trace.select_window", "must be >= 0 (got " + std::to_string(window) + ")");
   for (auto& w : words) {
     std::string t = lower_trimmed(w);
     if (!t.empty()) words_.push_back(t);
@@ -39,7 +41,7 @@ TokenSelector::TokenSelector(std::vector<std::string> words, const std::string& 
     if (!code) {
       PCRE2_UCHAR buf[256];
       pcre2_get_error_message(err, buf, sizeof buf);
-      throw Error("invalid --select-regex '" + regex + "' at offset " + std::to_string(offset) + ": " +
+      throw Error("invalid --select-regex " + quote_for_message(regex) + " at offset " + std::to_string(offset) + ": " +
                   reinterpret_cast<char*>(buf));
     }
     code_ = code;

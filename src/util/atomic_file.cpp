@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -13,31 +14,53 @@
 
 namespace nt {
 
-void write_file_atomic(const std::string& path, std::string_view contents) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(path + ": cannot write (" + std::strerror(errno) + ")");
+namespace {
+
+[[noreturn]] void fail(const std::string& path, const char* what, int err) {
+  throw Error(path + ": " + what + " (" + std::strerror(err) + ")");
+}
+
+// Writes everything; returns 0 or the errno of the failed write.
+int write_all(int fd, std::string_view contents) {
   size_t done = 0;
   while (done < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(path + ": cannot write (" + std::strerror(err) + ")");
+      return errno;
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  return 0;
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, std::string_view contents) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(path, "cannot write", errno);
+  // A full disk can show at any of the three steps (tmpfs at write, NFS or ext4 with delayed
+  // allocation at fsync or close); each is checked and the partial file removed.
+  int err = write_all(fd, contents);
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
     ::unlink(tmp.c_str());
-    throw Error(path + ": cannot write (" + std::strerror(errno) + ")");
+    fail(path, "cannot write", err);
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
+    err = errno;
     ::unlink(tmp.c_str());
-    throw Error(path + ": cannot rename into place (" + std::strerror(err) + ")");
+    fail(path, "cannot rename into place", err);
   }
+}
+
+void make_directories(const std::string& dir) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error(dir + ": cannot create folder (" + ec.message() + ")");
 }
 
 std::string read_file(const std::string& path) {
