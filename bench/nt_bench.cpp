@@ -1,13 +1,14 @@
 // nt_bench: throughput of the engine on a GPT-2-sized model, next to what the machine can do.
 //
-//   nt_bench [--shape gpt2|llama | --model DIR] [--threads 2] [--json FILE] [--quick] [--no-formats]
-//            [--tracing-only]
+//   nt_bench [--shape gpt2|llama | --model DIR | --arch pythia-160m|gemma2-2b] [--threads 2]
+//            [--json FILE] [--quick] [--no-formats] [--tracing-only]
 //
 // The model defaults to <folder of this binary>/bench-model/gpt2-small (GPT-2 small's shape), or
 // with --shape llama to bench-model/tinyllama (TinyLlama-1.1B's shape, bf16 in the file, float32
 // once loaded), written with random weights (src/io/random_model.h, the same code as
-// tools/make_random_model) when missing. --tracing-only runs only the batch-16 row, untraced and
-// traced.
+// tools/make_random_model) when missing; --arch uses bench-model/<NAME>, a GPT-NeoX or Gemma-2
+// shape written likewise (src/io/random_family_model.h). --tracing-only runs only the batch-16
+// row, untraced and traced.
 //
 // Measures, in this order:
 //   prefill    one Model::forward step over a 128-token prompt (logits for the last row only, as
@@ -38,6 +39,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -55,6 +57,7 @@
 #include "hooks/hooks.h"
 #include "tokenizer/tokenizer.h"
 #include "trace/recorder.h"
+#include "io/random_family_model.h"
 #include "io/random_model.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
@@ -83,6 +86,7 @@ struct Options {
   bool formats = true;
   bool tracing_only = false;
   nt::RandomModelSpec spec;  // the default model's shape
+  std::string arch;  // --arch: a random GPT-NeoX / Gemma-2 shape (random_family_model.h)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -401,24 +405,14 @@ double cpu_seconds() {
 // The whole process's peak RSS so far (loading included), across the per-row resets.
 long process_peak_rss() { return std::max(g_process_peak_rss, peak_rss_since_reset()); }
 
-// Writes the default model in a child process, so its ~1 GB of buffers does not count in our RSS.
-void ensure_model(const Options& opt) {
-  const nt::RandomModelSpec& spec = opt.spec;
-  if (!opt.default_model) {
-    if (!std::filesystem::exists(opt.model_dir + "/config.json"))
-      throw nt::Error(opt.model_dir + ": no config.json (write one with make_random_model --out DIR)");
-    return;
-  }
-  if (nt::random_model_is_current(opt.model_dir, spec)) return;
-  std::fprintf(stderr, "nt_bench: writing a random %s-shaped model to %s ...\n", spec.arch.c_str(),
-               opt.model_dir.c_str());
-  std::fflush(stderr);
+// Runs `write` in a child process, so its buffers (~1 GB for GPT-2 small) do not count in our RSS.
+void write_in_child(const std::string& dir, const std::function<void()>& write) {
   const auto t0 = Clock::now();
   const pid_t pid = fork();
   if (pid < 0) throw nt::Error("fork failed: " + std::string(std::strerror(errno)));
   if (pid == 0) {
     try {
-      nt::write_random_model(opt.model_dir, spec, nt::default_random_model_tokenizer_dir(spec.arch));
+      write();
       _exit(0);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "nt_bench: error: %s\n", e.what());
@@ -427,8 +421,33 @@ void ensure_model(const Options& opt) {
   }
   int status = 0;
   if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw nt::Error("could not write the benchmark model to " + opt.model_dir);
+    throw nt::Error("could not write the benchmark model to " + dir);
   std::fprintf(stderr, "nt_bench: wrote it in %.1f s\n", seconds_since(t0));
+}
+
+// Writes the benchmark model when it is missing or stale: a random GPT-NeoX / Gemma-2 shape
+// (--arch), or the default GPT-2 / Llama shape. A --model folder must exist.
+void ensure_model(const Options& opt) {
+  if (!opt.arch.empty()) {
+    if (nt::random_family_is_current(opt.model_dir, opt.arch, 0)) return;
+    std::fprintf(stderr, "nt_bench: writing random %s to %s ...\n", opt.arch.c_str(), opt.model_dir.c_str());
+    std::fflush(stderr);
+    write_in_child(opt.model_dir, [&] { nt::write_random_family(opt.model_dir, opt.arch, 0); });
+    return;
+  }
+  if (!opt.default_model) {
+    if (!std::filesystem::exists(opt.model_dir + "/config.json"))
+      throw nt::Error(opt.model_dir + ": no config.json (write one with make_random_model --out DIR)");
+    return;
+  }
+  const nt::RandomModelSpec& spec = opt.spec;
+  if (nt::random_model_is_current(opt.model_dir, spec)) return;
+  std::fprintf(stderr, "nt_bench: writing a random %s-shaped model to %s ...\n", spec.arch.c_str(),
+               opt.model_dir.c_str());
+  std::fflush(stderr);
+  write_in_child(opt.model_dir, [&] {
+    nt::write_random_model(opt.model_dir, spec, nt::default_random_model_tokenizer_dir(spec.arch));
+  });
 }
 
 std::string exe_dir() {
@@ -468,8 +487,8 @@ Options parse_args(int argc, char** argv) {
       continue;
     }
     if (f == "-h" || f == "--help") {
-      std::puts("usage: nt_bench [--shape gpt2|llama | --model DIR] [--threads N] [--json FILE] [--quick]\n"
-                "                [--no-formats] [--tracing-only]");
+      std::puts("usage: nt_bench [--shape gpt2|llama | --model DIR | --arch pythia-160m|gemma2-2b] [--threads N]\n"
+                "                [--json FILE] [--quick] [--no-formats] [--tracing-only]");
       std::exit(0);
     }
     if (i + 1 >= argc) throw nt::Error(f + ": missing value");
@@ -480,6 +499,11 @@ Options parse_args(int argc, char** argv) {
     } else if (f == "--shape") {
       if (v != "gpt2" && v != "llama") throw nt::Error("--shape: expected gpt2 or llama, got '" + v + "'");
       if (v == "llama") o.spec = nt::tinyllama_shape();
+    } else if (f == "--arch") {
+      if (!nt::is_random_family(v)) throw nt::Error("--arch: unknown shape '" + v + "' (pythia-160m, gemma2-2b)");
+      o.arch = v;
+      o.model_dir = exe_dir() + "/bench-model/" + v;
+      o.default_model = false;
     } else if (f == "--threads") {
       o.threads = parse_int(f, v, 1, 256);
     } else if (f == "--json") {

@@ -15,7 +15,7 @@ root=$PWD/$build/arm64-root
 # what they need at run time beyond libc and libstdc++ (which the cross compiler brings).
 packages=(
   nlohmann-json3-dev libfmt-dev libfmt9 libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3
-  libsentencepiece-dev libsentencepiece0 libgtest-dev
+  libsentencepiece-dev libsentencepiece0 libicu-dev libicu72 libgtest-dev
   libcurl4-openssl-dev libcurl4 libbrotli1 libcom-err2 libffi8 libgmp10 libgnutls30 libgssapi-krb5-2
   libhogweed6 libidn2-0 libk5crypto3 libkeyutils1 libkrb5-3 libkrb5support0 libldap-2.5-0 libnettle8
   libnghttp2-14 libp11-kit0 libpsl5 librtmp1 libsasl2-2 libssh2-1 libssl3 libtasn1-6 libunistring2

@@ -14,6 +14,7 @@ packages=(
   libfmt-dev
   libcairo2-dev
   libsentencepiece-dev
+  libicu-dev
   libcurl4-openssl-dev
   clang libclang-rt-14-dev
   g++-aarch64-linux-gnu qemu-user

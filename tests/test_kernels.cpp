@@ -107,12 +107,13 @@ TEST(Kernels, NormsMatchDoubleReference) {
 // head sizes with and without a 16-lane tail, up to 128 dims (vector kernel) and past it (plain loops): each output is the softmax-weighted
 // sum of the values, computed here in double from the test's own copy of the keys and values, and
 // the cache holds each row's key and value afterwards. The long context of sequence 3 makes the
-// step large enough to be spread over the pool.
+// step large enough to be spread over the pool. Also with Gemma-2's options (another scale,
+// soft-capped scores, a sliding window of the last 5 positions), at its head size 256 too.
 TEST(Kernels, AttentionMatchesDoubleReference) {
   struct Shape {
     int n_head, n_kv_head, head_dim;
   };
-  for (const Shape shape : {Shape{4, 2, 20}, Shape{2, 2, 64}, Shape{2, 1, 128}, Shape{2, 1, 144}}) {
+  for (const Shape shape : {Shape{4, 2, 20}, Shape{2, 2, 64}, Shape{2, 1, 128}, Shape{2, 1, 144}, Shape{2, 1, 256}}) {
     ModelConfig c;
     c.n_layer = 2;
     c.n_head = shape.n_head;
@@ -148,35 +149,40 @@ TEST(Kernels, AttentionMatchesDoubleReference) {
         values[rows[r].seq][at] = v[r * kv_dim + i] = nd(rng);
       }
     const int before = thread_count();
-    for (int threads : {1, 2, 3}) {
-      set_thread_count(threads);
-      attention(q.data(), 0, k.data(), v.data(), 0, rows, cache, layer, H, KVH, hd, out.data());
-      for (size_t r = 0; r < rows.size(); ++r)
-        for (int h = 0; h < H; ++h) {
-          const int s = rows[r].seq, len = rows[r].pos + 1, cap = caps[s];
-          const float* kh = keys[s].data() + static_cast<size_t>(h / (H / KVH)) * cap * hd;
-          const float* vh = values[s].data() + static_cast<size_t>(h / (H / KVH)) * cap * hd;
-          std::vector<double> sc(static_cast<size_t>(len));
-          double mx = -1e300, sum = 0;
-          for (int t = 0; t < len; ++t) {
-            double d = 0;
-            for (int i = 0; i < hd; ++i) d += static_cast<double>(q[(r * H + h) * hd + i]) * kh[t * hd + i];
-            sc[t] = d / std::sqrt(static_cast<double>(hd));
-            mx = std::max(mx, sc[t]);
+    for (const AttentionOptions opt : {AttentionOptions{}, AttentionOptions{0.3f, 5.0f, 5}}) {
+      for (int threads : {1, 2, 3}) {
+        set_thread_count(threads);
+        attention(q.data(), 0, k.data(), v.data(), 0, rows, cache, layer, H, KVH, hd, out.data(), opt);
+        for (size_t r = 0; r < rows.size(); ++r)
+          for (int h = 0; h < H; ++h) {
+            const int s = rows[r].seq, cap = caps[s];
+            const int first = opt.window > 0 ? std::max(0, rows[r].pos - opt.window + 1) : 0;
+            const int len = rows[r].pos + 1 - first;
+            const float* kh = keys[s].data() + (static_cast<size_t>(h / (H / KVH)) * cap + first) * hd;
+            const float* vh = values[s].data() + (static_cast<size_t>(h / (H / KVH)) * cap + first) * hd;
+            std::vector<double> sc(static_cast<size_t>(len));
+            double mx = -1e300, sum = 0;
+            for (int t = 0; t < len; ++t) {
+              double d = 0;
+              for (int i = 0; i < hd; ++i) d += static_cast<double>(q[(r * H + h) * hd + i]) * kh[t * hd + i];
+              sc[t] = opt.scale > 0 ? d * opt.scale : d / std::sqrt(static_cast<double>(hd));
+              if (opt.softcap > 0) sc[t] = opt.softcap * std::tanh(sc[t] / opt.softcap);
+              mx = std::max(mx, sc[t]);
+            }
+            for (auto& x : sc) sum += (x = std::exp(x - mx));
+            for (int i = 0; i < hd; ++i) {
+              double o = 0;
+              for (int t = 0; t < len; ++t) o += sc[t] / sum * vh[t * hd + i];
+              ASSERT_NEAR(out[(r * H + h) * hd + i], o, 2e-5) << "head_dim " << hd << " row " << r << " head " << h
+                                                              << " threads " << threads << " window " << opt.window;
+            }
           }
-          for (auto& x : sc) sum += (x = std::exp(x - mx));
-          for (int i = 0; i < hd; ++i) {
-            double o = 0;
-            for (int t = 0; t < len; ++t) o += sc[t] / sum * vh[t * hd + i];
-            ASSERT_NEAR(out[(r * H + h) * hd + i], o, 2e-5)
-                << "head_dim " << hd << " row " << r << " head " << h << " threads " << threads;
+        for (int s = 0; s < 4; ++s)
+          for (size_t i = 0; i < keys[s].size(); ++i) {
+            ASSERT_EQ(cache.k(s, layer)[i], keys[s][i]) << "head_dim " << hd << " seq " << s << " key float " << i;
+            ASSERT_EQ(cache.v(s, layer)[i], values[s][i]) << "head_dim " << hd << " seq " << s << " value float " << i;
           }
-        }
-      for (int s = 0; s < 4; ++s)
-        for (size_t i = 0; i < keys[s].size(); ++i) {
-          ASSERT_EQ(cache.k(s, layer)[i], keys[s][i]) << "head_dim " << hd << " seq " << s << " key float " << i;
-          ASSERT_EQ(cache.v(s, layer)[i], values[s][i]) << "head_dim " << hd << " seq " << s << " value float " << i;
-        }
+      }
     }
     set_thread_count(before);
     // A row past its sequence's cache is an error, not a write out of bounds.

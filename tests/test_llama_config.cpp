@@ -192,7 +192,7 @@ TEST(LlamaConfig, Errors) {
   j = llama_config();
   j["model_type"] = "gemma";
   expect_error([&] { load_config(dir, j); },
-               path + ": unknown model_type 'gemma' (supported: gpt2, llama, mistral, qwen2)");
+               path + ": unknown model_type 'gemma' (supported: gpt2, llama, mistral, qwen2, gpt_neox, gemma2)");
 }
 
 // inv_freq with Llama-3.1's rope_scaling, against transformers' _compute_llama3_parameters done

@@ -42,6 +42,32 @@ TEST(Steer, ZeroOnLastBlockReproducesGoldenAblation) {
   EXPECT_EQ(j["summary"].size(), 3u);
 }
 
+// pythia-tiny and gemma2-tiny: their golden ablation zeroes MLP units 3, 17, 42 of layer 0
+// (blocks.0.mlp.hook_post) at every position; the steered continuation must be the golden one.
+class SteerOnFamily : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SteerOnFamily, ZeroOnMlpUnitsReproducesGoldenAblation) {
+  const std::string dir = shared_path("fixtures/models/" + GetParam());
+  std::ifstream in(dir + "/goldens/goldens.json");
+  const json g = json::parse(in);
+  ASSERT_EQ(g["ablation"]["hook"], "blocks.0.mlp.hook_post");
+  auto r = run_cli({"steer", "-m", dir, "-p", g["prompts"][0]["text"], "--site", "mlp.hook_post", "--ablate",
+                    "L0N3,L0N17,L0N42", "-n", "20", "--no-stop", "--controls", "3", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = json::parse(r.out);
+  EXPECT_EQ(j["prompts"][0]["steered"]["ids"], g["ablation"]["greedy_ids"]);
+  EXPECT_EQ(j["prompts"][0]["unsteered"]["ids"], g["ablation"]["unablated_greedy_ids"]);
+  EXPECT_GT(j["prompts"][0]["steered"]["measures"]["kl"].get<double>(), 0.0);
+  EXPECT_EQ(j["summary"].size(), 3u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, SteerOnFamily, ::testing::Values("pythia-tiny", "gemma2-tiny"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::erase(name, '-');
+                           return name;
+                         });
+
 TEST(Steer, ColonSpecAndTextOutput) {
   auto r = run_cli({"steer", "-m", kTiny, "-p", "Hello, my name is", "--ablate", "1:3,1:17,1:42", "-n", "5",
                     "--controls", "2"});

@@ -87,6 +87,35 @@ TEST(Study, SeedStudyProducesEveryArtefact) {
   EXPECT_EQ(html.find("src=\"http"), std::string::npos);
 }
 
+// The same study on the GPT-NeoX (Pythia) and Gemma-2 fixtures: every stage runs on them unchanged.
+class StudyOnFamily : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(StudyOnFamily, SeedStudyRunsEndToEnd) {
+  TempDir tmp;
+  const std::string out = tmp.file("out");
+  auto r = run_cli({"study", small_seed_study(tmp), "--model", shared_path("fixtures/models/" + GetParam()), "--out",
+                    out, "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* f : {"study.json", "consistency.md", "report.html", "steering.json",
+                        "overlap_last_hook_resid_post.png", "groups/4-violent.safetensors"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  std::ifstream in(out + "/study.json");
+  json study = json::parse(in);
+  EXPECT_EQ(study["prompts"].size(), 45u);
+  EXPECT_NE(study.dump().find(GetParam() == "pythia-tiny" ? "gpt_neox" : "gemma2"), std::string::npos);
+  std::ifstream sin(out + "/steering.json");
+  json steering = json::parse(sin);
+  EXPECT_EQ(steering["intervention"]["neurons"].size(), 3u);
+  EXPECT_EQ(steering["control_sets"].size(), 4u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, StudyOnFamily, ::testing::Values("pythia-tiny", "gemma2-tiny"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::erase(name, '-');
+                           return name;
+                         });
+
 TEST(Study, ResumeSkipsFinishedGroupsAndGivesTheSameReport) {
   TempDir tmp;
   const std::string cfg = small_seed_study(tmp);

@@ -265,8 +265,13 @@ TEST(MatrixStorage, BytesPerFormat) {
 //   gpt2-tiny   int8     0.0108    0.00394
 //   llama-tiny  bf16     0.00288   0.000546
 //   llama-tiny  int8     0.00884   0.00123
+//   pythia-tiny bf16     0.0166    0.0087
+//   pythia-tiny int8     0.0596    0.0433
+//   gemma2-tiny bf16     0.171     0.0539
+//   gemma2-tiny int8     0.58      0.218
 //
-// For scale, the goldens' logits lie within +-0.93 (gpt2-tiny) and +-0.74 (llama-tiny). The
+// For scale, the goldens' logits lie within +-0.93 (gpt2-tiny), +-0.74 (llama-tiny), +-4.6
+// (pythia-tiny) and +-8.9 (gemma2-tiny, whose weights are ~N(0, 1/fan_in), not 0.02). The
 // tolerances are about 3x the measured differences; the test prints the measured figures.
 struct GoldenCase {
   std::string model;
@@ -335,7 +340,11 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, FormatGoldens,
                          ::testing::Values(GoldenCase{"gpt2-tiny", WeightFormat::BF16, 0.008f, 0.003f},
                                            GoldenCase{"gpt2-tiny", WeightFormat::Int8, 0.03f, 0.012f},
                                            GoldenCase{"llama-tiny", WeightFormat::BF16, 0.008f, 0.0015f},
-                                           GoldenCase{"llama-tiny", WeightFormat::Int8, 0.025f, 0.0035f}),
+                                           GoldenCase{"llama-tiny", WeightFormat::Int8, 0.025f, 0.0035f},
+                                           GoldenCase{"pythia-tiny", WeightFormat::BF16, 0.05f, 0.025f},
+                                           GoldenCase{"pythia-tiny", WeightFormat::Int8, 0.18f, 0.13f},
+                                           GoldenCase{"gemma2-tiny", WeightFormat::BF16, 0.5f, 0.16f},
+                                           GoldenCase{"gemma2-tiny", WeightFormat::Int8, 1.5f, 0.6f}),
                          [](const auto& info) {
                            std::string name = info.param.model + "_" + weight_format_name(info.param.format);
                            std::replace(name.begin(), name.end(), '-', '_');

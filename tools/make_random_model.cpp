@@ -4,6 +4,7 @@
 //   make_random_model --out DIR [--arch gpt2|llama] [--layers N] [--width N] [--heads N]
 //                     [--kv-heads N] [--mlp N] [--vocab N] [--ctx N] [--dtype f32|bf16] [--seed 0]
 //                     [--tokenizer DIR]
+//   make_random_model --out DIR --arch pythia-160m|gemma2-2b [--seed 0]   (random_family_model.h)
 //
 // Errors: one line on stderr, exit status 1.
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <exception>
 #include <string>
 
+#include "io/random_family_model.h"
 #include "io/random_model.h"
 #include "util/error.h"
 
@@ -25,7 +27,8 @@ const char* kUsage =
     "Defaults: --arch gpt2 is GPT-2 small (12 layers, 768 wide, 12 heads, MLP 3072, vocab 50257,\n"
     "context 1024, f32); --arch llama is TinyLlama-1.1B's shape (22 layers, 2048 wide, 32 heads,\n"
     "4 key/value heads, MLP 5632, vocab 32000, context 2048, bf16). Seed 0; tokenizer from\n"
-    "../shared/fixtures/tokenizers/{gpt2,llama-spm} next to the source tree.\n";
+    "../shared/fixtures/tokenizers/{gpt2,llama-spm} next to the source tree.\n"
+    "--arch pythia-160m|gemma2-2b writes that shape instead (config.json, model.safetensors).\n";
 
 long long parse_number(const std::string& flag, const std::string& text, long long lo, long long hi) {
   size_t used = 0;
@@ -94,6 +97,13 @@ int main(int argc, char** argv) {
         throw nt::Error("unknown option '" + flag + "' (see --help)");
     }
     if (out.empty()) throw nt::Error("--out DIR is required (see --help)");
+    if (spec.arch == "pythia-160m" || spec.arch == "gemma2-2b") {
+      const auto t0 = std::chrono::steady_clock::now();
+      nt::write_random_family(out, spec.arch, spec.seed);
+      std::fprintf(stderr, "make_random_model: %s ready in %s (%.1f s)\n", spec.arch.c_str(), out.c_str(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      return 0;
+    }
     nt::validate(spec);
     if (tokenizer.empty()) tokenizer = nt::default_random_model_tokenizer_dir(spec.arch);
     if (nt::random_model_is_current(out, spec)) {

@@ -1,7 +1,7 @@
 #pragma once
 // Hook points, named as TransformerLens names them:
 //   hook_embed, hook_pos_embed, blocks.{l}.hook_resid_pre, blocks.{l}.hook_attn_out,
-//   blocks.{l}.hook_resid_mid, blocks.{l}.mlp.hook_pre, blocks.{l}.mlp.hook_pre_linear (Llama),
+//   blocks.{l}.hook_resid_mid, blocks.{l}.mlp.hook_pre, blocks.{l}.mlp.hook_pre_linear (Llama, Gemma-2),
 //   blocks.{l}.mlp.hook_post, blocks.{l}.hook_mlp_out, blocks.{l}.hook_resid_post,
 //   ln_final.hook_normalized
 #include <string>
@@ -18,7 +18,7 @@ enum class HookSite {
   AttnOut,       // blocks.l.hook_attn_out     [rows, d_model]
   ResidMid,      // blocks.l.hook_resid_mid    [rows, d_model]
   MlpPre,        // blocks.l.mlp.hook_pre      [rows, d_mlp]
-  MlpPreLinear,  // blocks.l.mlp.hook_pre_linear [rows, d_mlp] (Llama up projection)
+  MlpPreLinear,  // blocks.l.mlp.hook_pre_linear [rows, d_mlp] (Llama, Gemma-2 up projection)
   MlpPost,       // blocks.l.mlp.hook_post     [rows, d_mlp]
   MlpOut,        // blocks.l.hook_mlp_out      [rows, d_model]
   ResidPost,     // blocks.l.hook_resid_post   [rows, d_model]

@@ -178,6 +178,102 @@ void parse_llama(const json& j, const std::string& path, ModelConfig& c) {
   if (c.head_dim % 2 != 0) throw Error(path + ": head_dim must be even for RoPE");
 }
 
+// A softcapping value: null or absent means no cap; otherwise a positive finite number.
+float get_softcap(const json& j, const std::string& path, const char* key) {
+  const float cap = get_float(j, path, "", key, 0.0f, false);
+  if (j.contains(key) && !j[key].is_null() && !(cap > 0))
+    throw Error(path + ": field '" + key + "' must be a positive number or null");
+  return cap;
+}
+
+// GPT-NeoX (Pythia). rotary_pct and rotary_emb_base are the keys of every Pythia config
+// (transformers 4.24); newer files add partial_rotary_factor / rope_theta as copies, which are read
+// only when the original keys are absent.
+void parse_gpt_neox(const json& j, const std::string& path, ModelConfig& c) {
+  c.arch = Arch::GptNeox;
+  c.n_layer = get_int(j, path, "num_hidden_layers", 0, true);
+  c.d_model = get_int(j, path, "hidden_size", 0, true);
+  c.n_head = get_int(j, path, "num_attention_heads", 0, true);
+  c.n_kv_head = c.n_head;
+  c.d_mlp = get_int(j, path, "intermediate_size", 0, true);
+  c.vocab_size = get_int(j, path, "vocab_size", 0, true);
+  c.n_ctx = get_int(j, path, "max_position_embeddings", 0, true);
+  c.norm_eps = get_float(j, path, "", "layer_norm_eps", 1e-5f, false);
+  c.activation = j.value("hidden_act", std::string("gelu"));
+  if (c.activation != "gelu" && c.activation != "gelu_new" && c.activation != "gelu_pytorch_tanh")
+    throw Error(path + ": unsupported hidden_act '" + c.activation +
+                "' (supported: gelu, gelu_new, gelu_pytorch_tanh)");
+  c.tie_embeddings = j.value("tie_word_embeddings", false);
+  c.parallel_residual = j.value("use_parallel_residual", true);
+  if (!j.value("attention_bias", true)) throw Error(path + ": attention_bias=false is not supported");
+  c.bos_id = get_token_id(j, "bos_token_id");
+  c.eos_id = get_token_id(j, "eos_token_id");
+
+  const char* pct_key = j.contains("rotary_pct") ? "rotary_pct" : "partial_rotary_factor";
+  auto pct = j.find(pct_key);
+  if (pct == j.end() || pct->is_null()) throw Error(path + ": missing field 'rotary_pct'");
+  if (!pct->is_number() || !(pct->get<double>() > 0.0) || !(pct->get<double>() <= 1.0))
+    throw Error(path + ": field '" + pct_key + "' must be a number in (0, 1]");
+  if (c.n_head > 0 && c.d_model % c.n_head == 0) {
+    // transformers: int(head_size * rotary_pct), in double precision.
+    c.rotary_dims = static_cast<int>(static_cast<double>(c.d_model / c.n_head) * pct->get<double>());
+    if (c.rotary_dims < 2 || c.rotary_dims % 2 != 0)
+      throw Error(path + ": " + pct_key + " gives " + std::to_string(c.rotary_dims) +
+                  " rotary dims per head (must be even and at least 2)");
+  }
+  const char* base_key = j.contains("rotary_emb_base") ? "rotary_emb_base" : "rope_theta";
+  c.rope_theta = get_float(j, path, "", base_key, 10000.0f, false);
+  if (!(c.rope_theta > 0)) throw Error(path + ": field '" + base_key + "' must be positive");
+  if (auto rs = j.find("rope_scaling"); rs != j.end() && !rs->is_null())
+    throw Error(path + ": rope_scaling is not supported for gpt_neox");
+}
+
+// Gemma-2. head_dim and query_pre_attn_scalar are explicit in every Gemma-2 config and change the
+// numbers, so they are required rather than given transformers' defaults.
+void parse_gemma2(const json& j, const std::string& path, ModelConfig& c) {
+  c.arch = Arch::Gemma2;
+  c.n_layer = get_int(j, path, "num_hidden_layers", 0, true);
+  c.d_model = get_int(j, path, "hidden_size", 0, true);
+  c.n_head = get_int(j, path, "num_attention_heads", 0, true);
+  c.n_kv_head = get_int(j, path, "num_key_value_heads", c.n_head, false);
+  c.head_dim = get_int(j, path, "head_dim", 0, true);
+  c.d_mlp = get_int(j, path, "intermediate_size", 0, true);
+  c.vocab_size = get_int(j, path, "vocab_size", 0, true);
+  c.n_ctx = get_int(j, path, "max_position_embeddings", 0, true);
+  c.norm_eps = get_float(j, path, "", "rms_norm_eps", 1e-6f, false);
+  // Gemma2MLP reads hidden_activation; hidden_act is its older copy.
+  const char* act_key = j.contains("hidden_activation") && !j["hidden_activation"].is_null() ? "hidden_activation"
+                                                                                               : "hidden_act";
+  c.activation = j.value(act_key, std::string("gelu_pytorch_tanh"));
+  if (c.activation != "gelu_pytorch_tanh" && c.activation != "gelu_new")
+    throw Error(path + ": unsupported " + act_key + " '" + c.activation + "' (supported: gelu_pytorch_tanh)");
+  c.tie_embeddings = j.value("tie_word_embeddings", true);
+  if (j.value("attention_bias", false)) throw Error(path + ": attention_bias=true is not supported");
+  c.bos_id = get_token_id(j, "bos_token_id");
+  c.eos_id = get_token_id(j, "eos_token_id");
+  c.rope_theta = get_float(j, path, "", "rope_theta", 10000.0f, false);
+  if (!(c.rope_theta > 0)) throw Error(path + ": field 'rope_theta' must be positive");
+  if (auto rs = j.find("rope_scaling"); rs != j.end() && !rs->is_null())
+    throw Error(path + ": rope_scaling is not supported for gemma2");
+
+  auto qs = j.find("query_pre_attn_scalar");
+  if (qs == j.end() || qs->is_null()) throw Error(path + ": missing field 'query_pre_attn_scalar'");
+  const float scalar = get_float(j, path, "", "query_pre_attn_scalar", 0.0f, true);
+  if (!(scalar > 0)) throw Error(path + ": field 'query_pre_attn_scalar' must be positive");
+  c.attn_scale = static_cast<float>(std::pow(static_cast<double>(scalar), -0.5));  // Python float
+  c.attn_softcap = get_softcap(j, path, "attn_logit_softcapping");
+  c.final_softcap = get_softcap(j, path, "final_logit_softcapping");
+  c.sliding_window = get_int(j, path, "sliding_window", 0, false);
+  if (j.contains("sliding_window") && !j["sliding_window"].is_null() && c.sliding_window <= 0)
+    throw Error(path + ": field 'sliding_window' must be positive or null");
+
+  if (c.n_kv_head <= 0) throw Error(path + ": num_key_value_heads must be positive");
+  if (c.n_head % c.n_kv_head != 0)
+    throw Error(path + ": num_attention_heads " + std::to_string(c.n_head) +
+                " is not divisible by num_key_value_heads " + std::to_string(c.n_kv_head));
+  if (c.head_dim <= 0 || c.head_dim % 2 != 0) throw Error(path + ": head_dim must be positive and even for RoPE");
+}
+
 }  // namespace
 
 ModelConfig load_model_config(const std::string& model_dir) {
@@ -201,9 +297,13 @@ ModelConfig load_model_config(const std::string& model_dir) {
       parse_gpt2(j, path, c);
     } else if (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2") {
       parse_llama(j, path, c);
+    } else if (c.model_type == "gpt_neox") {
+      parse_gpt_neox(j, path, c);
+    } else if (c.model_type == "gemma2") {
+      parse_gemma2(j, path, c);
     } else {
       throw Error(path + ": unknown model_type " + quote_for_message(c.model_type) +
-                  " (supported: gpt2, llama, mistral, qwen2)");
+                  " (supported: gpt2, llama, mistral, qwen2, gpt_neox, gemma2)");
     }
   } catch (const json::exception& e) {
     throw Error(path + ": invalid field (" + escape_for_message(e.what()) + ")");

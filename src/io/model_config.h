@@ -4,7 +4,7 @@
 
 namespace nt {
 
-enum class Arch { Gpt2, Llama };
+enum class Arch { Gpt2, Llama, GptNeox, Gemma2 };
 
 // RoPE frequency scaling (config.json "rope_scaling"). None: plain RoPE (rope_scaling null or
 // type "default"). Linear: every inv_freq divided by `factor`. Llama3: Llama-3.1's wavelength-
@@ -43,6 +43,19 @@ struct ModelConfig {
   bool attention_bias = false;  // q_proj, k_proj, v_proj have biases (always for qwen2)
   bool o_proj_bias = false;     // o_proj has a bias (llama attention_bias; never qwen2)
   bool mlp_bias = false;        // gate_proj, up_proj, down_proj have biases (llama mlp_bias)
+
+  // GPT-NeoX (Pythia): RoPE on the first rotary_dims of each head (int(head_dim * rotary_pct)),
+  // base rope_theta (rotary_emb_base); parallel residual x + attn(ln1 x) + mlp(ln2 x).
+  int rotary_dims = 0;  // 0: all of head_dim
+  bool parallel_residual = false;
+
+  // Gemma-2: scores scaled by attn_scale (query_pre_attn_scalar^-0.5; 0: 1/sqrt(head_dim)) and
+  // soft-capped as cap * tanh(s / cap) (0: no cap); logits capped the same way; layers with an even
+  // index attend to their last sliding_window positions only (0: no window).
+  float attn_scale = 0.0f;
+  float attn_softcap = 0.0f;
+  float final_softcap = 0.0f;
+  int sliding_window = 0;
 };
 
 // Parses `<model_dir>/config.json`. Throws nt::Error naming the file on a missing file, malformed

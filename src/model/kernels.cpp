@@ -514,16 +514,20 @@ inline __m256 sum_lanes8(const __m256 (&a)[8]) {
 }
 #endif
 
-// One query head over keys/values [len, hd] (rows hd apart): out = softmax(scale q.k) @ v.
+inline float softcap_value(float s, float cap) { return std::tanh(s / cap) * cap; }
+
+// One query head over keys/values [len, hd] (rows hd apart): out = softmax(scale q.k) @ v (scores
+// soft-capped first when softcap > 0).
 // Plain loops: heads of more than 128 dims (AVX2: other than 128), and CPUs without AVX2.
-void attend_head_plain(const float* q, const float* k, const float* v, int len, int hd, float scale, float* scores,
-                       float* out) {
+void attend_head_plain(const float* q, const float* k, const float* v, int len, int hd, float scale, float softcap,
+                       float* scores, float* out) {
   float mx = -INFINITY;
   for (int t = 0; t < len; ++t) {
     const float* kt = k + static_cast<size_t>(t) * hd;
     float d = 0.0f;
     for (int i = 0; i < hd; ++i) d += q[i] * kt[i];
     scores[t] = d * scale;
+    if (softcap > 0.0f) scores[t] = softcap_value(scores[t], softcap);
     mx = std::max(mx, scores[t]);
   }
   float sum = 0.0f;
@@ -541,8 +545,8 @@ void attend_head_plain(const float* q, const float* k, const float* v, int len, 
 // registers. Scores are taken 16 keys at a time (each key's products in 16 lanes, then
 // sum_lanes16), so a key costs NV FMAs plus ~3 shuffles/adds; values are summed in key order.
 template <int NV>
-void attend_head_avx512(const float* q, const float* k, const float* v, int len, int hd, float scale, float* scores,
-                        float* out) {
+void attend_head_avx512(const float* q, const float* k, const float* v, int len, int hd, float scale, float softcap,
+                        float* scores, float* out) {
   const __mmask16 last = tail_mask(hd - 16 * (NV - 1));
   __mmask16 m[NV];
   __m512 qv[NV];
@@ -567,6 +571,13 @@ void attend_head_avx512(const float* q, const float* k, const float* v, int len,
     const __m512 sc = _mm512_mul_ps(sum_lanes16(acc), _mm512_set1_ps(scale));
     _mm512_mask_storeu_ps(scores + t0, mt, sc);
     maxv = _mm512_mask_max_ps(maxv, mt, maxv, sc);
+  }
+  if (softcap > 0.0f) {  // Gemma-2: a tanh per score (a small share of a step), then the max again
+    maxv = _mm512_set1_ps(-INFINITY);
+    for (int t = 0; t < len; ++t) {
+      scores[t] = softcap_value(scores[t], softcap);
+      maxv = _mm512_max_ps(maxv, _mm512_set1_ps(scores[t]));
+    }
   }
   const __m512 mx = _mm512_set1_ps(hmax(maxv));
   __m512 sumv = _mm512_setzero_ps();
@@ -594,8 +605,8 @@ void attend_head_avx512(const float* q, const float* k, const float* v, int len,
 #if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
 // attend_head_avx512 in 8-float vectors: scores 8 keys at a time (sum_lanes8), values in key order.
 template <int NV>
-void attend_head_avx2(const float* q, const float* k, const float* v, int len, int hd, float scale, float* scores,
-                      float* out) {
+void attend_head_avx2(const float* q, const float* k, const float* v, int len, int hd, float scale, float softcap,
+                      float* scores, float* out) {
   const int last = hd - 8 * (NV - 1);
   const __m256i mlast = lane_mask(last);
   auto load = [&](const float* p, int i) { return i + 1 < NV ? _mm256_loadu_ps(p + 8 * i) : load_lanes(p + 8 * i, last, mlast); };
@@ -617,6 +628,13 @@ void attend_head_avx2(const float* q, const float* k, const float* v, int len, i
     const __m256 sc = _mm256_mul_ps(sum_lanes8(acc), _mm256_set1_ps(scale));
     store_lanes(scores + t0, n, lane_mask(n), sc);
     maxv = _mm256_max_ps(maxv, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sc, _mm256_castsi256_ps(lane_mask(n))));
+  }
+  if (softcap > 0.0f) {  // Gemma-2: a tanh per score, then the max again (as attend_head_avx512)
+    maxv = _mm256_set1_ps(-INFINITY);
+    for (int t = 0; t < len; ++t) {
+      scores[t] = softcap_value(scores[t], softcap);
+      maxv = _mm256_max_ps(maxv, _mm256_set1_ps(scores[t]));
+    }
   }
   const __m256 mx = _mm256_set1_ps(hmax(maxv));
   __m256 sumv = _mm256_setzero_ps();
@@ -643,35 +661,35 @@ void attend_head_avx2(const float* q, const float* k, const float* v, int len, i
 #endif
 
 // Picks the kernel for the head size.
-void attend_head(const float* q, const float* k, const float* v, int len, int hd, float scale, float* scores,
-                 float* out) {
+void attend_head(const float* q, const float* k, const float* v, int len, int hd, float scale, float softcap,
+                 float* scores, float* out) {
 #if defined(__AVX512F__)
   switch ((hd + 15) / 16) {
-    case 1: return attend_head_avx512<1>(q, k, v, len, hd, scale, scores, out);
-    case 2: return attend_head_avx512<2>(q, k, v, len, hd, scale, scores, out);
-    case 3: return attend_head_avx512<3>(q, k, v, len, hd, scale, scores, out);
-    case 4: return attend_head_avx512<4>(q, k, v, len, hd, scale, scores, out);
-    case 5: return attend_head_avx512<5>(q, k, v, len, hd, scale, scores, out);
-    case 6: return attend_head_avx512<6>(q, k, v, len, hd, scale, scores, out);
-    case 7: return attend_head_avx512<7>(q, k, v, len, hd, scale, scores, out);
-    case 8: return attend_head_avx512<8>(q, k, v, len, hd, scale, scores, out);
+    case 1: return attend_head_avx512<1>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 2: return attend_head_avx512<2>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 3: return attend_head_avx512<3>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 4: return attend_head_avx512<4>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 5: return attend_head_avx512<5>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 6: return attend_head_avx512<6>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 7: return attend_head_avx512<7>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 8: return attend_head_avx512<8>(q, k, v, len, hd, scale, softcap, scores, out);
     default: break;
   }
 #elif defined(__AVX2__) && defined(__FMA__)
   switch ((hd + 7) / 8) {
-    case 1: return attend_head_avx2<1>(q, k, v, len, hd, scale, scores, out);
-    case 2: return attend_head_avx2<2>(q, k, v, len, hd, scale, scores, out);
-    case 3: return attend_head_avx2<3>(q, k, v, len, hd, scale, scores, out);
-    case 4: return attend_head_avx2<4>(q, k, v, len, hd, scale, scores, out);
-    case 5: return attend_head_avx2<5>(q, k, v, len, hd, scale, scores, out);
-    case 6: return attend_head_avx2<6>(q, k, v, len, hd, scale, scores, out);
-    case 7: return attend_head_avx2<7>(q, k, v, len, hd, scale, scores, out);
-    case 8: return attend_head_avx2<8>(q, k, v, len, hd, scale, scores, out);
-    case 16: return attend_head_avx2<16>(q, k, v, len, hd, scale, scores, out);
+    case 1: return attend_head_avx2<1>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 2: return attend_head_avx2<2>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 3: return attend_head_avx2<3>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 4: return attend_head_avx2<4>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 5: return attend_head_avx2<5>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 6: return attend_head_avx2<6>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 7: return attend_head_avx2<7>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 8: return attend_head_avx2<8>(q, k, v, len, hd, scale, softcap, scores, out);
+    case 16: return attend_head_avx2<16>(q, k, v, len, hd, scale, softcap, scores, out);
     default: break;
   }
 #endif
-  attend_head_plain(q, k, v, len, hd, scale, scores, out);
+  attend_head_plain(q, k, v, len, hd, scale, softcap, scores, out);
 }
 
 void check_position(const RowInfo& row, const KVCache& cache) {
@@ -811,12 +829,12 @@ void add_inplace(float* y, const float* x, size_t count) {
 
 void attention(const float* q, size_t ldq, const float* k, const float* v, size_t ldkv,
                std::span<const RowInfo> rows, KVCache& cache, int layer, int n_head, int n_kv_head, int head_dim,
-               float* out) {
+               float* out, const AttentionOptions& options) {
   const int q_dim = n_head * head_dim;
   if (ldq == 0) ldq = static_cast<size_t>(q_dim);
   if (ldkv == 0) ldkv = static_cast<size_t>(n_kv_head) * head_dim;
   const int group = n_head / n_kv_head;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const float scale = options.scale > 0.0f ? options.scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
   for (const RowInfo& row : rows) check_position(row, cache);
   // A row whose sequence has no other row in the step (decode) writes its own key and value
   // inside its task, in parallel and just before reading them back (12 layers at batch 45,
@@ -853,14 +871,15 @@ void attention(const float* q, size_t ldq, const float* k, const float* v, size_
       const size_t r = task / static_cast<size_t>(n_kv_head);
       const int kvh = static_cast<int>(task % static_cast<size_t>(n_kv_head));
       const RowInfo& row = rows[r];
-      const int len = row.pos + 1;
-      const size_t kv_off = static_cast<size_t>(kvh) * cache.capacity(row.seq) * head_dim;
+      const int first = options.window > 0 ? std::max(0, row.pos - options.window + 1) : 0;
+      const int len = row.pos + 1 - first;
+      const size_t kv_off = (static_cast<size_t>(kvh) * cache.capacity(row.seq) + first) * head_dim;
       const float* kc = cache.k(row.seq, layer) + kv_off;
       const float* vc = cache.v(row.seq, layer) + kv_off;
       scores.resize(static_cast<size_t>(len));
       if (stores_itself[r]) store_kv_head(k, v, ldkv, rows, r, kvh, cache, layer, head_dim);
       for (int h = kvh * group; h < (kvh + 1) * group; ++h)
-        attend_head(q + r * ldq + h * head_dim, kc, vc, len, head_dim, scale, scores.data(),
+        attend_head(q + r * ldq + h * head_dim, kc, vc, len, head_dim, scale, options.softcap, scores.data(),
                     out + r * q_dim + h * head_dim);
     }
   });

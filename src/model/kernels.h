@@ -42,8 +42,15 @@ void gelu_tanh(float* x, size_t count);
 // y += x
 void add_inplace(float* y, const float* x, size_t count);
 
+// Variants of attention's scores (Gemma-2): defaults give plain softmax(q.k / sqrt(head_dim)).
+struct AttentionOptions {
+  float scale = 0.0f;    // scores = q.k * scale; 0: 1 / sqrt(head_dim)
+  float softcap = 0.0f;  // > 0: scores = softcap * tanh(scores / softcap), before the causal mask
+  int window = 0;        // > 0: a row at position p attends to positions p - window + 1 .. p only
+};
+
 // Writes each row's key and value into the KV cache at its position, then computes causal
-// attention for each row over positions 0..pos of its own sequence.
+// attention for each row over positions 0..pos of its own sequence (see AttentionOptions).
 //   q:    [rows, n_head * head_dim], rows ldq floats apart (0: packed)
 //   k, v: [rows, n_kv_head * head_dim], rows ldkv floats apart (0: packed)
 //   out:  [rows, n_head * head_dim]
@@ -51,7 +58,7 @@ void add_inplace(float* y, const float* x, size_t count);
 // cache capacity is an nt::Error.
 void attention(const float* q, size_t ldq, const float* k, const float* v, size_t ldkv,
                std::span<const RowInfo> rows, KVCache& cache, int layer, int n_head, int n_kv_head, int head_dim,
-               float* out);
+               float* out, const AttentionOptions& options = {});
 
 }  // namespace nt
 

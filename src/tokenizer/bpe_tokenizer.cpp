@@ -113,6 +113,7 @@ struct Source {
   std::vector<std::pair<std::string, int>> vocab;          // token (alphabet form) -> id
   std::vector<std::pair<std::string, std::string>> merges;  // in rank order
   std::vector<std::pair<std::string, int>> added;          // added tokens: literal text -> id
+  std::vector<bool> added_normalized;  // per added token: matched in normalized text (else raw)
   bool add_prefix_space = false;
   std::string pattern = kGpt2Pattern;  // pre-tokenizer regex
   bool ignore_merges = false;          // a piece that is a whole vocab token is not merged (Llama-3)
@@ -297,6 +298,8 @@ Source read_tokenizer_json(const json& j, const std::string& path, bool& split_l
       if (!a.is_object() || !a.contains("id") || !a.contains("content") || !a["content"].is_string())
         throw Error(where + ": expected an object with 'id' and 'content'");
       src.added.emplace_back(a["content"].get<std::string>(), parse_id(a["id"], where));
+      // tokenizers' AddedToken: `normalized` defaults to !special
+      src.added_normalized.push_back(a.value("normalized", !a.value("special", false)));
     }
   }
 
@@ -358,6 +361,43 @@ TokenizerConfig read_tokenizer_config(const std::string& path) {
 
 }  // namespace
 
+// Added tokens found in text as Hugging Face's AddedVocabulary finds them: the leftmost occurrence
+// first, the longest one at that position.
+class AddedTokenSplitter {
+ public:
+  // Call finish() once all are added.
+  void add(const std::string& content, int id) {
+    if (content.empty()) return;
+    tokens_.emplace_back(content, id);
+    first_byte_[static_cast<unsigned char>(content[0])] = true;
+  }
+  void finish() {
+    std::stable_sort(tokens_.begin(), tokens_.end(),
+                     [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  }
+  // Calls text_piece(string_view) for the text between tokens and token(id) for each token, in order.
+  template <class TextFn, class TokenFn>
+  void split(std::string_view text, TextFn text_piece, TokenFn token) const {
+    size_t done = 0;
+    for (size_t pos = 0; pos < text.size(); ++pos) {
+      if (!first_byte_[static_cast<unsigned char>(text[pos])]) continue;
+      for (const auto& [content, id] : tokens_) {
+        if (text.compare(pos, content.size(), content) != 0) continue;
+        if (pos > done) text_piece(text.substr(done, pos - done));
+        token(id);
+        done = pos + content.size();
+        pos = done - 1;
+        break;
+      }
+    }
+    if (done < text.size()) text_piece(text.substr(done));
+  }
+
+ private:
+  std::vector<std::pair<std::string, int>> tokens_;  // longest first
+  std::array<bool, 256> first_byte_{};
+};
+
 struct BpeTokenizer::Impl {
   std::unordered_map<std::string, int> vocab;  // token (alphabet form) -> id
   std::vector<std::string> id_bytes;           // id -> raw bytes (special tokens: literal text)
@@ -367,6 +407,8 @@ struct BpeTokenizer::Impl {
   bool add_prefix_space = false;               // tokenizer.json ByteLevel option
   bool ignore_merges = false;                  // tokenizer.json model.ignore_merges
   bool nfc = false;                            // tokenizer.json normalizer NFC
+  AddedTokenSplitter raw_added;                // added tokens matched before normalization
+  AddedTokenSplitter normalized_added;         // added tokens matched in normalized text
   std::string source;                          // the file(s) it was read from, for messages
   std::unique_ptr<pcre2_code, PcreCodeDeleter> re;
 
@@ -378,6 +420,7 @@ struct BpeTokenizer::Impl {
   void compile_pattern(const std::string& pattern);
   void bpe_piece(std::string_view piece, std::vector<int>& out) const;
   void encode_piece(std::string_view piece, std::vector<int>& out) const;
+  void encode_text(std::string_view text, std::vector<int>& ids) const;
 };
 
 void BpeTokenizer::Impl::compile_pattern(const std::string& pattern) {
@@ -410,8 +453,14 @@ void BpeTokenizer::Impl::build(Source&& src) {
     id_bytes[static_cast<size_t>(id)] = alphabet_to_bytes(tok);
     vocab[std::move(tok)] = id;
   }
-  // Added tokens (tokenizer.json) decode to their literal text; they are not parsed in prompts.
-  for (const auto& [content, id] : src.added) id_bytes[static_cast<size_t>(id)] = content;
+  // Added tokens (tokenizer.json) decode to their literal text and are found in prompts.
+  for (size_t i = 0; i < src.added.size(); ++i) {
+    const auto& [content, id] = src.added[i];
+    id_bytes[static_cast<size_t>(id)] = content;
+    (src.added_normalized[i] ? normalized_added : raw_added).add(content, id);
+  }
+  raw_added.finish();
+  normalized_added.finish();
 
   const ByteAlphabet& a = alphabet();
   for (size_t b = 0; b < 256; ++b) {
@@ -622,30 +671,45 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const std::strin
   return t;
 }
 
+// As tokenizers does: added tokens that are not normalized are cut out of the raw text; each piece
+// between them is normalized (NFC), the normalized added tokens are cut out of it, and what is
+// left is pre-tokenized and BPE-encoded piece by piece.
 std::vector<int> BpeTokenizer::encode(std::string_view text) const {
   std::vector<int> ids;
   if (text.empty()) return ids;
-  if (impl_->nfc && !is_nfc(text))
-    throw Error(impl_->source +
-                ": the text may not be in Unicode NFC form, which this tokenizer's NFC normalizer "
-                "would change and neurontrace does not apply; convert the text to NFC first");
+  ids.reserve(text.size() / 3 + 4);
+  auto add_id = [&](int id) { ids.push_back(id); };
+  impl_->raw_added.split(
+      text,
+      [&](std::string_view piece) {
+        std::string normalized;
+        if (impl_->nfc && !is_nfc(piece)) {
+          normalized = to_nfc(piece);
+          piece = normalized;
+        }
+        impl_->normalized_added.split(piece, [&](std::string_view rest) { impl_->encode_text(rest, ids); }, add_id);
+      },
+      add_id);
+  return ids;
+}
+
+void BpeTokenizer::Impl::encode_text(std::string_view text, std::vector<int>& ids) const {
   std::string prefixed;
-  if (impl_->add_prefix_space && text.front() != ' ') {
+  if (add_prefix_space && text.front() != ' ') {
     prefixed.reserve(text.size() + 1);
     prefixed.append(" ").append(text);
     text = prefixed;
   }
-  ids.reserve(text.size() / 3 + 4);
 
   std::unique_ptr<pcre2_match_data, PcreMatchDataDeleter> md(
-      pcre2_match_data_create_from_pattern(impl_->re.get(), nullptr));
+      pcre2_match_data_create_from_pattern(re.get(), nullptr));
   if (!md) throw Error("tokenizer: out of memory");
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0;
   while (pos < text.size()) {
-    int rc = pcre2_match(impl_->re.get(), subject, text.size(), pos, 0, md.get(), nullptr);
+    int rc = pcre2_match(re.get(), subject, text.size(), pos, 0, md.get(), nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) {  // only invalid UTF-8 is left
-      impl_->encode_piece(text.substr(pos), ids);
+      encode_piece(text.substr(pos), ids);
       break;
     }
     if (rc < 0) {
@@ -656,12 +720,11 @@ std::vector<int> BpeTokenizer::encode(std::string_view text) const {
     }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
     size_t start = ov[0], end = ov[1];
-    if (start > pos) impl_->encode_piece(text.substr(pos, start - pos), ids);  // invalid UTF-8
+    if (start > pos) encode_piece(text.substr(pos, start - pos), ids);  // invalid UTF-8
     if (end <= start) end = start + 1;  // the pattern never matches empty; never loop forever
-    impl_->encode_piece(text.substr(start, end - start), ids);
+    encode_piece(text.substr(start, end - start), ids);
     pos = end;
   }
-  return ids;
 }
 
 std::string BpeTokenizer::token_bytes(int id) const {

@@ -7,11 +7,18 @@
 //    with the Split's regex (Llama-3: ...|\p{N}{1,3}|..., Qwen2: ...|\p{N}|...)
 //  * each piece's UTF-8 bytes mapped through bytes_to_unicode, then merged by lowest rank
 //    (with model.ignore_merges, a piece that is itself a vocab token is taken whole)
-//  * normalizer NFC (Qwen2): text is checked to be in NFC already (see unicode_nfc.h)
+//  * normalizer NFC (GPT-NeoX, Qwen2): text is NFC-normalized (ICU, see unicode_nfc.h)
+//  * added tokens (tokenizer.json added_tokens) are found in text as tokenizers finds them:
+//    those with normalized=false (the special tokens, e.g. GPT-NeoX's <|endoftext|>, <|padding|>)
+//    in the raw text, leftmost first, longest at a position; the pieces between them are
+//    normalized, then those with normalized=true (GPT-NeoX's runs of 2..24 spaces) are found the
+//    same way; what is left is pre-tokenized and merged. (Added tokens' lstrip / rstrip /
+//    single_word options are not applied; the tokenizers neurontrace reads leave them false.)
+//    vocab.json + merges.txt (GPT-2) has no added tokens: "<|endoftext|>" there is plain text.
 //  * special tokens: "<|endoftext|>" (id from the vocab or added_tokens) is EOS and BOS unless
 //    tokenizer_config.json names bos_token / eos_token; add_bos() is tokenizer_config.json's
 //    add_bos_token, else whether the post_processor template starts with a special token
-//    (Llama-3's <|begin_of_text|>). Special tokens are not parsed in text.
+//    (Llama-3's <|begin_of_text|>).
 #include <memory>
 #include <string>
 #include <unordered_map>

@@ -74,6 +74,7 @@ struct SpmTokenizer::Impl {
   std::vector<char> kind;             // id -> 'n' normal/user-defined, 'b' byte, 'c' control/unknown
   std::vector<int> byte_id;           // byte -> id of its <0xXX> piece, -1 if none
   std::vector<int> n_replacement;     // id -> U+FFFDs in a piece made of nothing else, else 0
+  bool dummy_prefix = true;           // the model's normalizer adds '▁' in front (Llama; not Gemma)
 
   std::vector<int> encode_invalid_utf8(std::string_view text) const;
 };
@@ -176,6 +177,10 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::from_file(const std::string& model_p
       if (pos == piece.size()) im.n_replacement[i] = count;
     }
   }
+  // The normalizer spec's add_dummy_prefix, seen from what it does: "a" starts with '▁' or not.
+  std::vector<std::string> pieces;
+  if (im.sp.Encode("a", &pieces).ok() && !pieces.empty())
+    im.dummy_prefix = pieces[0].starts_with("\xE2\x96\x81");
   t->bos_id_ = im.sp.bos_id();
   t->eos_id_ = im.sp.eos_id();
   if (t->bos_id_ >= n) t->bos_id_ = -1;
@@ -229,7 +234,7 @@ std::string SpmTokenizer::decode(const std::vector<int>& ids) const {
     const char kind = impl_->kind[i];
     if (kind == 'c' && id != impl_->sp.unk_id()) continue;  // <s>, </s>: invisible
     const std::string& bytes = impl_->id_bytes[i];
-    if (first && kind == 'n' && !bytes.empty() && bytes[0] == ' ')
+    if (first && impl_->dummy_prefix && kind == 'n' && !bytes.empty() && bytes[0] == ' ')
       out.append(bytes, 1, std::string::npos);
     else
       out += bytes;

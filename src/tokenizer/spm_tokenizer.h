@@ -1,13 +1,14 @@
 #pragma once
-// SentencePiece tokenizer (tokenizer.model, the Llama-2 / Mistral family), through libsentencepiece.
-//  * encode: sentencepiece's own encoding (dummy-prefix '▁', highest-score BPE merges, byte
-//    fallback), without BOS/EOS; empty text gives no tokens. Bytes that are not valid UTF-8
+// SentencePiece tokenizer (tokenizer.model, the Llama-2 / Mistral / Gemma family), through
+// libsentencepiece.
+//  * encode: sentencepiece's own encoding (dummy-prefix '▁' when the model's normalizer adds it,
+//    highest-score BPE merges, byte fallback), without BOS/EOS; empty text gives no tokens. Bytes that are not valid UTF-8
 //    (which sentencepiece would turn into U+FFFD) become their <0xXX> byte tokens instead.
 //  * token_bytes: the piece with '▁' as ' '; byte pieces <0xXX> give the raw byte; control and
 //    unknown pieces give their piece text ("<s>", "</s>", "<unk>").
 //  * decode: token_bytes concatenated, except that control tokens give nothing and the first
 //    other token loses the one leading space the dummy prefix added (as sentencepiece and
-//    Hugging Face decode), so decode(encode(t)) == t and decode({bos} + encode(t)) == t for valid
+//    Hugging Face decode; a model without the dummy prefix, such as Gemma's, keeps it), so decode(encode(t)) == t and decode({bos} + encode(t)) == t for valid
 //    UTF-8 t. Bytes are kept as bytes (no U+FFFD for a half emoji).
 //  * add_bos: true (LlamaTokenizer's default) unless tokenizer_config.json says "add_bos_token".
 #include <memory>
