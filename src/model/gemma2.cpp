@@ -51,7 +51,7 @@ class Gemma2Model : public Model {
     const int64_t Q = static_cast<int64_t>(config.n_head) * config.head_dim;
     const int64_t K = static_cast<int64_t>(config.n_kv_head) * config.head_dim;
     ModelWeights& w = *weights_;
-    embed_ = w.get("model.embed_tokens.weight", {V, C});
+    embed_ = w.row_table("model.embed_tokens.weight", {V, C});
     auto norm = [&](const std::string& name) { return one_plus(w.get(name, {C}), static_cast<size_t>(C)); };
     // Matrices of linear layers ([out, in]), converted to `format` here, once; the float32 bytes
     // they replace are swapped for the stored bytes in weight_bytes_.
@@ -76,17 +76,10 @@ class Gemma2Model : public Model {
           matrix(m + "down_proj.weight", C, M), norm(p + "post_feedforward_layernorm.weight")});
     }
     norm_w_ = norm("model.norm.weight");
-    size_t embed_rows_unused = 0;  // the embedding is read one row per token unless it is the LM head
-    if (config.tie_embeddings) {
-      lm_head_ = Matrix(embed_, static_cast<int>(C), static_cast<int>(V), WeightLayout::OutIn, format);
-      w.release(embed_, /*still_read=*/true);  // the lookup faults back only the rows it reads
-      f32_bytes += lm_head_.f32_bytes();
-      stored_bytes += lm_head_.bytes();
-    } else {
-      lm_head_ = matrix("lm_head.weight", V, C);
-      embed_rows_unused = static_cast<size_t>(V) * C * sizeof(float);
-    }
-    weight_bytes_ = w.bytes_used() - embed_rows_unused - f32_bytes + stored_bytes;
+    // The embedding lookup reads rows from the file (embed_); the LM head is its own converted copy
+    // of the embedding when tied.
+    lm_head_ = matrix(config.tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", V, C);
+    weight_bytes_ = w.bytes_used() - f32_bytes + stored_bytes;
     inv_freq_ = rope_inv_freq(config.head_dim, config.rope_theta, RopeScaling{});
     // transformers: torch.tensor(hidden_size ** 0.5, dtype=float32), multiplied in float32
     embed_scale_ = static_cast<float>(std::sqrt(static_cast<double>(C)));
@@ -125,9 +118,9 @@ class Gemma2Model : public Model {
       if (p < 0 || p >= config_.n_ctx)
         throw Error("position " + std::to_string(p) + " exceeds the model's context of " +
                     std::to_string(config_.n_ctx));
-      const float* e = embed_ + static_cast<size_t>(tok) * C;
       float* xr = s.x.data() + static_cast<size_t>(r) * C;
-      for (int i = 0; i < C; ++i) xr[i] = e[i] * embed_scale_;
+      embed_.copy_row(tok, xr);
+      for (int i = 0; i < C; ++i) xr[i] *= embed_scale_;
     }
     hook(HookSite::Embed, -1, s.x.data(), C);
 
@@ -181,7 +174,7 @@ class Gemma2Model : public Model {
  private:
   ModelConfig config_;
   std::unique_ptr<ModelWeights> weights_;
-  const float* embed_ = nullptr;  // [V, C]
+  RowTable embed_;  // [V, C]
   float embed_scale_ = 1.0f;      // sqrt(C) in float32
   std::vector<Gemma2Block> blocks_;
   std::vector<float> norm_w_;     // [C]  1 + model.norm.weight

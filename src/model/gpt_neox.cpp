@@ -54,7 +54,7 @@ class GptNeoxModel : public Model {
       : config_(config), weights_(std::move(weights)) {
     const int64_t C = config.d_model, M = config.d_mlp, V = config.vocab_size, hd = config.head_dim;
     ModelWeights& w = *weights_;
-    embed_ = w.get("gpt_neox.embed_in.weight", {V, C});
+    embed_ = w.row_table("gpt_neox.embed_in.weight", {V, C});
     // Matrices of linear layers ([out, in]), converted to `format` here, once; the float32 bytes
     // they replace are swapped for the stored bytes in weight_bytes_.
     size_t f32_bytes = 0, stored_bytes = 0;
@@ -92,15 +92,10 @@ class GptNeoxModel : public Model {
     }
     lnf_w_ = w.get("gpt_neox.final_layer_norm.weight", {C});
     lnf_b_ = w.get("gpt_neox.final_layer_norm.bias", {C});
-    size_t embed_rows_unused = 0;  // the embedding is read one row per token unless it is the LM head
-    if (config.tie_embeddings) {
-      lm_head_ = add_matrix(Matrix(embed_, static_cast<int>(C), static_cast<int>(V), WeightLayout::OutIn, format));
-      w.release(embed_, /*still_read=*/true);  // the lookup faults back only the rows it reads
-    } else {
-      lm_head_ = matrix("embed_out.weight", V, C);
-      embed_rows_unused = static_cast<size_t>(V) * C * sizeof(float);
-    }
-    weight_bytes_ = w.bytes_used() - embed_rows_unused - f32_bytes + stored_bytes;
+    // The embedding lookup reads rows from the file (embed_); the LM head is its own converted copy
+    // of the embedding when tied.
+    lm_head_ = matrix(config.tie_embeddings ? "gpt_neox.embed_in.weight" : "embed_out.weight", V, C);
+    weight_bytes_ = w.bytes_used() - f32_bytes + stored_bytes;
     inv_freq_ = rope_inv_freq(config.rotary_dims, config.rope_theta, RopeScaling{});
   }
 
@@ -132,7 +127,7 @@ class GptNeoxModel : public Model {
       if (p < 0 || p >= config_.n_ctx)
         throw Error("position " + std::to_string(p) + " exceeds the model's context of " +
                     std::to_string(config_.n_ctx));
-      std::copy_n(embed_ + static_cast<size_t>(tok) * C, C, s.x.data() + static_cast<size_t>(r) * C);
+      embed_.copy_row(tok, s.x.data() + static_cast<size_t>(r) * C);
     }
     hook(HookSite::Embed, -1, s.x.data(), C);
 
@@ -183,7 +178,7 @@ class GptNeoxModel : public Model {
  private:
   ModelConfig config_;
   std::unique_ptr<ModelWeights> weights_;
-  const float* embed_ = nullptr;  // [V, C]
+  RowTable embed_;  // [V, C]
   std::vector<NeoxBlock> blocks_;
   const float* lnf_w_ = nullptr;  // [C]
   const float* lnf_b_ = nullptr;  // [C]

@@ -573,11 +573,12 @@ void attend_head_avx512(const float* q, const float* k, const float* v, int len,
     maxv = _mm512_mask_max_ps(maxv, mt, maxv, sc);
   }
   if (softcap > 0.0f) {  // Gemma-2: a tanh per score (a small share of a step), then the max again
-    maxv = _mm512_set1_ps(-INFINITY);
+    float capped_max = -INFINITY;
     for (int t = 0; t < len; ++t) {
       scores[t] = softcap_value(scores[t], softcap);
-      maxv = _mm512_max_ps(maxv, _mm512_set1_ps(scores[t]));
+      capped_max = std::max(capped_max, scores[t]);
     }
+    maxv = _mm512_set1_ps(capped_max);
   }
   const __m512 mx = _mm512_set1_ps(hmax(maxv));
   __m512 sumv = _mm512_setzero_ps();
