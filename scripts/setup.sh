@@ -15,6 +15,7 @@ packages=(
   libcairo2-dev
   libsentencepiece-dev
   libcurl4-openssl-dev
+  libzip-dev
   clang libclang-rt-14-dev
   g++-aarch64-linux-gnu qemu-user
   chromium
