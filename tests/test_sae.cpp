@@ -17,6 +17,9 @@
 #include "sae/npy.h"
 #include "sae/npz.h"
 #include "sae/sae.h"
+#include "sae/sae_steering.h"
+#include "runtime/generator.h"
+#include "runtime/session.h"
 #include "test_support.h"
 #include "util/error.h"
 
@@ -474,6 +477,164 @@ TEST(SaeModelCheck, HookAndWidthMustFit) {
   EXPECT_NE(e.find("needs a layer"), std::string::npos) << e;
   e = with_hook(kSaes + "/standard-pre6/blocks.1.hook_resid_pre", "blocks.0.attn.hook_z");
   EXPECT_NE(e.find("does not fit model type 'gpt2'"), std::string::npos) << e;
+}
+
+// ---- steering ----------------------------------------------------------------------------------
+
+class SaeSteering : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    session_ = new Session(open_session(kTiny));
+    sae_ = new std::shared_ptr<const Sae>(Sae::load(kSaes + "/standard-pre6/blocks.1.hook_resid_pre"));
+  }
+  static void TearDownTestSuite() {
+    delete session_;
+    delete sae_;
+  }
+  static Session* session_;
+  static std::shared_ptr<const Sae>* sae_;
+
+  const ModelConfig& config() const { return session_->model->config(); }
+
+  // One prefill of `ids` under `hooks`: the hook's activation after every intervention (an
+  // observer added last), and the logits at the last position.
+  struct Prefill {
+    std::vector<float> resid, last_logits;
+  };
+  Prefill prefill(const std::vector<int>& ids, Hooks& hooks) {
+    Prefill out;
+    hooks.add({HookSite::ResidPre, 1}, [&out](const HookContext& ctx, float* acts) {
+      out.resid.assign(acts, acts + ctx.rows.size() * ctx.width);
+    });
+    KVCache cache(config());
+    cache.open(0, static_cast<int>(ids.size()));
+    StepBatch batch;
+    batch.tokens = ids;
+    for (int p = 0; p < static_cast<int>(ids.size()); ++p) batch.rows.push_back({0, p, false, ids[p]});
+    batch.logit_rows = {static_cast<int>(ids.size()) - 1};
+    out.last_logits.resize(static_cast<size_t>(config().vocab_size));
+    session_->model->forward(batch, cache, &hooks, out.last_logits.data());
+    return out;
+  }
+  std::vector<int> greedy(const std::vector<int>& ids, const Hooks* hooks, bool recompute) {
+    GenerationConfig gen;
+    gen.max_new_tokens = 20;
+    gen.stop_at_eos = false;
+    gen.recompute = recompute;
+    Generator g(*session_->model, hooks);
+    return g.generate({ids}, gen)[0].generated_ids;
+  }
+  void check_golden(const std::string& name, const std::function<void(Hooks&)>& add) {
+    SafetensorsFile g(kSaes + "/goldens/steer_" + name + ".safetensors");
+    const std::vector<int64_t> ids64 = g.read_i64(g.get("input_ids"));
+    const std::vector<int> ids(ids64.begin(), ids64.end());
+    Hooks hooks(config());
+    add(hooks);
+    const Prefill p = prefill(ids, hooks);
+    expect_near_all(p.resid, g.read_f32(g.get("resid_steered")), kTol, name + " resid_steered");
+    expect_near_all(p.last_logits, g.read_f32(g.get("last_logits")), kTol, name + " last_logits");
+    Hooks gen_hooks(config());
+    add(gen_hooks);
+    const std::vector<int64_t> want64 = g.read_i64(g.get("greedy_ids"));
+    const std::vector<int> want(want64.begin(), want64.end());
+    EXPECT_EQ(greedy(ids, &gen_hooks, false), want) << name << " KV-cached";
+    EXPECT_EQ(greedy(ids, &gen_hooks, true), want) << name << " recomputed";
+  }
+};
+Session* SaeSteering::session_ = nullptr;
+std::shared_ptr<const Sae>* SaeSteering::sae_ = nullptr;
+
+TEST_F(SaeSteering, ClampKeepsTheErrorTermAndMatchesTheGolden) {
+  const json spec = sae_goldens()["steering"]["clamp"];
+  SaeLatentEdit edit;
+  edit.latents = {spec["latent"].get<int>()};
+  edit.mode = InterventionMode::Set;
+  edit.value = spec["value"].get<float>();
+  check_golden("clamp", [&](Hooks& h) { add_sae_latent_edit(h, config(), *sae_, edit); });
+
+  // The unsteered latent on the prompt, as the golden lists it.
+  SafetensorsFile g(kSaes + "/goldens/steer_clamp.safetensors");
+  const std::vector<int64_t> ids64 = g.read_i64(g.get("input_ids"));
+  Hooks none(config());
+  const Prefill p = prefill({ids64.begin(), ids64.end()}, none);
+  SaeEncoding enc;
+  (*sae_)->encode(p.resid.data(), static_cast<int>(ids64.size()), enc);
+  const std::vector<float> want = g.read_f32(g.get("latent_acts_unsteered"));
+  for (size_t r = 0; r < want.size(); ++r)
+    EXPECT_NEAR(enc.acts[r * (*sae_)->d_sae() + edit.latents[0]], want[r], kTol) << "token " << r;
+}
+
+TEST_F(SaeSteering, DirectionAddMatchesTheGolden) {
+  const json spec = sae_goldens()["steering"]["add"];
+  SaeDirectionAdd add;
+  add.latents = {spec["latent"].get<int>()};
+  add.strength = spec["strength"].get<float>();
+  check_golden("add", [&](Hooks& h) { add_sae_direction_add(h, config(), *sae_, add); });
+}
+
+TEST_F(SaeSteering, NeutralEditsLeaveTheActivationExactlyAsItWas) {
+  const std::vector<int> ids = session_->encode_prompt("The quick brown fox jumps over the lazy dog", 0);
+  Hooks none(config());
+  const Prefill base = prefill(ids, none);
+  for (const char* mode : {"scale:1", "add:0"}) {
+    Intervention parsed;
+    parse_mode(mode, parsed);
+    SaeLatentEdit edit;
+    edit.latents = {0, 5, 100, 476, 511};
+    edit.mode = parsed.mode;
+    edit.value = parsed.value;
+    Hooks hooks(config());
+    add_sae_latent_edit(hooks, config(), *sae_, edit);
+    const Prefill p = prefill(ids, hooks);
+    EXPECT_EQ(p.resid, base.resid) << mode;
+    EXPECT_EQ(p.last_logits, base.last_logits) << mode;
+  }
+}
+
+TEST_F(SaeSteering, ModesAgreeWithEachOther) {
+  const std::vector<int> ids = session_->encode_prompt("Hello, my name is", 0);
+  auto run = [&](InterventionMode mode, float value, std::vector<float> means = {}) {
+    SaeLatentEdit edit;
+    edit.latents = {476, 300};
+    edit.mode = mode;
+    edit.value = value;
+    edit.means = std::move(means);
+    Hooks hooks(config());
+    add_sae_latent_edit(hooks, config(), *sae_, edit);
+    return prefill(ids, hooks).resid;
+  };
+  EXPECT_EQ(run(InterventionMode::Zero, 0), run(InterventionMode::Scale, 0));
+  EXPECT_EQ(run(InterventionMode::Zero, 0), run(InterventionMode::Set, 0));
+  EXPECT_EQ(run(InterventionMode::Mean, 0, {0.7f, 0.7f}), run(InterventionMode::Set, 0.7f));
+  // An edit for another sequence leaves this one as it was.
+  Hooks none(config());
+  const Prefill base = prefill(ids, none);
+  SaeLatentEdit edit;
+  edit.latents = {476};
+  edit.mode = InterventionMode::Set;
+  edit.value = 5;
+  edit.only_seqs = {1};  // not this sequence (0)
+  Hooks hooks(config());
+  add_sae_latent_edit(hooks, config(), *sae_, edit);
+  EXPECT_EQ(prefill(ids, hooks).resid, base.resid);
+}
+
+TEST_F(SaeSteering, BadEditsAreRefused) {
+  Hooks hooks(config());
+  SaeLatentEdit edit;
+  edit.latents = {512};
+  std::string e = error_of([&] { add_sae_latent_edit(hooks, config(), *sae_, edit); });
+  EXPECT_NE(e.find("latent 512 out of range (the SAE has 512 latents)"), std::string::npos) << e;
+  edit.latents = {1, 2};
+  edit.mode = InterventionMode::Mean;
+  edit.means = {0.5f};
+  e = error_of([&] { add_sae_latent_edit(hooks, config(), *sae_, edit); });
+  EXPECT_NE(e.find("mode mean needs one mean per latent"), std::string::npos) << e;
+  auto topk = Sae::load(kSaes + "/topk-v6/blocks.1.mlp.hook_post");
+  SaeDirectionAdd add;
+  add.latents = {};
+  e = error_of([&] { add_sae_direction_add(hooks, config(), topk, add); });
+  EXPECT_NE(e.find("no SAE latents to steer"), std::string::npos) << e;
 }
 
 }  // namespace
