@@ -39,6 +39,8 @@ class HeaderParser {
     const size_t end = text_.find(quote, pos_);
     if (end == std::string_view::npos) fail("unterminated string");
     std::string s(text_.substr(pos_, end - pos_));
+    for (unsigned char c : s)
+      if (c < 0x20 || c >= 0x7f) fail("non-printable character in a string");
     pos_ = end + 1;
     return s;
   }

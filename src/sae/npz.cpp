@@ -2,6 +2,7 @@
 
 #include <zip.h>
 
+#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -31,8 +32,9 @@ std::string zip_error_text(int code) {
 // allocate what the archive cannot hold).
 constexpr uint64_t kMaxExpansion = 1100;
 
-std::vector<uint8_t> read_member(zip_t* z, const zip_stat_t& st, const std::string& where) {
+std::vector<uint8_t> read_member(zip_t* z, const zip_stat_t& st, uint64_t archive_bytes, const std::string& where) {
   const std::string member = where + " member '" + st.name + "'";
+  if (st.comp_size > archive_bytes) throw Error(member + ": compressed size larger than the archive");
   if (st.comp_method != ZIP_CM_STORE && st.comp_method != ZIP_CM_DEFLATE)
     throw Error(member + ": compression method " + std::to_string(st.comp_method) +
                 " is not supported (stored and deflate are)");
@@ -53,7 +55,13 @@ std::vector<uint8_t> read_member(zip_t* z, const zip_stat_t& st, const std::stri
   return bytes;
 }
 
-NpzArrays read_archive(zip_t* z, const std::string& where) {
+bool printable(const std::string& s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c >= 0x7f) return false;
+  return true;
+}
+
+NpzArrays read_archive(zip_t* z, uint64_t archive_bytes, const std::string& where) {
   const zip_int64_t entries = zip_get_num_entries(z, 0);
   if (entries <= 0) throw Error(where + ": empty .npz archive");
   NpzArrays arrays;
@@ -64,11 +72,12 @@ NpzArrays read_archive(zip_t* z, const std::string& where) {
         !(st.valid & ZIP_STAT_SIZE) || !(st.valid & ZIP_STAT_COMP_SIZE) || !(st.valid & ZIP_STAT_COMP_METHOD))
       throw Error(where + ": unreadable .npz entry " + std::to_string(i) + ": " + zip_strerror(z));
     std::string name = st.name;
+    if (!printable(name)) throw Error(where + ": .npz entry " + std::to_string(i) + " has a non-printable name");
     if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".npy") != 0)
       throw Error(where + ": .npz member '" + name + "' is not a .npy array");
     name.resize(name.size() - 4);
     if (arrays.count(name)) throw Error(where + ": .npz member '" + st.name + "' appears twice");
-    arrays[name] = parse_npy(read_member(z, st, where), where + " member '" + st.name + "'");
+    arrays[name] = parse_npy(read_member(z, st, archive_bytes, where), where + " member '" + st.name + "'");
   }
   return arrays;
 }
@@ -79,7 +88,9 @@ NpzArrays read_npz(const std::string& path) {
   int code = 0;
   Archive z(zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code));
   if (!z) throw Error(path + ": cannot read .npz archive: " + zip_error_text(code));
-  return read_archive(z.get(), path);
+  std::error_code ec;
+  const uintmax_t bytes = std::filesystem::file_size(path, ec);
+  return read_archive(z.get(), ec ? 0 : static_cast<uint64_t>(bytes), path);
 }
 
 NpzArrays read_npz_bytes(std::span<const uint8_t> bytes, const std::string& where) {
@@ -99,7 +110,7 @@ NpzArrays read_npz_bytes(std::span<const uint8_t> bytes, const std::string& wher
     throw Error(where + ": cannot read .npz archive: " + text);
   }
   zip_error_fini(&error);
-  return read_archive(z.get(), where);
+  return read_archive(z.get(), bytes.size(), where);
 }
 
 }  // namespace nt

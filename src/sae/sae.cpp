@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 
 #include "model/kernels.h"
 #include "util/error.h"
@@ -88,7 +89,10 @@ void Sae::activate(float* pre, float* act, std::vector<float>& scratch) const {
       scratch.resize(2 * static_cast<size_t>(n));
       float* ranked = scratch.data();
       float* order = ranked + n;
-      for (int i = 0; i < n; ++i) ranked[i] = decoder_norm_.empty() ? pre[i] : pre[i] * decoder_norm_[i];
+      for (int i = 0; i < n; ++i) {  // NaN ranks last: nth_element needs a strict weak order
+        const float v = decoder_norm_.empty() ? pre[i] : pre[i] * decoder_norm_[i];
+        ranked[i] = std::isnan(v) ? -std::numeric_limits<float>::infinity() : v;
+      }
       std::copy(ranked, ranked + n, order);
       std::nth_element(order, order + (k - 1), order + n, std::greater<float>());
       const float kth = order[k - 1];

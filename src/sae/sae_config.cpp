@@ -12,6 +12,9 @@ namespace {
 
 [[noreturn]] void fail(const std::string& file, const std::string& what) { throw Error(file + ": " + what); }
 
+// A value from the file, quoted and escaped as JSON, so a message stays one line.
+std::string json_quoted(const std::string& s) { return json(s).dump(-1, ' ', false, json::error_handler_t::replace); }
+
 const json* field(const json& j, const char* key) {
   auto it = j.find(key);
   return it == j.end() || it->is_null() ? nullptr : &*it;
@@ -56,7 +59,7 @@ bool is_v6(const json& j, const std::string& file) {
   size_t i = 0;
   int major = 0;
   while (i < s.size() && i < 6 && s[i] >= '0' && s[i] <= '9') major = major * 10 + (s[i++] - '0');
-  if (i == 0 || (i < s.size() && s[i] != '.')) fail(file, "'sae_lens_version' \"" + s + "\" is not a version");
+  if (i == 0 || (i < s.size() && s[i] != '.')) fail(file, "'sae_lens_version' " + json_quoted(s) + " is not a version");
   return major >= 6;
 }
 
@@ -65,7 +68,7 @@ SaeArchitecture parse_architecture(const std::string& name, const std::string& f
   if (name == "jumprelu") return SaeArchitecture::JumpReLU;
   if (name == "topk") return SaeArchitecture::TopK;
   if (name == "gated") return SaeArchitecture::Gated;
-  fail(file, "SAE architecture '" + name + "' is not supported (standard, jumprelu, topk, gated are)");
+  fail(file, "SAE architecture " + json_quoted(name) + " is not supported (standard, jumprelu, topk, gated are)");
 }
 
 SaeNormalization parse_normalization(const json& j, const std::string& file) {
@@ -77,8 +80,8 @@ SaeNormalization parse_normalization(const json& j, const std::string& file) {
   if (name == "none") return SaeNormalization::None;
   if (name == "expected_average_only_in") return SaeNormalization::ExpectedAverageOnlyIn;
   if (name == "constant_norm_rescale") return SaeNormalization::ConstantNormRescale;
-  fail(file, "normalize_activations '" + name +
-                 "' is not supported (none, expected_average_only_in, constant_norm_rescale are)");
+  fail(file, "normalize_activations " + json_quoted(name) +
+                 " is not supported (none, expected_average_only_in, constant_norm_rescale are)");
 }
 
 void refuse_unsupported_shapes(const json& j, const json* meta, const std::string& file) {
@@ -88,7 +91,7 @@ void refuse_unsupported_shapes(const json& j, const json* meta, const std::strin
       if (field(*src, key)) fail(file, std::string("per-head SAEs ('") + key + "') are not supported");
   }
   const std::string reshape = string_field(j, "reshape_activations", "none", file);
-  if (reshape != "none") fail(file, "reshape_activations '" + reshape + "' is not supported (none is)");
+  if (reshape != "none") fail(file, "reshape_activations " + json_quoted(reshape) + " is not supported (none is)");
 }
 
 void read_v6(const json& j, SaeConfig& c, const std::string& file) {
@@ -97,7 +100,8 @@ void read_v6(const json& j, SaeConfig& c, const std::string& file) {
   refuse_unsupported_shapes(j, meta, file);
   if (!field(j, "architecture")) fail(file, "missing 'architecture' (required in a SAELens 6.x cfg.json)");
   c.architecture = parse_architecture(string_field(j, "architecture", "", file), file);
-  c.hook_name = meta ? string_field(*meta, "hook_name", "", file) : "";
+  c.hook_name = string_field(j, "hook_name", "", file);
+  if (meta) c.hook_name = string_field(*meta, "hook_name", c.hook_name, file);
   if (c.architecture == SaeArchitecture::TopK) {
     const json* k = field(j, "k");
     c.k = k ? positive_int(*k, "'k'", file) : 100;
@@ -118,7 +122,7 @@ void read_pre6(const json& j, SaeConfig& c, const std::string& file) {
     if (!k) fail(file, "activation 'topk' without 'activation_fn_kwargs.k'");
     c.k = positive_int(*k, "'activation_fn_kwargs.k'", file);
   } else if (activation != "relu") {
-    fail(file, "activation '" + activation + "' is not supported (relu and topk are)");
+    fail(file, "activation " + json_quoted(activation) + " is not supported (relu and topk are)");
   }
   if (bool_field(j, "finetuning_scaling_factor", false, file))
     fail(file, "'finetuning_scaling_factor' true is not supported");
@@ -161,6 +165,8 @@ SaeConfig parse_sae_config(const std::string& text, const std::string& file) {
   else
     read_pre6(j, c, file);
   if (c.hook_name.empty()) fail(file, "no hook name (metadata.hook_name, hook_name or hook_point)");
+  for (unsigned char ch : c.hook_name)
+    if (ch < 0x20 || ch == 0x7f) fail(file, "hook name " + json_quoted(c.hook_name) + " has a control character");
   c.apply_b_dec_to_input = bool_field(j, "apply_b_dec_to_input", true, file);
   c.normalization = parse_normalization(j, file);
   if (c.architecture == SaeArchitecture::TopK && c.k > c.d_sae)
