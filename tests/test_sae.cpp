@@ -480,6 +480,21 @@ TEST(SaeModelCheck, HookAndWidthMustFit) {
   EXPECT_NE(e.find("does not fit model type 'gpt2'"), std::string::npos) << e;
 }
 
+// The trained SAE shipped beside gpt2-wiki: a 6.x folder with sparsity.safetensors, fitting the model.
+TEST(SaeLoading, TrainedGpt2WikiSaeWithSparsity) {
+  auto sae = Sae::load(shared_path("models/gpt2-wiki-saes/blocks.2.hook_resid_post"));
+  EXPECT_EQ(sae->d_in(), 192);
+  EXPECT_EQ(sae->d_sae(), 1536);
+  EXPECT_EQ(sae->hook_point(load_model_config(shared_path("models/gpt2-wiki"))), (HookPoint{HookSite::ResidPost, 2}));
+  ASSERT_EQ(sae->log10_density().size(), 1536u);
+  int never = 0, dense = 0;  // its README: 1 latent never active, 36 active on more than 10 % of tokens
+  for (float v : sae->log10_density()) never += v <= -9.99f, dense += v > -1.0f;
+  EXPECT_EQ(never, 1);
+  EXPECT_EQ(dense, 36);
+  const std::string e = error_of([&] { sae->hook_point(load_model_config(kTiny)); });
+  EXPECT_NE(e.find("does not fit model type 'gpt2': layer 2 out of range"), std::string::npos) << e;
+}
+
 // ---- steering ----------------------------------------------------------------------------------
 
 class SaeSteering : public ::testing::Test {
