@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "model/kernels.h"
+#include "util/thread_pool.h"
 #include "util/error.h"
 
 namespace nt {
@@ -127,9 +128,11 @@ void Sae::encode(const float* x, int rows, SaeEncoding& out) const {
       for (int j = 0; j < d_in; ++j) row[j] -= b_dec_[j];
   }
   linear(sae_in.data(), rows, W_enc_, b_enc_.empty() ? nullptr : b_enc_.data(), out.pre.data());
-  std::vector<float> scratch;
-  for (int r = 0; r < rows; ++r)
-    activate(out.pre.data() + static_cast<size_t>(r) * d_sae, out.acts.data() + static_cast<size_t>(r) * d_sae, scratch);
+  // Rows are independent; TopK's selection is worth spreading over the pool's threads.
+  thread_pool().parallel_for(static_cast<size_t>(rows), 1, [&](size_t begin, size_t end) {
+    std::vector<float> scratch;
+    for (size_t r = begin; r < end; ++r) activate(out.pre.data() + r * d_sae, out.acts.data() + r * d_sae, scratch);
+  });
 }
 
 void Sae::decode(const float* acts, int rows, const float* norm_coeff, float* recons) const {
