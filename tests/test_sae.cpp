@@ -350,6 +350,7 @@ TEST(SaeConfigParsing, RefusalsNameTheFileAndTheProblem) {
        "activation \"tanh-relu\" is not supported"},
       {R"({"d_in": 8, "d_sae": 8, "hook_name": "blocks.0.hook_z", "hook_head_index": 3})", "per-head SAEs"},
       {R"({"d_in": 8, "d_sae": 8, "hook_name": "b", "activation_fn_str": "topk"})", "activation_fn_kwargs.k"},
+      {R"({"d_in": 8, "d_sae": 8, "hook_name": "b", "architecture": "topk"})", "activation_fn_kwargs.k"},  // fuzz find
       {R"({"d_in": 8, "d_sae": 4, "hook_name": "b", "activation_fn_str": "topk", "activation_fn_kwargs": {"k": 5}})",
        "k = 5 exceeds d_sae = 4"},
       {R"({"d_in": 8, "d_sae": 8})", "no hook name"},

@@ -115,11 +115,11 @@ void read_pre6(const json& j, SaeConfig& c, const std::string& file) {
   c.hook_name = string_field(j, "hook_name", string_field(j, "hook_point", "", file), file);
   std::string activation = string_field(j, "activation_fn_str", string_field(j, "activation_fn", "relu", file), file);
   c.architecture = parse_architecture(string_field(j, "architecture", "standard", file), file);
-  if (activation == "topk") {
+  if (activation == "topk" || c.architecture == SaeArchitecture::TopK) {  // either spelling needs its k
     c.architecture = SaeArchitecture::TopK;
     const json* kwargs = field(j, "activation_fn_kwargs");
     const json* k = kwargs && kwargs->is_object() ? field(*kwargs, "k") : nullptr;
-    if (!k) fail(file, "activation 'topk' without 'activation_fn_kwargs.k'");
+    if (!k) fail(file, "topk without 'activation_fn_kwargs.k'");
     c.k = positive_int(*k, "'activation_fn_kwargs.k'", file);
   } else if (activation != "relu") {
     fail(file, "activation " + json_quoted(activation) + " is not supported (relu and topk are)");
