@@ -16,6 +16,7 @@ packages=(
   libsentencepiece-dev
   libicu-dev
   libcurl4-openssl-dev
+  libzip-dev
   clang libclang-rt-14-dev
   g++-aarch64-linux-gnu qemu-user
   chromium
