@@ -110,14 +110,10 @@ class Gemma2Model : public Model {
       if (hooks && hooks->any({site, layer})) hooks->run({site, layer}, rows, acts, width);
     };
 
+    check_step(batch, config_);
     // Embeddings: x = embed_tokens[token] * sqrt(C) (positions enter through RoPE only)
     for (int r = 0; r < n; ++r) {
       const int tok = batch.tokens[r];
-      const int p = batch.rows[r].pos;
-      if (tok < 0 || tok >= config_.vocab_size) throw Error("token id " + std::to_string(tok) + " out of range");
-      if (p < 0 || p >= config_.n_ctx)
-        throw Error("position " + std::to_string(p) + " exceeds the model's context of " +
-                    std::to_string(config_.n_ctx));
       float* xr = s.x.data() + static_cast<size_t>(r) * C;
       embed_.copy_row(tok, xr);
       for (int i = 0; i < C; ++i) xr[i] *= embed_scale_;

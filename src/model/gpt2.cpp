@@ -96,14 +96,11 @@ class Gpt2Model : public Model {
       if (hooks && hooks->any({site, layer})) hooks->run({site, layer}, rows, acts, width);
     };
 
+    check_step(batch, config_);
     // Embeddings: x = wte[token] + wpe[pos]
     for (int r = 0; r < n; ++r) {
       const int tok = batch.tokens[r];
       const int p = batch.rows[r].pos;
-      if (tok < 0 || tok >= config_.vocab_size) throw Error("token id " + std::to_string(tok) + " out of range");
-      if (p < 0 || p >= config_.n_ctx)
-        throw Error("position " + std::to_string(p) + " exceeds the model's context of " +
-                    std::to_string(config_.n_ctx));
       wte_.copy_row(tok, s.x.data() + static_cast<size_t>(r) * C);
       wpe_.copy_row(p, s.out.data() + static_cast<size_t>(r) * C);
     }

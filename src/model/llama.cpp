@@ -116,14 +116,10 @@ class LlamaModel : public Model {
       if (hooks && hooks->any({site, layer})) hooks->run({site, layer}, rows, acts, width);
     };
 
+    check_step(batch, config_);
     // Embeddings: x = embed_tokens[token] (positions enter through RoPE only)
     for (int r = 0; r < n; ++r) {
       const int tok = batch.tokens[r];
-      const int p = batch.rows[r].pos;
-      if (tok < 0 || tok >= config_.vocab_size) throw Error("token id " + std::to_string(tok) + " out of range");
-      if (p < 0 || p >= config_.n_ctx)
-        throw Error("position " + std::to_string(p) + " exceeds the model's context of " +
-                    std::to_string(config_.n_ctx));
       embed_.copy_row(tok, s.x.data() + static_cast<size_t>(r) * C);
     }
     hook(HookSite::Embed, -1, s.x.data(), C);

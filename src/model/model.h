@@ -23,6 +23,10 @@ struct StepBatch {
   int last_layer = -1;            // with no logit rows: stop after this block (-1: run every block)
 };
 
+// Throws nt::Error when a row's token id is outside the vocabulary or its position outside the
+// context: the one check every architecture's forward pass makes before reading embeddings.
+void check_step(const StepBatch& batch, const ModelConfig& config);
+
 class Model {
  public:
   virtual ~Model() = default;
