@@ -20,7 +20,8 @@ packages=(
   clang libclang-rt-14-dev
   g++-aarch64-linux-gnu qemu-user
   chromium
-  python3
+  python3 python3-dev python3-numpy python3-venv python3-pytest pybind11-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()
