@@ -173,6 +173,10 @@ TEST_F(StudyShards, WrongPartsAreRefused) {
   auto bf16 = run_cli({"--weights", "bf16", "study", "merge", a0, a1, "--out", out});
   EXPECT_EQ(bf16.exit_code, 1);
   EXPECT_EQ(bf16.err, "neurontrace: error: study merge: the parts were made with --weights f32, this merge runs with bf16\n");
+  // One shard of one is a part too (an array of one task).
+  const std::string whole = part("whole", 0, 1, config_, kTiny);
+  EXPECT_TRUE(fs::exists(whole + "/part.json"));
+  EXPECT_FALSE(fs::exists(whole + "/study.json"));
   auto bad_shard = run_shard(config_, 2, 2, dir_.file("x"));
   EXPECT_EQ(bad_shard.exit_code, 1);
   EXPECT_EQ(bad_shard.err, "neurontrace: error: --shard: expected I/N with 0 <= I < N (got '2/2')\n");

@@ -48,7 +48,7 @@ int run_study_command(const StudyCliOptions& o) {
     if (rank_count() > 1) throw Error("--shard: not under mpirun (the ranks already split the study)");
     so.shard = parse_shard(o.shard);
     run_study(so);
-    if (::isatty(2)) std::cerr << "neurontrace: shard " << so.shard.text() << " written to " << o.out << "\n";
+    if (::isatty(2)) std::cerr << "neurontrace: shard " << so.shard->text() << " written to " << o.out << "\n";
     return 0;
   }
   StudyOutcome r = run_study_on_ranks(so);

@@ -212,7 +212,7 @@ std::vector<GenerationResult> generate_and_record(const StudyConfig& cfg, Sessio
   GenerationConfig gen = cfg.gen;
   gen.feed_last_token = true;
   gen.skip.assign(groups.texts.size(), 0);
-  const std::vector<char> wanted = wanted_groups(groups, opt.shard);
+  const std::vector<char> wanted = wanted_groups(groups, opt.shard.value_or(Shard{}));
   std::vector<int> remaining =
       restore_groups(cps, groups, wanted, opt.restore_only, rec, generations, gen.skip, outcome);
   if (opt.log && outcome.groups_restored > 0 && !opt.restore_only)
@@ -655,9 +655,9 @@ std::string write_results(StudyResults&& r, const std::string& out_dir) {
 
 // part.json, once every group of the shard is checkpointed.
 void write_part(const StudyConfig& cfg, const ModelIdentity& identity, const Groups& groups, const StudyOptions& opt) {
-  StudyPart part{opt.out_dir, opt.shard, fs::absolute(cfg.path).string(), study_config_hash(cfg), identity.path,
+  StudyPart part{opt.out_dir, *opt.shard, fs::absolute(cfg.path).string(), study_config_hash(cfg), identity.path,
                  identity.fingerprint, weight_format_name(default_weight_format()), NT_VERSION, {}};
-  const std::vector<char> wanted = wanted_groups(groups, opt.shard);
+  const std::vector<char> wanted = wanted_groups(groups, *opt.shard);
   for (size_t g = 0; g < wanted.size(); ++g)
     if (wanted[g]) part.groups.push_back(static_cast<int>(g));
   write_study_part(part);
@@ -688,7 +688,7 @@ StudyOutcome run_study(const StudyOptions& opt) {
 
   StudyOutcome outcome;
   const auto generations = generate_and_record(cfg, session, groups, cps, *rec, opt, outcome);
-  if (opt.shard.count > 1) {
+  if (opt.shard) {
     write_part(cfg, identity, groups, opt);
     return outcome;
   }

@@ -6,6 +6,7 @@
 // they finish, so a killed study resumes where it stopped.
 #include <functional>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,9 @@ struct StudyOptions {
   std::function<void(const GenerationProgress&)> progress;
   std::ostream* tables = nullptr;  // where the consistency tables are printed (stdout), or null
   std::ostream* log = nullptr;     // diagnostics (stderr), or null
-  // count > 1: generate only this shard's prompt groups into out_dir and write its part
+  // Set: generate only this shard's prompt groups into out_dir and write its part
   // (study/study_part.h); `study merge` makes the report from all parts.
-  Shard shard;
+  std::optional<Shard> shard;
   // Every prompt group must come from its checkpoint (merging parts): a missing one is an error.
   bool restore_only = false;
 };

@@ -46,7 +46,7 @@ StudyOutcome merge_study(const std::vector<std::string>& part_dirs, StudyOptions
   collect_checkpoints(parts, options.out_dir);
   options.config_path = parts.front().config_path;
   options.model = parts.front().model_path;
-  options.shard = Shard{};
+  options.shard.reset();
   options.restore_only = true;
   return run_study(options);
 }
