@@ -12,8 +12,10 @@
 #include "commands.h"
 #include "io/model_identity.h"
 #include "io/prompts_file.h"
+#include "sae/sae_open.h"
 #include "steer/steering_json.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt::cli {
 
@@ -24,6 +26,10 @@ struct SteerOptions {
   std::vector<std::string> prompts;
   std::string prompts_file;
   std::string ablate;  // neurons
+  std::string sae;     // an SAE whose latents are steered instead
+  SaeOpenOptions sae_options;
+  std::vector<int> latents;
+  std::string direction;  // add:S
   std::string site;    // default hook_resid_post, or the trace's site
   std::string mode = "zero";
   std::string where = "all";
@@ -98,11 +104,43 @@ void print_side_by_side(const std::string& a_title, const std::string& a, const 
   }
 }
 
+int report(const SteerOptions& o, const Session& session, const ModelIdentity& id, const SteeringResult& r);
+
+// --sae: the latents (--latents) edited by --mode with the SAE's error term kept, or their decoder
+// rows added (--direction add:S).
+int run_sae_steer(const SteerOptions& o, const std::vector<std::string>& texts) {
+  if (!o.ablate.empty() || !o.from_trace.empty())
+    throw Error("--sae steers the SAE's latents given by --latents, not neurons (--ablate, --from-trace)");
+  if (o.latents.empty()) throw Error("--sae needs the latents to steer: --latents 476,300");
+  SteeringOptions opt;
+  opt.gen = o.gen;
+  opt.concept_words = o.concept_words;
+  opt.controls = o.controls;
+  opt.control_seed = o.control_seed;
+  opt.sae.latents = o.latents;
+  if (!o.direction.empty()) {
+    if (o.mode != "zero") throw Error("give either --mode (latent edit) or --direction (decoder rows added), not both");
+    if (o.direction.rfind("add:", 0) != 0) throw Error("--direction: expected add:S, got " + quote_for_message(o.direction));
+    parse_mode(o.direction, opt.intervention);
+    opt.sae.direction = true;
+  } else {
+    parse_mode(o.mode, opt.intervention);
+  }
+  opt.intervention.where = parse_where(o.where);
+  Session session = open_session(o.model);
+  const ModelConfig& config = session.model->config();
+  opt.sae.sae = open_sae(o.sae, o.sae_options, config);
+  check_steering_options(opt, config);
+  return report(o, session, model_identity(session.model_dir, config), run_steering(session, texts, opt));
+}
+
 int run_steer(const SteerOptions& o) {
   std::vector<std::string> texts = o.prompts;
   if (!o.prompts_file.empty())
     for (auto& p : load_prompts(o.prompts_file)) texts.push_back(p);
   if (texts.empty()) throw Error("no prompt given (use -p TEXT or --prompts FILE.json)");
+  if (!o.sae.empty()) return run_sae_steer(o, texts);
+  if (!o.latents.empty() || !o.direction.empty()) throw Error("--latents and --direction steer an SAE's latents: give --sae");
   if (o.ablate.empty() == o.from_trace.empty())
     throw Error("give the neurons with either --ablate L11N197,... or --from-trace trace.json --top N");
   SteeringOptions opt;
@@ -128,7 +166,10 @@ int run_steer(const SteerOptions& o) {
   }
   check_steering_options(opt, config);
 
-  SteeringResult r = run_steering(session, texts, opt);
+  return report(o, session, id, run_steering(session, texts, opt));
+}
+
+int report(const SteerOptions& o, const Session& session, const ModelIdentity& id, const SteeringResult& r) {
   nlohmann::json j = steering_json(r);
   j["model"] = id.to_json();
   j["concept_words"] = o.concept_words;
@@ -138,7 +179,7 @@ int run_steer(const SteerOptions& o) {
     return 0;
   }
   const int width = terminal_width();
-  std::cout << "Intervention: " << r.intervention.describe() << "\n\n";
+  std::cout << "Intervention: " << r.description << "\n\n";
   for (const auto& p : r.prompts) {
     std::cout << "Prompt: " << p.prompt << "\n";
     if (p.first_divergence < 0) std::cout << "(steered text is identical to the unsteered text)\n";
@@ -147,8 +188,12 @@ int run_steer(const SteerOptions& o) {
                        marked(*session.tokenizer, p.prompt_ids, p.steered_ids, p.first_divergence), width);
     std::cout << "\n";
   }
-  std::cout << fmt::format("Effect against {} random controls ({} neurons each, same site and layers)\n", o.controls,
-                           r.intervention.neurons.size());
+  if (r.sae.sae)
+    std::cout << fmt::format("Effect against {} random controls ({} other latents of the same SAE each)\n", o.controls,
+                             r.sae.latents.size());
+  else
+    std::cout << fmt::format("Effect against {} random controls ({} neurons each, same site and layers)\n", o.controls,
+                             r.intervention.neurons.size());
   std::cout << "Measure            Effect   Control median   Control 5%..95%        Percentile\n";
   for (const auto& s : r.summary)
     std::cout << fmt::format("{:<16} {:>9.4f}   {:>14.4f}   {:>9.4f}..{:<9.4f}   {:>9.1f}%\n", s.measure, s.effect,
@@ -168,6 +213,10 @@ Command add_steer(CLI::App& app) {
   cmd->add_option("-p,--prompt", o->prompts, "Prompt text (repeatable)");
   cmd->add_option("--prompts", o->prompts_file, "JSON file {\"prompts\": [...]}");
   cmd->add_option("--ablate", o->ablate, "Neurons to steer: L11N197,L11N373 or 11:197,11:373");
+  cmd->add_option("--sae", o->sae, "Steer this SAE's latents: a SAELens folder, a params.npz, or a Hub id ORG/REPO/FOLDER");
+  cmd->add_option("--latents", o->latents, "With --sae: the latents to steer (comma-separated)")->delimiter(',');
+  cmd->add_option("--direction", o->direction, "With --sae: add:S adds S x W_dec[i] of each latent, without encoding");
+  add_sae_flags(*cmd, o->sae_options);
   cmd->add_option("--site", o->site,
                   "Hook site of the neurons, every layer: hook_resid_post (default, or the trace's), mlp.hook_post, "
                   "blocks.*.mlp.hook_pre, ... (the model must fire it)");
@@ -183,7 +232,10 @@ Command add_steer(CLI::App& app) {
   add_generation_flags(*cmd, o->gen);
   cmd->add_flag("--json", o->json, "Print texts, token ids and all measures as JSON");
   cmd->add_option("--out", o->out, "Also write the JSON to this file");
-  return {cmd, naming_flags({{"steer.top_n", "--top"}, {"steer.controls", "--controls"}, {"steer.mode", "--mode"}},
+  return {cmd, naming_flags({{"steer.top_n", "--top"},
+                             {"steer.controls", "--controls"},
+                             {"steer.mode", "--mode"},
+                             {"steer.direction", "--direction"}},
                             [o] { return run_steer(*o); })};
 }
 
