@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "io/model_identity.h"
 #include "io/prompts_file.h"
+#include "sae/sae_latent_means.h"
 #include "sae/sae_open.h"
 #include "steer/steering_json.h"
 #include "util/error.h"
@@ -30,6 +31,7 @@ struct SteerOptions {
   SaeOpenOptions sae_options;
   std::vector<int> latents;
   std::string direction;  // add:S
+  std::string baseline;   // --sae --mode mean: prompts whose tokens give each latent's mean
   std::string site;    // default hook_resid_post, or the trace's site
   std::string mode = "zero";
   std::string where = "all";
@@ -130,6 +132,12 @@ int run_sae_steer(const SteerOptions& o, const std::vector<std::string>& texts) 
   Session session = open_session(o.model);
   const ModelConfig& config = session.model->config();
   opt.sae.sae = open_sae(o.sae, o.sae_options, config);
+  if (opt.intervention.mode == InterventionMode::Mean) {
+    if (o.baseline.empty()) throw Error("--mode mean with --sae needs --baseline FILE.json (prompts giving each latent's mean)");
+    opt.sae.latent_means = sae_latent_means(*session.model, *opt.sae.sae, session.encode_prompts(load_prompts(o.baseline)));
+  } else if (!o.baseline.empty()) {
+    throw Error("--baseline gives the latents' means for --mode mean; the mode is " + quote_for_message(o.mode));
+  }
   check_steering_options(opt, config);
   return report(o, session, model_identity(session.model_dir, config), run_steering(session, texts, opt));
 }
@@ -216,6 +224,8 @@ Command add_steer(CLI::App& app) {
   cmd->add_option("--sae", o->sae, "Steer this SAE's latents: a SAELens folder, a params.npz, or a Hub id ORG/REPO/FOLDER");
   cmd->add_option("--latents", o->latents, "With --sae: the latents to steer (comma-separated)")->delimiter(',');
   cmd->add_option("--direction", o->direction, "With --sae: add:S adds S x W_dec[i] of each latent, without encoding");
+  cmd->add_option("--baseline", o->baseline,
+                  "With --sae --mode mean: prompts, JSON {\"prompts\": [...]}, whose tokens give each latent's mean");
   add_sae_flags(*cmd, o->sae_options);
   cmd->add_option("--site", o->site,
                   "Hook site of the neurons, every layer: hook_resid_post (default, or the trace's), mlp.hook_post, "
