@@ -28,6 +28,7 @@
 #include "io/model_weights.h"
 #include "io/safetensors.h"
 #include "io/sha256.h"
+#include "sae/sae_open.h"
 #include "test_support.h"
 #include "util/error.h"
 
@@ -591,3 +592,21 @@ TEST_F(HubDownload, CliGeneratesWithAModelItDownloads) {
 }
 
 }  // namespace
+
+// An SAE named by Hub id (sae/sae_open.h): only its files are fetched (cfg.json and
+// sae_weights.safetensors here; the repository has no sparsity.safetensors or params.npz), into
+// the same cache, and the next open needs no network.
+TEST_F(HubDownload, SaeByHubIdFetchesOnlyItsFiles) {
+  const std::string sae_dir = shared_path("fixtures/saes/gpt2-tiny/standard-pre6/blocks.1.hook_resid_pre");
+  start({}, sae_dir);
+  const ModelConfig model = load_model_config(fixture_dir());
+  auto sae = open_sae(kRepo, {}, model);
+  EXPECT_EQ(sae->d_sae(), 512);
+  const auto heads = hub_requests("HEAD", "/" + kRepo + "/resolve/");
+  ASSERT_EQ(heads.size(), 2u);
+  std::set<std::string> files;
+  for (const auto& h : heads) files.insert(fs::path(std::string(h["path"])).filename().string());
+  EXPECT_EQ(files, (std::set<std::string>{"cfg.json", "sae_weights.safetensors"}));
+  server_->stop();
+  EXPECT_EQ(open_sae(kRepo, {}, model)->source(), sae->source());
+}
