@@ -1,5 +1,5 @@
-// neurontrace steer: generate with and without an intervention on chosen neurons (same seed),
-// show the texts side by side, and measure the effect against random-neuron controls.
+// neurontrace steer: generate with and without an intervention on chosen neurons or SAE latents (same
+// seed), show the texts side by side, and measure the effect against random controls.
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -216,7 +216,7 @@ int report(const SteerOptions& o, const Session& session, const ModelIdentity& i
 Command add_steer(CLI::App& app) {
   auto o = std::make_shared<SteerOptions>();
   o->gen.max_new_tokens = 32;
-  CLI::App* cmd = app.add_subcommand("steer", "Generate with neurons switched off or on, and measure the effect");
+  CLI::App* cmd = app.add_subcommand("steer", "Generate with neurons or SAE latents switched off or on, and measure the effect");
   cmd->add_option("-m,--model", o->model, "Model folder in Hugging Face layout")->required();
   cmd->add_option("-p,--prompt", o->prompts, "Prompt text (repeatable)");
   cmd->add_option("--prompts", o->prompts_file, "JSON file {\"prompts\": [...]}");
@@ -237,7 +237,7 @@ Command add_steer(CLI::App& app) {
   cmd->add_option("--trace-positions", o->trace_positions, "With --from-trace: which positions setting's table");
   cmd->add_option("--concept-words", o->concept_words, "Words of the concept, for the concept score (comma-separated)")
       ->delimiter(',');
-  cmd->add_option("--controls", o->controls, "Random-neuron control runs")->capture_default_str()->check(CLI::Range(0, 1000));
+  cmd->add_option("--controls", o->controls, "Random control runs (other neurons, or other latents of the SAE)")->capture_default_str()->check(CLI::Range(0, 1000));
   cmd->add_option("--control-seed", o->control_seed, "Seed of the random controls")->capture_default_str();
   add_generation_flags(*cmd, o->gen);
   cmd->add_flag("--json", o->json, "Print texts, token ids and all measures as JSON");

@@ -105,10 +105,6 @@ std::vector<float> teacher_forced_logits(Model& model, const Hooks* hooks, const
   return logits;
 }
 
-}  // namespace
-
-namespace {
-
 void check_sae_steering(const SteeringOptions& opt, const ModelConfig& config) {
   const Sae& sae = *opt.sae.sae;
   sae.hook_point(config);
@@ -118,7 +114,7 @@ void check_sae_steering(const SteeringOptions& opt, const ModelConfig& config) {
     throw OptionError("steer.direction", "direction steering adds S x W_dec[i]: its mode is add:S");
   if (opt.intervention.mode == InterventionMode::Mean && opt.sae.latent_means.size() != static_cast<size_t>(sae.d_sae()))
     throw OptionError("steer.mode", "mean needs the mean of every latent of " + sae.source() +
-                                        " (latents taken from a trace that has a baseline)");
+                                        " (each latent's mean over baseline prompts)");
 }
 
 }  // namespace
@@ -159,14 +155,10 @@ std::string describe_sae_steering(const SteeringOptions& opt) {
     if (!latents.empty()) latents += ',';
     latents += std::to_string(i);
   }
-  Intervention iv = opt.intervention;
-  iv.neurons.clear();
-  std::string text = iv.describe();  // "<mode> <site>  (<where>)"
-  const std::string mode = text.substr(0, text.find(' '));
-  const std::string where = text.substr(text.rfind('('));
-  return fmt::format("{} SAE latents {} of {} at {} {}",
+  const std::string mode = mode_text(opt.intervention.mode, opt.intervention.value);
+  return fmt::format("{} SAE latents {} of {} at {} ({})",
                      s.direction ? "direction " + mode + " x W_dec of" : mode + " (error term kept) on", latents,
-                     s.sae->source(), s.sae->config().hook_name, where);
+                     s.sae->source(), s.sae->config().hook_name, where_text(opt.intervention.where));
 }
 
 // Registers the hooks of one variant: `units` (neurons, or latents as {0, i}) steered in `seqs`.
