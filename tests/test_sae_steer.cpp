@@ -146,8 +146,10 @@ TEST(SaeSteerCli, BadInputsRefusedWithOneLine) {
   EXPECT_NE(e.find("512 latents"), std::string::npos) << e;
   e = refusal({"steer", "-m", kTiny, "--sae", kStandard, "-p", p});
   EXPECT_NE(e.find("--latents"), std::string::npos) << e;
-  e = refusal({"steer", "-m", kTiny, "--sae", kStandard, "--latents", "3", "--mode", "scale:2", "--direction", "add:1", "-p", p});
-  EXPECT_NE(e.find("not both"), std::string::npos) << e;
+  for (const char* mode : {"scale:2", "zero"}) {
+    e = refusal({"steer", "-m", kTiny, "--sae", kStandard, "--latents", "3", "--mode", mode, "--direction", "add:1", "-p", p});
+    EXPECT_NE(e.find("not both"), std::string::npos) << e;
+  }
   e = refusal({"steer", "-m", kTiny, "--sae", kStandard, "--latents", "3", "--direction", "set:1", "-p", p});
   EXPECT_NE(e.find("add:S"), std::string::npos) << e;
   e = refusal({"steer", "-m", kTiny, "--sae", "./no/such/sae", "--latents", "3", "-p", p});

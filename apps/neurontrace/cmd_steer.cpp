@@ -34,6 +34,7 @@ struct SteerOptions {
   std::string baseline;   // --sae --mode mean: prompts whose tokens give each latent's mean
   std::string site;    // default hook_resid_post, or the trace's site
   std::string mode = "zero";
+  const CLI::Option* mode_flag = nullptr;  // given on the command line: count() > 0
   std::string where = "all";
   std::string from_trace, trace_positions;
   int top = 0;
@@ -121,7 +122,8 @@ int run_sae_steer(const SteerOptions& o, const std::vector<std::string>& texts) 
   opt.control_seed = o.control_seed;
   opt.sae.latents = o.latents;
   if (!o.direction.empty()) {
-    if (o.mode != "zero") throw Error("give either --mode (latent edit) or --direction (decoder rows added), not both");
+    if (o.mode_flag->count() > 0)
+      throw Error("give either --mode (latent edit) or --direction (decoder rows added), not both");
     if (o.direction.rfind("add:", 0) != 0) throw Error("--direction: expected add:S, got " + quote_for_message(o.direction));
     parse_mode(o.direction, opt.intervention);
     opt.sae.direction = true;
@@ -230,7 +232,7 @@ Command add_steer(CLI::App& app) {
   cmd->add_option("--site", o->site,
                   "Hook site of the neurons, every layer: hook_resid_post (default, or the trace's), mlp.hook_post, "
                   "blocks.*.mlp.hook_pre, ... (the model must fire it)");
-  cmd->add_option("--mode", o->mode, "zero, mean, scale:F, set:V, add:V")->capture_default_str();
+  o->mode_flag = cmd->add_option("--mode", o->mode, "zero, mean, scale:F, set:V, add:V")->capture_default_str();
   cmd->add_option("--where", o->where, "Positions steered: all, prompt, generated")->capture_default_str();
   cmd->add_option("--from-trace", o->from_trace, "Take the neurons from a trace.json");
   cmd->add_option("--top", o->top, "With --from-trace: how many of its top consistent neurons");
