@@ -144,6 +144,8 @@ TEST(SaeSteerCli, BadInputsRefusedWithOneLine) {
   std::string e = refusal({"steer", "-m", kTiny, "--sae", kStandard, "--latents", "512", "-p", p});
   EXPECT_NE(e.find("latent 512 out of range"), std::string::npos) << e;
   EXPECT_NE(e.find("512 latents"), std::string::npos) << e;
+  e = refusal({"steer", "-m", kTiny, "--sae", kStandard, "--latents", "7,3,7", "-p", p});
+  EXPECT_NE(e.find("latent 7 given twice"), std::string::npos) << e;
   e = refusal({"steer", "-m", kTiny, "--sae", kStandard, "-p", p});
   EXPECT_NE(e.find("--latents"), std::string::npos) << e;
   for (const char* mode : {"scale:2", "zero"}) {

@@ -41,10 +41,13 @@ void add_row(float* x, const Sae& sae, int latent, float amount) {
 
 void check_sae_latents(const Sae& sae, const std::vector<int>& latents) {
   if (latents.empty()) throw Error(sae.source() + ": no SAE latents to steer");
-  for (int i : latents)
+  std::set<int> seen;
+  for (int i : latents) {
     if (i < 0 || i >= sae.d_sae())
       throw Error(sae.source() + ": latent " + std::to_string(i) + " out of range (the SAE has " +
                   std::to_string(sae.d_sae()) + " latents)");
+    if (!seen.insert(i).second) throw Error(sae.source() + ": latent " + std::to_string(i) + " given twice");
+  }
 }
 
 void add_sae_latent_edit(Hooks& hooks, const ModelConfig& model, std::shared_ptr<const Sae> sae,

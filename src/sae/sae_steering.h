@@ -36,7 +36,7 @@ struct SaeDirectionAdd {
   std::vector<int> only_seqs;
 };
 
-// Throws nt::Error naming the SAE when `latents` is empty or has one out of range.
+// Throws nt::Error naming the SAE when `latents` is empty, has one out of range or one twice.
 void check_sae_latents(const Sae& sae, const std::vector<int>& latents);
 
 // Register the intervention at the SAE's hook point in `model` (Sae::hook_point: throws nt::Error
