@@ -154,6 +154,9 @@ TEST(SaeSteerCli, BadInputsRefusedWithOneLine) {
   }
   e = refusal({"steer", "-m", kTiny, "--sae", kStandard, "--latents", "3", "--direction", "set:1", "-p", p});
   EXPECT_NE(e.find("add:S"), std::string::npos) << e;
+  e = refusal({"steer", "-m", kTiny, "--sae", kSaes + "/topk-v6/blocks.1.mlp.hook_post", "--sae-center", "--latents", "3",
+               "-p", p});
+  EXPECT_NE(e.find("centred input is for d_model-wide hooks"), std::string::npos) << e;
   e = refusal({"steer", "-m", kTiny, "--sae", "./no/such/sae", "--latents", "3", "-p", p});
   EXPECT_NE(e.find("no such SAE"), std::string::npos) << e;
 
