@@ -2,8 +2,8 @@
 // The processes of one job started by mpirun (MPI ranks), behind an interface that builds without
 // MPI: a program built without MPI (NT_MPI off), or started without mpirun, is rank 0 of 1.
 // ranks_mpi.cpp implements it with Open MPI, ranks_single.cpp without; CMake compiles one of them.
+#include <functional>
 #include <string>
-#include <vector>
 
 namespace nt {
 
@@ -20,9 +20,11 @@ class RankSession {
 int rank_index();  // 0 .. rank_count() - 1
 int rank_count();  // 1 unless started by mpirun -np N with N > 1
 
-// Every rank's bytes, in rank order, on rank 0; an empty vector on the other ranks. Collective:
-// every rank must call it. Each rank sends less than 2 GiB (MPI's int counts).
-std::vector<std::string> gather_to_rank0(const std::string& bytes);
+// Sends every other rank's `bytes` to rank 0, which gets them one rank at a time, in rank order
+// (`receive(rank, bytes)`, ranks 1 .. N-1), so it holds one rank's state at a time besides its
+// own; `receive` is not called on the other ranks. Collective: every rank must call it. Any size
+// (sent in pieces under MPI's 2 GiB message limit).
+void send_to_rank0(const std::string& bytes, const std::function<void(int rank, std::string&& bytes)>& receive);
 
 // Ends the whole job with exit status `code`: a rank that failed would otherwise leave the others
 // waiting in a collective call. Returns (does nothing) when the job has one rank.

@@ -3,8 +3,8 @@
 // run never pays for, or prints anything from, MPI's start-up.
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdlib>
-#include <limits>
 
 #include "cluster/ranks.h"
 #include "util/error.h"
@@ -47,29 +47,28 @@ int rank_count() {
   return n;
 }
 
-std::vector<std::string> gather_to_rank0(const std::string& bytes) {
-  if (rank_count() == 1) return {bytes};
-  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
-    throw Error("MPI: a rank's state exceeds 2 GiB (use more ranks)");
-  const int n = rank_count(), me = rank_index();
-  int size = static_cast<int>(bytes.size());
-  std::vector<int> sizes(static_cast<size_t>(n)), offsets(static_cast<size_t>(n));
-  check(MPI_Gather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Gather");
-  long total = 0;
-  for (int r = 0; r < n; ++r) {
-    offsets[static_cast<size_t>(r)] = static_cast<int>(total);
-    total += sizes[static_cast<size_t>(r)];
+void send_to_rank0(const std::string& bytes, const std::function<void(int, std::string&&)>& receive) {
+  constexpr size_t kPiece = size_t{1} << 30;
+  const int me = rank_index();
+  if (me != 0) {
+    const unsigned long long size = bytes.size();
+    check(MPI_Send(&size, 1, MPI_UNSIGNED_LONG_LONG, 0, 0, MPI_COMM_WORLD), "MPI_Send");
+    for (size_t at = 0; at < bytes.size(); at += kPiece)
+      check(MPI_Send(bytes.data() + at, static_cast<int>(std::min(kPiece, bytes.size() - at)), MPI_BYTE, 0, 0,
+                     MPI_COMM_WORLD),
+            "MPI_Send");
+    return;
   }
-  if (me == 0 && total > std::numeric_limits<int>::max()) throw Error("MPI: the gathered states exceed 2 GiB");
-  std::string all(me == 0 ? static_cast<size_t>(total) : 0, '\0');
-  check(MPI_Gatherv(bytes.data(), size, MPI_BYTE, all.data(), sizes.data(), offsets.data(), MPI_BYTE, 0,
-                    MPI_COMM_WORLD),
-        "MPI_Gatherv");
-  if (me != 0) return {};
-  std::vector<std::string> out;
-  for (int r = 0; r < n; ++r)
-    out.push_back(all.substr(static_cast<size_t>(offsets[static_cast<size_t>(r)]), static_cast<size_t>(sizes[static_cast<size_t>(r)])));
-  return out;
+  for (int r = 1; r < rank_count(); ++r) {
+    unsigned long long size = 0;
+    check(MPI_Recv(&size, 1, MPI_UNSIGNED_LONG_LONG, r, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+    std::string got(size, '\0');
+    for (size_t at = 0; at < got.size(); at += kPiece)
+      check(MPI_Recv(got.data() + at, static_cast<int>(std::min(kPiece, got.size() - at)), MPI_BYTE, r, 0,
+                     MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+            "MPI_Recv");
+    receive(r, std::move(got));
+  }
 }
 
 void abort_ranks(int code) {

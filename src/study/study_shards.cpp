@@ -62,13 +62,11 @@ StudyOutcome run_study_on_ranks(const StudyOptions& options) {
   if (me != 0) part.progress = nullptr;
   part.tables = nullptr;
   run_study(part);
-  const std::vector<std::string> bundles = gather_to_rank0(me == 0 ? std::string() : bundle_folder(part.out_dir));
+  send_to_rank0(me == 0 ? std::string() : bundle_folder(part.out_dir),
+                [&](int rank, std::string&& bundle) { unbundle_folder(bundle, part_dir(rank)); });
   if (me != 0) return {};
   std::vector<std::string> dirs;
-  for (int r = 0; r < rank_count(); ++r) {
-    if (r > 0) unbundle_folder(bundles[static_cast<size_t>(r)], part_dir(r));
-    dirs.push_back(part_dir(r));
-  }
+  for (int r = 0; r < rank_count(); ++r) dirs.push_back(part_dir(r));
   return merge_study(dirs, options);
 }
 
