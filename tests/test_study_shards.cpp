@@ -189,15 +189,29 @@ TEST_F(StudyShards, WrongPartsAreRefused) {
 // allocations at MPI_Init are reported as leaks by LeakSanitizer, so leak checking is off for the
 // ranks (the sanitizer build still checks everything else; the shard and merge code runs without
 // MPI in the tests above, leak checks included).
-TEST_F(StudyShards, MpiTwoRanksEqualOneProcess) {
-  if (std::string(NT_MPIEXEC).empty()) GTEST_SKIP() << "built without MPI (NT_MPI off)";
+nt::test::CliResult mpirun_study(const std::string& config, const std::string& out) {
   const char* asan = std::getenv("ASAN_OPTIONS");
   const std::string asan_options = std::string("ASAN_OPTIONS=") + (asan ? std::string(asan) + ":" : "") + "detect_leaks=0";
+  return nt::test::run_program(NT_MPIEXEC, {"-np", "2", "--oversubscribe", "--allow-run-as-root", "-x", asan_options,
+                                            NT_CLI_PATH, "study", config, "--model", kTiny, "--out", out, "-q"});
+}
+
+TEST_F(StudyShards, MpiTwoRanksEqualOneProcess) {
+  if (std::string(NT_MPIEXEC).empty()) GTEST_SKIP() << "built without MPI (NT_MPI off)";
   const std::string out = dir_.file("mpi");
-  auto r = nt::test::run_program(NT_MPIEXEC, {"-np", "2", "--oversubscribe", "--allow-run-as-root", "-x", asan_options,
-                                              NT_CLI_PATH, "study", config_, "--model", kTiny, "--out", out, "-q"});
+  auto r = mpirun_study(config_, out);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "");
   expect_same_outputs(one(), out);
   EXPECT_TRUE(fs::exists(out + "/ranks/part-1/part.json"));
+}
+
+// A rank that fails ends the whole job (MPI_Abort) with its one-line error, instead of leaving the
+// other rank waiting for its part.
+TEST_F(StudyShards, MpiFailedRankEndsTheJob) {
+  if (std::string(NT_MPIEXEC).empty()) GTEST_SKIP() << "built without MPI (NT_MPI off)";
+  auto r = mpirun_study(dir_.file("absent.json"), dir_.file("mpi"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("neurontrace: error: " + dir_.file("absent.json") + ": study config not found\n"), std::string::npos)
+      << r.err;
 }
