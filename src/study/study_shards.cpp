@@ -1,5 +1,6 @@
 // A study split over processes: merging the parts of `study --shard I/N` runs, and the same
-// split over MPI ranks (each rank one shard, the parts gathered to rank 0, which merges them).
+// split over MPI ranks (each rank one shard, the parts sent to rank 0, which merges them).
+#include <algorithm>
 #include <filesystem>
 
 #include "cluster/folder_bundle.h"
@@ -17,13 +18,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Copies each part's group checkpoints into <out>/groups, where run_study restores them.
+// Copies the checkpoints of each part's own groups (<group>-<name>.safetensors) into <out>/groups,
+// where run_study restores them.
 void collect_checkpoints(const std::vector<StudyPart>& parts, const std::string& out_dir) {
   make_directories(out_dir + "/groups");
   for (const auto& p : parts)
-    for (const auto& e : fs::directory_iterator(p.dir + "/groups"))
-      if (e.path().extension() == ".safetensors")
-        write_file_atomic(out_dir + "/groups/" + e.path().filename().string(), read_file(e.path().string()));
+    for (const auto& e : fs::directory_iterator(p.dir + "/groups")) {
+      const std::string name = e.path().filename().string();
+      const bool own = std::any_of(p.groups.begin(), p.groups.end(),
+                                   [&](int g) { return name.starts_with(std::to_string(g) + "-"); });
+      if (own && e.path().extension() == ".safetensors")
+        write_file_atomic(out_dir + "/groups/" + name, read_file(e.path().string()));
+    }
 }
 
 // The parts' own settings must still hold: the same --weights, the config unchanged since.
