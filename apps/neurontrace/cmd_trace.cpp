@@ -21,7 +21,8 @@ namespace {
 
 struct TraceOptions {
   std::string model, concept_name = "concept", prompts_file, baseline_file, out_dir, dump_file;
-  std::vector<std::string> sites{"hook_resid_post"};
+  std::vector<std::string> sites;  // none: hook_resid_post, or only the SAEs' latents with --sae
+  std::vector<std::string> saes;
   std::vector<std::string> positions{"generated"};
   bool skip_first = false;
   std::vector<std::string> select_words;
@@ -37,8 +38,8 @@ struct TraceOptions {
 int run_trace_command(const TraceOptions& o) {
   // Everything that does not need the model is checked first, so mistakes fail fast; the rest as
   // soon as the model's config is known, before generating.
-  std::vector<HookSite> sites;
-  for (const auto& s : o.sites) sites.push_back(parse_layer_site(s, "trace site"));
+  std::vector<std::string> site_names = o.sites;
+  if (site_names.empty() && o.saes.empty()) site_names.push_back("hook_resid_post");
   std::vector<Positions> settings;
   for (const auto& p : o.positions) settings.push_back(parse_positions(p));
   AnalysisOptions analysis;
@@ -54,6 +55,7 @@ int run_trace_command(const TraceOptions& o) {
   if (!o.baseline_file.empty()) groups.push_back({"baseline", load_prompts(o.baseline_file)});
 
   Session session = open_session(o.model);
+  const std::vector<TraceSite> sites = resolve_trace_sites(site_names, load_saes(o.saes), session.model->config());
   check_analysis_options(analysis, NeuronLayout(sites, session.model->config()), !o.baseline_file.empty());
   RecorderOptions rec;
   rec.sites = sites;
@@ -85,7 +87,7 @@ int run_trace_command(const TraceOptions& o) {
   if (!o.out_dir.empty()) {
     nlohmann::json config = {
         {"concept", o.concept_name}, {"prompts_file", o.prompts_file}, {"baseline_file", o.baseline_file},
-        {"sites", o.sites}, {"positions", o.positions}, {"skip_first", o.skip_first},
+        {"sites", site_names}, {"saes", o.saes}, {"positions", o.positions}, {"skip_first", o.skip_first},
         {"token_selection", selector ? selector->describe() : ""}, {"normalize", o.normalize},
         {"rank_by", o.rank_by}, {"per_sample", o.per_sample}, {"std_floor", o.std_floor},
         {"max_new_tokens", o.gen.max_new_tokens}, {"temperature", o.gen.sampling.temperature},
@@ -112,8 +114,11 @@ Command add_trace(CLI::App& app) {
   cmd->add_option("--baseline", o->baseline_file, "Neutral baseline prompts, JSON {\"prompts\": [...]}");
   cmd->add_option("--site", o->sites,
                   "Hook site(s) to trace, every layer: hook_resid_post, mlp.hook_post, blocks.*.mlp.hook_pre, ... "
-                  "(repeatable; the model must fire it)")
-      ->capture_default_str();
+                  "(repeatable; the model must fire it; default hook_resid_post, or only the SAEs' latents with --sae); "
+                  "with --sae also <hook>.hook_sae_acts_post, .hook_sae_recons, .hook_sae_error");
+  cmd->add_option("--sae", o->saes,
+                  "SAE to trace at its hook point (SAELens folder or Gemma Scope params.npz; repeatable): "
+                  "its latents are the site <hook>.hook_sae_acts_post");
   cmd->add_option("--positions", o->positions, "Tokens to record: last, generated, prompt, all (repeatable)")
       ->capture_default_str();
   cmd->add_flag("--skip-first", o->skip_first, "Ignore position 0 (BOS / first prompt token)");
