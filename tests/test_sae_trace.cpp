@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "analysis/sae_fit.h"
 #include "io/safetensors.h"
 #include "runtime/session.h"
 #include "sae/sae.h"
@@ -167,6 +168,51 @@ TEST_F(SaeTrace, EveryFixtureSaeMatchesTheGoldens) {
   }
 }
 
+// The fit report on the golden prompts: FVU and mean L0 from the goldens' activations and
+// reconstructions, the clean cross-entropy from the model goldens' logits.
+TEST_F(SaeTrace, FitOnTheGoldenPrompts) {
+  const json goldens = read_json(kSaes + "/goldens/goldens.json");
+  const json& spec = goldens["saes"]["standard"];
+  auto sae = Sae::load(kSaes + "/" + spec["path"].get<std::string>());
+  std::vector<std::vector<int>> sequences;
+  double sum_err2 = 0, sum_x2 = 0, l0 = 0, ce = 0;
+  std::vector<double> sum_x(64, 0.0);
+  int tokens = 0, predictions = 0;
+  for (int k = 0; k < kPrompts; ++k) {
+    sequences.push_back(spec["prompts"][k]["input_ids"].get<std::vector<int>>());
+    const GoldenRows x = golden("standard", k, "sae_in"), rc = golden("standard", k, "sae_recons");
+    for (size_t i = 0; i < x.values.size(); ++i) {
+      const double v = x.values[i], e = v - rc.values[i];
+      sum_x[i % 64] += v;
+      sum_x2 += v * v;
+      sum_err2 += e * e;
+    }
+    for (const auto& n : spec["prompts"][k]["l0"]) l0 += n.get<int>();
+    tokens += x.rows;
+    SafetensorsFile m(kTiny + "/goldens/prompt_" + std::to_string(k) + ".safetensors");
+    const TensorInfo& lt = m.get("logits");
+    const std::vector<float> logits = m.read_f32(lt);
+    const size_t V = static_cast<size_t>(lt.shape[1]);
+    for (size_t p = 0; p + 1 < sequences.back().size(); ++p) {
+      double mx = -1e30, sum = 0;
+      for (size_t v = 0; v < V; ++v) mx = std::max(mx, static_cast<double>(logits[p * V + v]));
+      for (size_t v = 0; v < V; ++v) sum += std::exp(logits[p * V + v] - mx);
+      ce += mx + std::log(sum) - logits[p * V + static_cast<size_t>(sequences.back()[p + 1])];
+      ++predictions;
+    }
+  }
+  double mean2 = 0;
+  for (double v : sum_x) mean2 += (v / tokens) * (v / tokens);
+  const SaeFit fit = measure_sae_fit(*session_->model, *sae, sae->hook_point(session_->model->config()), sequences);
+  EXPECT_EQ(fit.tokens, tokens);
+  EXPECT_EQ(fit.predictions, predictions);
+  EXPECT_NEAR(fit.fvu, sum_err2 / (sum_x2 - tokens * mean2), 1e-5);
+  EXPECT_NEAR(fit.mean_l0, l0 / tokens, 1e-12);
+  EXPECT_NEAR(fit.ce_clean, ce / predictions, 1e-4);
+  EXPECT_GT(fit.kl, 0.0);
+  EXPECT_TRUE(std::isfinite(fit.ce_spliced));
+}
+
 std::string prompts_file(const TempDir& dir, const std::string& name, const std::vector<std::string>& prompts) {
   write_text(dir.file(name), json{{"prompts", prompts}}.dump());
   return dir.file(name);
@@ -184,6 +230,7 @@ TEST(SaeTraceCli, TraceDumpsTheGoldenLatents) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Most consistent greeting features"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("blocks.1.hook_resid_pre.hook_sae_acts_post (SAE "), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("neurontrace: SAE fit, blocks.1.hook_resid_pre (SAE "), std::string::npos) << r.err;
 
   SafetensorsFile dump(dir.file("a.safetensors"));
   const TensorInfo& t = dump.get("blocks.1.hook_resid_pre.hook_sae_acts_post");
@@ -230,6 +277,8 @@ TEST(SaeTraceCli, TraceDumpsTheGoldenLatents) {
     EXPECT_DOUBLE_EQ(row["baseline_density"].get<double>(), static_cast<double>(active_b) / tokens_b) << "F" << latent;
   }
   EXPECT_NE(read_text(dir.file("consistency.csv")).find(",density,baseline_density"), std::string::npos);
+  ASSERT_EQ(trace["sae_fit"].size(), 1u);
+  EXPECT_EQ(trace["sae_fit"][0]["tokens"], 5 + 10 + 1 + 16);  // the golden prompts' tokens
 }
 
 TEST(SaeTraceCli, GenerateJsonListsTopLatentsPerToken) {
@@ -272,7 +321,12 @@ TEST(SaeTraceCli, StudyWithSaes) {
   for (const auto& e : fs::directory_iterator(dir.file("out/neurons")))
     feature_page |= e.path().filename().string().find("hook_sae_acts_post_F") != std::string::npos;
   EXPECT_TRUE(feature_page);
-  EXPECT_NE(read_text(dir.file("out/report.html")).find("Density"), std::string::npos);
+  const std::string html = read_text(dir.file("out/report.html"));
+  EXPECT_NE(html.find("Density"), std::string::npos);
+  EXPECT_NE(html.find("SAE fit"), std::string::npos);
+  const json study = json::parse(read_text(dir.file("out/study.json")));
+  ASSERT_EQ(study["sae_fit"].size(), 1u);
+  EXPECT_GT(study["sae_fit"][0]["mean_l0"].get<double>(), 0.0);
 }
 
 // An SAE whose hook the model lacks, or whose d_in is not the hook's width: one line, exit 1.

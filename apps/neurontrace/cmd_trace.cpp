@@ -11,6 +11,7 @@
 #include "io/prompts_file.h"
 #include "report/activation_dump.h"
 #include "report/consistency_table.h"
+#include "report/sae_fit_report.h"
 #include "report/trace_json.h"
 #include "trace/trace_run.h"
 #include "util/error.h"
@@ -67,6 +68,9 @@ int run_trace_command(const TraceOptions& o) {
   Progress progress("trace");
   TraceRun run = run_trace(session, groups, rec, o.gen, nullptr, [&](const GenerationProgress& p) { progress.update(p); });
 
+  const std::vector<SiteFit> fits = fit_traced_saes(*session.model, sites, run.generations);
+  for (const SiteFit& f : fits) std::cerr << "neurontrace: SAE fit, " << sae_fit_text(f) << "\n";
+
   std::vector<ConceptAnalysis> analyses;
   const int baseline_group = run.group_index("baseline");
   for (size_t s = 0; s < settings.size(); ++s) {
@@ -94,6 +98,7 @@ int run_trace_command(const TraceOptions& o) {
         {"top_k", o.gen.sampling.top_k}, {"top_p", o.gen.sampling.top_p}, {"seed", o.gen.sampling.seed}};
     const ModelIdentity id = model_identity(session.model_dir, session.model->config());
     auto j = trace_json(run, *session.tokenizer, id, config, analyses);
+    if (!fits.empty()) j["sae_fit"] = sae_fit_json(fits);
     write_output(o.out_dir + "/trace.json", j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     write_output(o.out_dir + "/consistency.md", consistency_markdown(analyses));
     write_output(o.out_dir + "/consistency.csv", consistency_csv(analyses));

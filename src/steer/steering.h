@@ -18,6 +18,9 @@
 
 namespace nt {
 
+// Log-softmax of a logits row of n values, in double (the effect measures' and the SAE fit's).
+void log_softmax(const float* x, int n, std::vector<double>& out);
+
 struct SteeringOptions {
   Intervention intervention;  // mode mean: its means are taken from site_means
   std::vector<std::string> concept_words;

@@ -14,6 +14,7 @@
 #include "report/heatmap.h"
 #include "report/html_report.h"
 #include "report/neuron_page.h"
+#include "report/sae_fit_report.h"
 #include "report/trace_json.h"
 #include "runtime/session.h"
 #include "steer/steering.h"
@@ -545,6 +546,7 @@ struct StudyResults {
   StudyOverlaps overlaps;
   StudyPages pages;
   StudySteering steering;
+  std::vector<SiteFit> fits;
 };
 
 std::string continuation(const StudyResults& r, size_t seq) {
@@ -563,7 +565,7 @@ json study_json(const StudyResults& r) {
   return {{"neurontrace_version", NT_VERSION}, {"kind", "study"}, {"model", r.identity.to_json()},
           {"config", json::parse(r.cfg.raw.dump())}, {"prompts", prompts}, {"results", results},
           {"overlap", r.overlaps.tables}, {"neuron_records", r.pages.files}, {"steering", r.steering.result},
-          {"warnings", r.analyses.warnings}};
+          {"sae_fit", sae_fit_json(r.fits)}, {"warnings", r.analyses.warnings}};
 }
 
 // The generated texts per concept, then the baseline's.
@@ -608,6 +610,7 @@ StudyReport study_report(StudyResults&& r) {
                                         rank_by_name(cfg.analysis.rank_by) + ", top " + std::to_string(cfg.analysis.top_k) +
                                         " per sample"},
                   {"token selection", r.selector ? r.selector->describe() : "every token"}};
+  for (const SiteFit& f : r.fits) report.facts.push_back({"SAE fit", sae_fit_text(f)});
   for (size_t s = 0; s < cfg.positions.size(); ++s)
     report.sections.push_back({setting_title(cfg.positions[s]), "", r.analyses.per_setting[s]});
   report.overlap_heatmaps = std::move(r.overlaps.heatmaps);
@@ -670,8 +673,11 @@ StudyOutcome run_study(const StudyOptions& opt) {
   StudyOverlaps overlap_results = overlaps(cfg, analyses, opt.out_dir);
   StudyPages pages = neuron_pages(cfg, session, groups, *rec, generations, analyses, selector != nullptr, opt.out_dir);
   StudySteering steered = steering(cfg, session, *rec, analyses, opt.out_dir);
+  std::vector<SiteFit> fits = fit_traced_saes(*session.model, cfg.sites, generations);
+  if (opt.log)
+    for (const SiteFit& f : fits) *opt.log << "neurontrace: SAE fit, " << sae_fit_text(f) << "\n";
   outcome.report_path = write_results({cfg, session, identity, groups, generations, selector.get(), std::move(analyses),
-                                       std::move(overlap_results), std::move(pages), std::move(steered)},
+                                       std::move(overlap_results), std::move(pages), std::move(steered), std::move(fits)},
                                       opt.out_dir);
   return outcome;
 }
