@@ -586,7 +586,7 @@ int main(int argc, char** argv) {
     nt::Hooks hooks(c);
     std::vector<nt::HookPoint> observed = {{nt::HookSite::Embed, -1}};
     for (auto site : recorder_options.sites)
-      for (int l = 0; l < c.n_layer; ++l) observed.push_back({site, l});
+      for (int l = 0; l < c.n_layer; ++l) observed.push_back({site.hook, l});
     HookTimer hook_timer;
     hook_timer.attach_start(hooks, observed);
     recorder.attach(hooks);
