@@ -1,14 +1,15 @@
 // nt_bench: throughput of the engine on a GPT-2-sized model, next to what the machine can do.
 //
 //   nt_bench [--shape gpt2|llama | --model DIR | --arch pythia-160m|gemma2-2b] [--threads 2]
-//            [--json FILE] [--quick] [--no-formats] [--tracing-only]
+//            [--json FILE] [--quick] [--no-formats] [--tracing-only] [--sae]
 //
 // The model defaults to <folder of this binary>/bench-model/gpt2-small (GPT-2 small's shape), or
 // with --shape llama to bench-model/tinyllama (TinyLlama-1.1B's shape, bf16 in the file, float32
 // once loaded), written with random weights (src/io/random_model.h, the same code as
 // tools/make_random_model) when missing; --arch uses bench-model/<NAME>, a GPT-NeoX or Gemma-2
 // shape written likewise (src/io/random_family_model.h). --tracing-only runs only the batch-16
-// row, untraced and traced.
+// row, untraced and traced. --sae adds the SAE tracing rows (below); off by default, as the SAEs'
+// weights (~300 MB) would count in every other row's peak RSS.
 //
 // Measures, in this order:
 //   prefill    one Model::forward step over a 128-token prompt (logits for the last row only, as
@@ -20,6 +21,8 @@
 //   tracing    generation with the recorder on every neuron of hook_resid_post and mlp.hook_post,
 //              at batch 16 and 64 new tokens (the seed study's length), next to the same run
 //              untraced.
+//   SAE        with --sae: the same batch-16 generation with the recorder on one random SAE's
+//              24,576 latents, f32 and bf16 encoder, against the untraced row.
 //   memory     each float32 row's own peak RSS (VmHWM, reset before the row) against the weights
 //              plus the KV cache it reserves; the whole process's peak; weight bytes.
 //   formats    batch-1 decode with the model loaded as bf16 and as int8 (--weights), against the
@@ -86,6 +89,7 @@ struct Options {
   bool quick = false;
   bool formats = true;
   bool tracing_only = false;
+  bool sae = false;
   nt::RandomModelSpec spec;  // the default model's shape
   std::string arch;  // --arch: a random GPT-NeoX / Gemma-2 shape (random_family_model.h)
 };
@@ -506,6 +510,10 @@ Options parse_args(int argc, char** argv) {
       o.quick = true;
       continue;
     }
+    if (f == "--sae") {
+      o.sae = true;
+      continue;
+    }
     if (f == "--tracing-only") {
       o.tracing_only = true;
       continue;
@@ -516,7 +524,7 @@ Options parse_args(int argc, char** argv) {
     }
     if (f == "-h" || f == "--help") {
       std::puts("usage: nt_bench [--shape gpt2|llama | --model DIR | --arch pythia-160m|gemma2-2b] [--threads N]\n"
-                "                [--json FILE] [--quick] [--no-formats] [--tracing-only]");
+                "                [--json FILE] [--quick] [--no-formats] [--tracing-only] [--sae]");
       std::exit(0);
     }
     if (i + 1 >= argc) throw nt::Error(f + ": missing value");
@@ -601,6 +609,7 @@ int main(int argc, char** argv) {
     std::vector<SaeRow> sae_rows;
     HookTimer sae_timer;  // not attached: the SAE rows report the overhead against the untraced row
     for (nt::WeightFormat f : {nt::WeightFormat::F32, nt::WeightFormat::BF16}) {
+      if (!opt.sae) break;
       nt::RecorderOptions ro;
       ro.sites = nt::resolve_trace_sites({}, {random_sae(c, f)}, c);
       ro.settings = {nt::Positions::Generated};
@@ -847,7 +856,7 @@ int main(int argc, char** argv) {
       j["tracing"]["observer"] = "recorder: every neuron of blocks.*.hook_resid_post and blocks.*.mlp.hook_post";
       j["tracing"]["overhead_vs_untraced"] = trace_overhead;
       j["tracing"]["share_in_recorder_hooks"] = traced.hook_share;
-      j["sae_tracing"] = json::array();
+      if (opt.sae) j["sae_tracing"] = json::array();
       for (const auto& r : sae_rows) {
         json sr = row(r.result);
         sr["encoder"] = nt::weight_format_name(r.encoder);

@@ -161,7 +161,7 @@ std::string consistency_table_html(const PositionSection& s, size_t ci,
            "<col class=\"n\"><col class=\"n\"><col class=\"s\"></colgroup>\n<thead><tr><th>Rank</th><th>Layer</th><th>" +
            std::string(sc.site.is_features() ? "Feature" : "Neuron") +
            "</th><th>Occurrences</th><th>%</th><th>Mean score</th><th>Concept mean</th><th>Baseline mean</th>"
-           "<th>Cohen&#39;s&nbsp;d</th><th>&gt;p95</th><th>Density</th><th class=\"l\">Also top for</th></tr></thead>\n<tbody>\n";
+           "<th>Cohen&#39;s&nbsp;d</th><th>Density</th><th>&gt;p95</th><th class=\"l\">Also top for</th></tr></thead>\n<tbody>\n";
     for (const auto& r : sc.rows) {
       const double pct = std::clamp(r.percent, 0.0, 100.0);
       std::string shared;
@@ -172,10 +172,10 @@ std::string consistency_table_html(const PositionSection& s, size_t ci,
       out += fmt::format(
           "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
           "<td class=\"pct\" style=\"background-image:linear-gradient(to right,#54aeff {:.1f}%,#eaeef2 {:.1f}%)\">{}%</td>"
-          "<td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td><td>{}%</td><td class=\"l\">{}</td></tr>\n",
+          "<td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td>{}%</td><td>{}</td><td class=\"l\">{}</td></tr>\n",
           r.rank, r.neuron.layer, r.neuron.index, r.occurrences, pct, pct, fixed(r.percent, 2), fixed(r.mean_score, 4),
           fixed(r.concept_mean, 4), fixed(r.baseline_mean, 4), std::abs(r.cohens_d.value_or(0.0)) >= 0.8 ? " class=\"strong\"" : "",
-          fixed(r.cohens_d, 2), fixed(r.frac_above_p95, 0, "%", 100.0), fixed(100.0 * r.density, 1), shared.empty() ? "<span class=\"muted\">&ndash;</span>" : shared);
+          fixed(r.cohens_d, 2), fixed(100.0 * r.density, 1), fixed(r.frac_above_p95, 0, "%", 100.0), shared.empty() ? "<span class=\"muted\">&ndash;</span>" : shared);
     }
     out += "</tbody></table></div>\n";
   }
