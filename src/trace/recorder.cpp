@@ -149,7 +149,7 @@ void Recorder::observe(const HookContext& ctx, int site, const float* acts, cons
       const auto& mask = step_mask_[s];
       const bool last = options_.settings[s] == Positions::Last;
       for (size_t r = 0; r < ctx.rows.size(); ++r) {
-        if (!mask[r]) continue;
+        if (!mask[r] || row_at[r] < 0) continue;
         const size_t seq = static_cast<size_t>(ctx.rows[r].seq);
         const float* a = acts + static_cast<size_t>(row_at[r]) * width + i0;
         if (last) {
@@ -162,7 +162,7 @@ void Recorder::observe(const HookContext& ctx, int site, const float* acts, cons
     }
     if (options_.keep_rows)
       for (size_t r = 0; r < ctx.rows.size(); ++r)
-        if (step_dump_row_[r] >= 0)
+        if (step_dump_row_[r] >= 0 && row_at[r] >= 0)
           std::copy_n(acts + static_cast<size_t>(row_at[r]) * width + i0, len,
                       rows_.acts.data() + static_cast<size_t>(step_dump_row_[r]) * layout_.total + offset + i0);
   });
