@@ -67,8 +67,9 @@ int run_generate(const GenerateOptions& o) {
   Hooks hooks(session.model->config());
   std::unique_ptr<TopLatents> top;
   if (!o.saes.empty()) {
-    top = std::make_unique<TopLatents>(resolve_trace_sites({}, load_saes(o.saes), session.model->config()),
-                                       o.top_latents, static_cast<int>(ids.size()));
+    const ModelConfig& mc = session.model->config();
+    top = std::make_unique<TopLatents>(resolve_trace_sites({}, load_saes(o.saes, mc), mc), o.top_latents,
+                                       static_cast<int>(ids.size()));
     top->attach(hooks);
     gen.feed_last_token = true;  // the last generated token gets its latents too
   }

@@ -56,8 +56,9 @@ int run_trace_command(const TraceOptions& o) {
   if (!o.baseline_file.empty()) groups.push_back({"baseline", load_prompts(o.baseline_file)});
 
   Session session = open_session(o.model);
-  const std::vector<TraceSite> sites = resolve_trace_sites(site_names, load_saes(o.saes), session.model->config());
-  check_analysis_options(analysis, NeuronLayout(sites, session.model->config()), !o.baseline_file.empty());
+  const ModelConfig& mc = session.model->config();
+  const std::vector<TraceSite> sites = resolve_trace_sites(site_names, load_saes(o.saes, mc), mc);
+  check_analysis_options(analysis, NeuronLayout(sites, mc), !o.baseline_file.empty());
   RecorderOptions rec;
   rec.sites = sites;
   rec.settings = settings;

@@ -652,7 +652,7 @@ StudyOutcome run_study(const StudyOptions& opt) {
   const ModelConfig& mc = session.model->config();
   const ModelIdentity identity = model_identity(session.model_dir, mc);
   try {
-    for (const auto& sae : load_saes(cfg.saes)) cfg.sites.emplace_back(sae, sae->hook_point(mc), SaeOutput::Latents);
+    for (const auto& sae : load_saes(cfg.saes, mc)) cfg.sites.emplace_back(sae, sae->hook_point(mc), SaeOutput::Latents);
     check_analysis_options(cfg.analysis, NeuronLayout(cfg.sites, mc), true);
   } catch (const Error& e) {
     throw Error(cfg.path + ": " + e.what());

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "sae/sae.h"
+#include "sae/sae_open.h"
 #include "trace/neuron_layout.h"
 #include "util/error.h"
 #include "util/message_text.h"
@@ -84,9 +85,9 @@ size_t sae_site_values(const TraceSite& site, const float* x, int rows, std::vec
   return d_in;
 }
 
-std::vector<std::shared_ptr<const Sae>> load_saes(const std::vector<std::string>& specs) {
+std::vector<std::shared_ptr<const Sae>> load_saes(const std::vector<std::string>& specs, const ModelConfig& model) {
   std::vector<std::shared_ptr<const Sae>> out;
-  for (const auto& spec : specs) out.push_back(Sae::load(spec));
+  for (const auto& spec : specs) out.push_back(open_sae(spec, {}, model));
   return out;
 }
 

@@ -56,8 +56,8 @@ std::vector<TraceSite> resolve_trace_sites(const std::vector<std::string>& names
 // returns the width (d_sae for the latents, d_in for the reconstruction and the error).
 size_t sae_site_values(const TraceSite& site, const float* x, int rows, std::vector<float>& out);
 
-// The SAEs given by --sae or a study's "saes": folders or files Sae::load reads. The one place a
-// trace turns an SAE name into an SAE.
-std::vector<std::shared_ptr<const Sae>> load_saes(const std::vector<std::string>& specs);
+// The SAEs given by --sae or a study's "saes", opened by open_sae (sae/sae_open.h: paths or Hub
+// ids; the release table's settings; checked against `model`).
+std::vector<std::shared_ptr<const Sae>> load_saes(const std::vector<std::string>& specs, const ModelConfig& model);
 
 }  // namespace nt
