@@ -10,6 +10,7 @@
 #include "analysis/consistency.h"
 #include "analysis/overlap.h"
 #include "io/model_identity.h"
+#include "model/weight_matrix.h"
 #include "report/consistency_table.h"
 #include "report/heatmap.h"
 #include "report/html_report.h"
@@ -21,6 +22,7 @@
 #include "steer/steering_json.h"
 #include "study/checkpoint.h"
 #include "study/study_config.h"
+#include "study/study_part.h"
 #include "trace/neuron_capture.h"
 #include "trace/recorder.h"
 #include "sae/sae.h"
@@ -147,14 +149,29 @@ std::unique_ptr<Recorder> study_recorder(const StudyConfig& cfg, const Session& 
                                     static_cast<int>(groups.names.size()));
 }
 
-// Restores the groups whose checkpoint is valid into `rec` and `generations`, marks their
-// sequences in `skip`, and returns per group the number of sequences still to generate.
-std::vector<int> restore_groups(const Checkpoints& cps, const Groups& groups, Recorder& rec,
-                                std::vector<GenerationResult>& generations, std::vector<char>& skip,
-                                StudyOutcome& outcome) {
+// The prompt groups this run generates or restores: all, or a shard's.
+std::vector<char> wanted_groups(const Groups& groups, const Shard& shard) {
+  std::vector<size_t> prompts;
+  for (const auto& seqs : groups.seqs) prompts.push_back(seqs.size());
+  std::vector<char> wanted(groups.names.size(), 0);
+  for (int g : shard_groups(prompts, shard)) wanted[static_cast<size_t>(g)] = 1;
+  return wanted;
+}
+
+// Restores the wanted groups whose checkpoint is valid into `rec` and `generations`, marks their
+// sequences (and those of the groups not wanted) in `skip`, and returns per group the number of
+// sequences still to generate. With restore_only, a wanted group without a valid checkpoint is an error.
+std::vector<int> restore_groups(const Checkpoints& cps, const Groups& groups, const std::vector<char>& wanted,
+                                bool restore_only, Recorder& rec, std::vector<GenerationResult>& generations,
+                                std::vector<char>& skip, StudyOutcome& outcome) {
   std::vector<int> remaining(groups.names.size(), 0);
   for (size_t g = 0; g < groups.names.size(); ++g) {
+    if (!wanted[g]) {
+      for (int s : groups.seqs[g]) skip[static_cast<size_t>(s)] = 1;
+      continue;
+    }
     auto cp = load_group_checkpoint(cps.path(g), cps.key(g), rec, static_cast<int>(g), groups.seqs[g]);
+    if (!cp && restore_only) throw Error(cps.path(g) + ": checkpoint missing or made with other settings");
     if (!cp) {
       ++outcome.groups_generated;
       remaining[g] = static_cast<int>(groups.seqs[g].size());
@@ -198,10 +215,12 @@ std::vector<GenerationResult> generate_and_record(const StudyConfig& cfg, Sessio
   GenerationConfig gen = cfg.gen;
   gen.feed_last_token = true;
   gen.skip.assign(groups.texts.size(), 0);
-  std::vector<int> remaining = restore_groups(cps, groups, rec, generations, gen.skip, outcome);
-  if (opt.log && outcome.groups_restored > 0)
+  const std::vector<char> wanted = wanted_groups(groups, opt.shard.value_or(Shard{}));
+  std::vector<int> remaining =
+      restore_groups(cps, groups, wanted, opt.restore_only, rec, generations, gen.skip, outcome);
+  if (opt.log && outcome.groups_restored > 0 && !opt.restore_only)
     *opt.log << "neurontrace: resuming " << opt.out_dir << ": " << outcome.groups_restored << " of "
-             << groups.names.size() << " prompt groups already done\n";
+             << std::count(wanted.begin(), wanted.end(), 1) << " prompt groups already done\n";
   if (outcome.groups_generated > 0)
     generate_remaining(session, groups, cps, rec, gen, std::move(remaining), generations, opt.progress);
   return generations;
@@ -641,6 +660,16 @@ std::string write_results(StudyResults&& r, const std::string& out_dir) {
   return path;
 }
 
+// part.json, once every group of the shard is checkpointed.
+void write_part(const StudyConfig& cfg, const ModelIdentity& identity, const Groups& groups, const StudyOptions& opt) {
+  StudyPart part{opt.out_dir, *opt.shard, fs::absolute(cfg.path).string(), study_config_hash(cfg), identity.path,
+                 identity.fingerprint, weight_format_name(default_weight_format()), NT_VERSION, {}};
+  const std::vector<char> wanted = wanted_groups(groups, *opt.shard);
+  for (size_t g = 0; g < wanted.size(); ++g)
+    if (wanted[g]) part.groups.push_back(static_cast<int>(g));
+  write_study_part(part);
+}
+
 }  // namespace
 
 StudyOutcome run_study(const StudyOptions& opt) {
@@ -667,6 +696,10 @@ StudyOutcome run_study(const StudyOptions& opt) {
 
   StudyOutcome outcome;
   const auto generations = generate_and_record(cfg, session, groups, cps, *rec, opt, outcome);
+  if (opt.shard) {
+    write_part(cfg, identity, groups, opt);
+    return outcome;
+  }
   StudyAnalyses analyses = analyse(cfg, *rec, groups, opt.tables);
   if (opt.log)
     for (const auto& w : analyses.warnings) *opt.log << "neurontrace: warning: " << w << "\n";
