@@ -21,17 +21,23 @@ namespace {
 
 PyObject* error_type = nullptr;
 
-// nt::Error -> neurontrace.Error with the CLI's one-line message (escaped the same way). A bad
-// keyword argument is named as Python spells it: "top_k: must be >= 0", where the CLI says
-// "--top-k: ..." and a study config "generation.top_k: ...".
+// nt::Error -> neurontrace.Error with the CLI's one-line message (escaped the same way).
 void translate_errors(std::exception_ptr p) {
   try {
     if (p) std::rethrow_exception(p);
-  } catch (const OptionError& e) {
-    const std::string kwarg = e.option.substr(e.option.rfind('.') + 1);
-    PyErr_SetString(error_type, escape_for_message(kwarg + ": " + e.problem, 4000).c_str());
   } catch (const Error& e) {
     PyErr_SetString(error_type, escape_for_message(e.what(), 4000).c_str());
+  }
+}
+
+// Runs `fn`, naming a bad option as the keyword argument that set it: "top_k: must be >= 0", where
+// the CLI says "--top-k: ..." and a study config "generation.top_k: ...".
+template <typename Fn>
+auto naming_kwargs(Fn fn) {
+  try {
+    return fn();
+  } catch (const OptionError& e) {
+    throw Error(e.option.substr(e.option.rfind('.') + 1) + ": " + e.problem);
   }
 }
 
@@ -98,8 +104,10 @@ PYBIND11_MODULE(_core, m) {
           "generate",
           [](PythonModel& self, const std::vector<Prompt>& prompts, int max_new_tokens, float temperature, int top_k,
              float top_p, uint64_t seed, bool stop_at_eos, int batch, bool recompute) {
-            return self.generate(prompts, generation_config(max_new_tokens, temperature, top_k, top_p, seed,
-                                                            stop_at_eos, batch, recompute));
+            return naming_kwargs([&] {
+              return self.generate(prompts, generation_config(max_new_tokens, temperature, top_k, top_p, seed,
+                                                              stop_at_eos, batch, recompute));
+            });
           },
           py::arg("prompts"), py::arg("max_new_tokens") = 32, py::arg("temperature") = 0.0f, py::arg("top_k") = 0,
           py::arg("top_p") = 1.0f, py::arg("seed") = 0, py::arg("stop_at_eos") = true, py::arg("batch") = 64,

@@ -1,0 +1,63 @@
+"""neurontrace.study from Python gives the CLI's study.json; a Python hook reproduces the study's
+steering."""
+import json
+import os
+
+import pytest
+
+import neurontrace
+from conftest import MODELS, run_cli
+
+CONFIG = {
+    "model": os.path.join(MODELS, "gpt2-tiny"),
+    "generation": {"max_new_tokens": 6, "temperature": 0.8, "top_k": 40, "seed": 3},
+    "trace": {"sites": ["mlp.hook_post"], "positions": ["last", "generated"], "per_sample": 3},
+    "baseline": {"prompts": ["The quick brown fox", "She opened the window"]},
+    "concepts": {"war": ["The war began when", "The army attacked"], "music": ["The band played", "The song was"]},
+    "steer": {"concept": "war", "prompt": "The soldiers", "top_n": 2, "controls": 3},
+}
+
+
+@pytest.fixture(scope="module")
+def cli_study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study")
+    config = folder / "config.json"
+    config.write_text(json.dumps(CONFIG))
+    status, _, err = run_cli("study", str(config), "--out", str(folder / "cli"), "-q")
+    assert status == 0, err
+    with open(folder / "cli" / "study.json", encoding="utf-8") as f:
+        return config, json.load(f)
+
+
+def test_study_equals_cli(cli_study, tmp_path):
+    config, expected = cli_study
+    assert neurontrace.study(str(config), out=tmp_path / "from-path") == expected
+    assert neurontrace.study(CONFIG, out=tmp_path / "from-dict") == expected
+    assert (tmp_path / "from-dict" / "report.html").exists()
+    table = expected["results"][0]["sites"][0]["table"]
+    assert table and {"rank", "layer", "neuron", "occurrences", "percent"} <= set(table[0])
+
+
+def test_study_bad_config_has_cli_message(tmp_path):
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({**CONFIG, "trace": {"per_sample": 0}}))
+    with pytest.raises(neurontrace.Error) as e:
+        neurontrace.study(str(config), out=tmp_path / "out")
+    status, _, err = run_cli("study", str(config), "--out", str(tmp_path / "cli"))
+    assert status != 0 and err == f"neurontrace: error: {e.value}\n"
+
+
+def test_python_hook_reproduces_study_steering(cli_study, gpt2):
+    steering = cli_study[1]["steering"]
+    layers = {}
+    for n in steering["intervention"]["neurons"]:
+        layers.setdefault(n["layer"], []).append(n["neuron"])
+
+    def zero(act, hook):
+        act[:, layers[hook.layer]] = 0
+
+    sampling = {k: CONFIG["generation"][k] for k in ("max_new_tokens", "temperature", "top_k", "seed")}
+    expected = steering["prompts"][0]
+    assert gpt2.generate("The soldiers", **sampling)[0]["generated_ids"] == expected["unsteered"]["ids"]
+    with gpt2.hooks(fwd_hooks=[(f"blocks.{layer}.mlp.hook_post", zero) for layer in layers]):
+        assert gpt2.generate("The soldiers", **sampling)[0]["generated_ids"] == expected["steered"]["ids"]
