@@ -14,6 +14,7 @@ computes; Ctrl-C stops a generation or a study between two steps (``KeyboardInte
 import contextlib
 import json
 import os
+import sys
 import tempfile
 
 import numpy as np
@@ -132,6 +133,8 @@ def study(config, out, model=None, print_tables=False):
     ``out`` resumes. ``print_tables``: also print the consistency tables to stdout.
     """
     out = os.fspath(out)
+    if print_tables:
+        sys.stdout.flush()  # (the tables are printed by C++, after what Python printed before)
     if isinstance(config, dict):
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "study.json")

@@ -67,7 +67,9 @@ std::string study(const std::string& config_path, const std::string& out, const 
   so.tables = print_tables ? &std::cout : nullptr;
   so.log = &std::cerr;
   py::gil_scoped_release release;
-  return run_study(so).report_path;
+  const std::string report = run_study(so).report_path;
+  if (print_tables) std::cout.flush();  // before Python prints anything more
+  return report;
 }
 
 }  // namespace
