@@ -22,7 +22,7 @@ import numpy as np
 from . import _core
 from ._core import Error, HookInfo
 
-__all__ = ["load", "study", "Model", "ActivationCache", "HookInfo", "Error"]
+__all__ = ["load", "trace", "study", "Model", "ActivationCache", "HookInfo", "Error"]
 
 
 def _prompt_list(prompts):
@@ -145,3 +145,41 @@ def study(config, out, model=None, print_tables=False):
         _core._study(os.fspath(config), out, model or "", print_tables)
     with open(os.path.join(out, "study.json"), encoding="utf-8") as f:
         return json.load(f)
+
+
+def trace(model, prompts, concept="concept", baseline=None, sites=("hook_resid_post",), positions=("generated",),
+          skip_first=False, select_words=(), select_regex="", select_window=0, normalize="subtract",
+          rank_by="mean", per_sample=10, rows=0, std_floor=0.0, max_new_tokens=32, temperature=0.0, top_k=0,
+          top_p=1.0, seed=0, stop_at_eos=True, batch=64, print_tables=False):
+    """Trace a concept as ``neurontrace trace`` does (same options, named as its flags) and return
+    its ``trace.json`` as Python objects: the config, model identity, prompts, generations, each
+    sample's top neurons, the consistency tables (``result["results"][i]["sites"][j]["table"]``,
+    lists of dicts) and per-neuron statistics.
+
+    ``model``: a loaded :class:`Model` (its hooks run as interventions before the recorder).
+    ``prompts`` / ``baseline``: lists of texts, or paths of ``{"prompts": [...]}`` files.
+    ``print_tables``: also print the consistency tables as the CLI prints them.
+    """
+    options = _core._TraceOptions()
+    options.concept = concept
+    for name, value in (("prompts", prompts), ("baseline", baseline)):
+        if isinstance(value, (str, os.PathLike)):
+            setattr(options, name + "_file", os.fspath(value))
+        elif value is not None:
+            setattr(options, name, list(value))
+    options.sites = [sites] if isinstance(sites, str) else list(sites)
+    options.positions = [positions] if isinstance(positions, str) else list(positions)
+    options.skip_first = skip_first
+    options.select_words = [select_words] if isinstance(select_words, str) else list(select_words)
+    options.select_regex = select_regex
+    options.select_window = select_window
+    options.normalize = normalize
+    options.rank_by = rank_by
+    options.per_sample = per_sample
+    options.rows = rows
+    options.std_floor = std_floor
+    options.set_generation(max_new_tokens, temperature, top_k, top_p, seed, stop_at_eos, batch)
+    text, tables = model._trace(options)
+    if print_tables:
+        print(tables, end="")
+    return json.loads(text)

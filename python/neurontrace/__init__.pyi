@@ -54,3 +54,11 @@ class Model:
 def load(model: Union[str, PathLike[str]], weights: str = "f32", threads: Optional[int] = None) -> Model: ...
 def study(config: Union[str, PathLike[str], dict[str, Any]], out: Union[str, PathLike[str]],
           model: Optional[str] = None, print_tables: bool = False) -> dict[str, Any]: ...
+def trace(model: Model, prompts: Union[Sequence[str], str, PathLike[str]], concept: str = "concept",
+          baseline: Union[Sequence[str], str, PathLike[str], None] = None, sites: Union[str, Sequence[str]] = ...,
+          positions: Union[str, Sequence[str]] = ..., skip_first: bool = False,
+          select_words: Union[str, Sequence[str]] = (), select_regex: str = "", select_window: int = 0,
+          normalize: str = "subtract", rank_by: str = "mean", per_sample: int = 10, rows: int = 0,
+          std_floor: float = 0.0, max_new_tokens: int = 32, temperature: float = 0.0, top_k: int = 0,
+          top_p: float = 1.0, seed: int = 0, stop_at_eos: bool = True, batch: int = 64,
+          print_tables: bool = False) -> dict[str, Any]: ...

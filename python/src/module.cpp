@@ -96,6 +96,32 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<PythonHook>(m, "_Hook");
 
+  // The trace command's options (neurontrace.trace sets them from its keyword arguments).
+  py::class_<ConceptTraceOptions>(m, "_TraceOptions")
+      .def(py::init<>())
+      .def_readwrite("concept", &ConceptTraceOptions::concept_name)
+      .def_readwrite("prompts", &ConceptTraceOptions::prompts)
+      .def_readwrite("baseline", &ConceptTraceOptions::baseline)
+      .def_readwrite("prompts_file", &ConceptTraceOptions::prompts_file)
+      .def_readwrite("baseline_file", &ConceptTraceOptions::baseline_file)
+      .def_readwrite("sites", &ConceptTraceOptions::sites)
+      .def_readwrite("positions", &ConceptTraceOptions::positions)
+      .def_readwrite("skip_first", &ConceptTraceOptions::skip_first)
+      .def_readwrite("select_words", &ConceptTraceOptions::select_words)
+      .def_readwrite("select_regex", &ConceptTraceOptions::select_regex)
+      .def_readwrite("select_window", &ConceptTraceOptions::select_window)
+      .def_readwrite("normalize", &ConceptTraceOptions::normalize)
+      .def_readwrite("rank_by", &ConceptTraceOptions::rank_by)
+      .def_readwrite("per_sample", &ConceptTraceOptions::per_sample)
+      .def_readwrite("rows", &ConceptTraceOptions::rows)
+      .def_readwrite("std_floor", &ConceptTraceOptions::std_floor)
+      .def("set_generation", [](ConceptTraceOptions& o, int max_new_tokens, float temperature, int top_k, float top_p,
+                                uint64_t seed, bool stop_at_eos, int batch) {
+        o.gen = naming_kwargs([&] {
+          return generation_config(max_new_tokens, temperature, top_k, top_p, seed, stop_at_eos, batch, false);
+        });
+      });
+
   py::class_<PythonModel>(m, "Model", "A loaded model (use neurontrace.load).")
       .def(py::init<const std::string&, const std::string&>(), py::arg("model"), py::arg("weights") = "f32")
       .def_property_readonly("config", &PythonModel::config)
@@ -114,6 +140,7 @@ PYBIND11_MODULE(_core, m) {
           py::arg("prompts"), py::arg("max_new_tokens") = 32, py::arg("temperature") = 0.0f, py::arg("top_k") = 0,
           py::arg("top_p") = 1.0f, py::arg("seed") = 0, py::arg("stop_at_eos") = true, py::arg("batch") = 64,
           py::arg("recompute") = false)
+      .def("_trace", [](PythonModel& self, const ConceptTraceOptions& o) { return naming_kwargs([&] { return self.trace(o); }); })
       .def("_run_with_cache", &PythonModel::run_with_cache, py::arg("prompts"), py::arg("names"))
       .def("add_hook", &PythonModel::add_hook, py::arg("name"), py::arg("fn"))
       .def("reset_hooks", &PythonModel::reset_hooks)

@@ -7,6 +7,10 @@
 #include <functional>
 
 #include "hooks/hook_point.h"
+#include "io/model_identity.h"
+#include "io/prompts_file.h"
+#include "report/consistency_table.h"
+#include "report/trace_json.h"
 #include "model/weight_matrix.h"
 #include "util/error.h"
 
@@ -239,6 +243,28 @@ py::tuple PythonModel::run_with_cache(const std::vector<Prompt>& prompts, const 
     });
   }
   return py::make_tuple(logits, cache, lengths);
+}
+
+}  // namespace nt::python
+
+namespace nt::python {
+
+std::pair<std::string, std::string> PythonModel::trace(ConceptTraceOptions o) {
+  const ConceptTracePlan plan = plan_concept_trace(o);
+  if (!o.prompts_file.empty()) o.prompts = load_prompts(o.prompts_file);
+  if (!o.baseline_file.empty()) o.baseline = load_prompts(o.baseline_file);
+  if (o.prompts.empty()) throw Error("no prompt given");
+  const std::vector<PythonHook> snapshot = hooks_;
+  Hooks hooks = make_hooks(session_.model->config(), snapshot);
+  py::gil_scoped_release release;
+  Computing computing(*this);
+  const ConceptTrace result = run_concept_trace(session_, o, plan, snapshot.empty() ? nullptr : &hooks,
+                                                [](const GenerationProgress&) { check_python_signals(); });
+  const ModelIdentity id = model_identity(session_.model_dir, session_.model->config());
+  const auto json = trace_json(result.run, *session_.tokenizer, id, plan.config, result.analyses);
+  std::string tables;
+  for (const auto& a : result.analyses) tables += consistency_text(a) + "\n";
+  return {json.dump(1, ' ', false, nlohmann::json::error_handler_t::replace), tables};
 }
 
 }  // namespace nt::python

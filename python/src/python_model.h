@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "analysis/concept_trace.h"
 #include "python_hooks.h"
 #include "runtime/generator.h"
 #include "runtime/session.h"
@@ -33,6 +34,9 @@ class PythonModel {
   py::list generate(const std::vector<Prompt>& prompts, const GenerationConfig& config);
   // (logits [batch, pos, vocab], {name: [batch, pos, width]}, lengths [batch]); padding rows are 0.
   py::tuple run_with_cache(const std::vector<Prompt>& prompts, const std::vector<std::string>& names);
+
+  // `neurontrace trace` on this model with its hooks: (trace.json as text, the consistency tables).
+  std::pair<std::string, std::string> trace(ConceptTraceOptions options);
 
   void add_hook(const std::string& name, py::function fn);
   void reset_hooks() { hooks_.clear(); }

@@ -61,3 +61,30 @@ def test_python_hook_reproduces_study_steering(cli_study, gpt2):
     assert gpt2.generate("The soldiers", **sampling)[0]["generated_ids"] == expected["unsteered"]["ids"]
     with gpt2.hooks(fwd_hooks=[(f"blocks.{layer}.mlp.hook_post", zero) for layer in layers]):
         assert gpt2.generate("The soldiers", **sampling)[0]["generated_ids"] == expected["steered"]["ids"]
+
+
+def test_trace_equals_cli(gpt2, tmp_path):
+    """The same options from Python and on the command line give the same trace.json."""
+    prompts, baseline = tmp_path / "war.json", tmp_path / "baseline.json"
+    prompts.write_text(json.dumps({"prompts": CONFIG["concepts"]["war"]}))
+    baseline.write_text(json.dumps({"prompts": CONFIG["baseline"]["prompts"]}))
+    status, out, err = run_cli("trace", "-m", os.path.join(MODELS, "gpt2-tiny"), "--concept", "war", "--prompts",
+                               str(prompts), "--baseline", str(baseline), "--site", "mlp.hook_post", "--positions",
+                               "last", "--positions", "generated", "--normalize", "zscore", "--per-sample", "4",
+                               "-n", "5", "--temperature", "0.7", "--seed", "2", "--out", str(tmp_path / "cli"))
+    assert status == 0, err
+    with open(tmp_path / "cli" / "trace.json", encoding="utf-8") as f:
+        expected = json.load(f)
+    options = dict(concept="war", sites=["mlp.hook_post"], positions=["last", "generated"], normalize="zscore",
+                   per_sample=4, max_new_tokens=5, temperature=0.7, seed=2)
+    assert neurontrace.trace(gpt2, str(prompts), baseline=str(baseline), **options) == expected
+    from_lists = neurontrace.trace(gpt2, CONFIG["concepts"]["war"], baseline=CONFIG["baseline"]["prompts"], **options)
+    assert from_lists["results"] == expected["results"]
+    assert from_lists["config"] == {**expected["config"], "prompts_file": "", "baseline_file": ""}
+
+
+def test_trace_bad_option_named_as_keyword(gpt2):
+    with pytest.raises(neurontrace.Error, match="^per_sample: "):
+        neurontrace.trace(gpt2, ["The war began"], per_sample=0)
+    with pytest.raises(neurontrace.Error, match="trace site"):
+        neurontrace.trace(gpt2, ["The war began"], sites=["blocks.1.mlp.hook_post"])
