@@ -9,6 +9,7 @@
 #include "python_hooks.h"
 #include "python_model.h"
 #include "study/study_runner.h"
+#include "util/malloc_tuning.h"
 #include "util/message_text.h"
 #include "util/option_error.h"
 #include "util/thread_pool.h"
@@ -76,6 +77,7 @@ std::string study(const std::string& config_path, const std::string& out, const 
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "neurontrace's C++ engine (use the neurontrace package, which wraps it)";
+  fix_malloc_mmap_threshold();  // as the CLI does at start (util/malloc_tuning.h says why)
   error_type = PyErr_NewExceptionWithDoc("neurontrace.Error",
                                          "Bad input: a missing or malformed file, an unknown hook point, a bad option. "
                                          "The message is the command line's one-line message.",

@@ -9,9 +9,9 @@
 #include "hooks/hook_point.h"
 #include "io/model_identity.h"
 #include "io/prompts_file.h"
+#include "model/weight_matrix.h"
 #include "report/consistency_table.h"
 #include "report/trace_json.h"
-#include "model/weight_matrix.h"
 #include "util/error.h"
 
 namespace nt::python {
