@@ -1,0 +1,154 @@
+// neurontrace._core: the C++ engine for Python (python/neurontrace/__init__.py wraps it; the
+// docstrings and signatures users see are in python/neurontrace/__init__.pyi too).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <iostream>
+
+#include "python_hooks.h"
+#include "python_model.h"
+#include "study/study_runner.h"
+#include "util/malloc_tuning.h"
+#include "util/message_text.h"
+#include "util/option_error.h"
+#include "util/thread_pool.h"
+
+namespace py = pybind11;
+using namespace nt;
+using namespace nt::python;
+
+namespace {
+
+PyObject* error_type = nullptr;
+
+// nt::Error -> neurontrace.Error with the CLI's one-line message (escaped the same way).
+void translate_errors(std::exception_ptr p) {
+  try {
+    if (p) std::rethrow_exception(p);
+  } catch (const Error& e) {
+    PyErr_SetString(error_type, escape_for_message(e.what(), 4000).c_str());
+  }
+}
+
+// Runs `fn`, naming a bad option as the keyword argument that set it: "top_k: must be >= 0", where
+// the CLI says "--top-k: ..." and a study config "generation.top_k: ...".
+template <typename Fn>
+auto naming_kwargs(Fn fn) {
+  try {
+    return fn();
+  } catch (const OptionError& e) {
+    throw Error(e.option.substr(e.option.rfind('.') + 1) + ": " + e.problem);
+  }
+}
+
+GenerationConfig generation_config(int max_new_tokens, float temperature, int top_k, float top_p, uint64_t seed,
+                                   bool stop_at_eos, int batch, bool recompute) {
+  GenerationConfig g;
+  g.max_new_tokens = max_new_tokens;
+  g.sampling.temperature = temperature;
+  g.sampling.top_k = top_k;
+  g.sampling.top_p = top_p;
+  g.sampling.seed = seed;
+  g.stop_at_eos = stop_at_eos;
+  if (batch < 1) throw OptionError("batch", "must be >= 1 (got " + std::to_string(batch) + ")");
+  g.max_batch = batch;
+  g.recompute = recompute;
+  return g;
+}
+
+// Runs a study from a config file into `out` (study.json and the rest, as the CLI writes them);
+// returns the report's path.
+std::string study(const std::string& config_path, const std::string& out, const std::string& model, bool print_tables) {
+  StudyOptions so;
+  so.config_path = config_path;
+  so.model = model;
+  so.out_dir = out;
+  so.progress = [](const GenerationProgress&) { check_python_signals(); };
+  so.tables = print_tables ? &std::cout : nullptr;
+  so.log = &std::cerr;
+  py::gil_scoped_release release;
+  const std::string report = run_study(so).report_path;
+  if (print_tables) std::cout.flush();  // before Python prints anything more
+  return report;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "neurontrace's C++ engine (use the neurontrace package, which wraps it)";
+  fix_malloc_mmap_threshold();  // as the CLI does at start (util/malloc_tuning.h says why)
+  error_type = PyErr_NewExceptionWithDoc("neurontrace.Error",
+                                         "Bad input: a missing or malformed file, an unknown hook point, a bad option. "
+                                         "The message is the command line's one-line message.",
+                                         PyExc_ValueError, nullptr);
+  m.attr("Error") = py::handle(error_type);
+  py::register_exception_translator(translate_errors);
+
+  m.def("set_threads", &set_thread_count, py::arg("threads"), "Worker threads for matrix products (process-wide).");
+
+  py::class_<HookInfo>(m, "HookInfo", "What a hook function gets besides the activations.")
+      .def_property_readonly("name", &HookInfo::name, "The hook point (TransformerLens name).")
+      .def_property_readonly("layer", &HookInfo::layer, "Its layer (-1 for a global point).")
+      .def_property_readonly("seq", &HookInfo::seq, "Per row: the sequence (index of its prompt).")
+      .def_property_readonly("pos", &HookInfo::pos, "Per row: the position in its sequence.")
+      .def_property_readonly("generated", &HookInfo::generated, "Per row: whether its token was generated.")
+      .def_property_readonly("token", &HookInfo::token, "Per row: the token id.")
+      .def("__repr__", [](const HookInfo& h) { return "<HookInfo " + h.name() + ">"; });
+
+  py::class_<PythonHook>(m, "_Hook");
+
+  // The trace command's options (neurontrace.trace sets them from its keyword arguments).
+  py::class_<ConceptTraceOptions>(m, "_TraceOptions")
+      .def(py::init<>())
+      .def_readwrite("concept", &ConceptTraceOptions::concept_name)
+      .def_readwrite("prompts", &ConceptTraceOptions::prompts)
+      .def_readwrite("baseline", &ConceptTraceOptions::baseline)
+      .def_readwrite("prompts_file", &ConceptTraceOptions::prompts_file)
+      .def_readwrite("baseline_file", &ConceptTraceOptions::baseline_file)
+      .def_readwrite("sites", &ConceptTraceOptions::sites)
+      .def_readwrite("saes", &ConceptTraceOptions::saes)
+      .def_readwrite("positions", &ConceptTraceOptions::positions)
+      .def_readwrite("skip_first", &ConceptTraceOptions::skip_first)
+      .def_readwrite("select_words", &ConceptTraceOptions::select_words)
+      .def_readwrite("select_regex", &ConceptTraceOptions::select_regex)
+      .def_readwrite("select_window", &ConceptTraceOptions::select_window)
+      .def_readwrite("normalize", &ConceptTraceOptions::normalize)
+      .def_readwrite("rank_by", &ConceptTraceOptions::rank_by)
+      .def_readwrite("per_sample", &ConceptTraceOptions::per_sample)
+      .def_readwrite("rows", &ConceptTraceOptions::rows)
+      .def_readwrite("std_floor", &ConceptTraceOptions::std_floor)
+      .def("set_generation", [](ConceptTraceOptions& o, int max_new_tokens, float temperature, int top_k, float top_p,
+                                uint64_t seed, bool stop_at_eos, int batch) {
+        o.gen = naming_kwargs([&] {
+          return generation_config(max_new_tokens, temperature, top_k, top_p, seed, stop_at_eos, batch, false);
+        });
+      });
+
+  py::class_<PythonModel>(m, "Model", "A loaded model (use neurontrace.load).")
+      .def(py::init<const std::string&, const std::string&>(), py::arg("model"), py::arg("weights") = "f32")
+      .def_property_readonly("config", &PythonModel::config)
+      .def_property_readonly("hook_points", &PythonModel::hook_points)
+      .def("to_tokens", &PythonModel::to_tokens, py::arg("text"))
+      .def("to_string", &PythonModel::to_string, py::arg("ids"))
+      .def(
+          "generate",
+          [](PythonModel& self, const std::vector<Prompt>& prompts, int max_new_tokens, float temperature, int top_k,
+             float top_p, uint64_t seed, bool stop_at_eos, int batch, bool recompute) {
+            return naming_kwargs([&] {
+              return self.generate(prompts, generation_config(max_new_tokens, temperature, top_k, top_p, seed,
+                                                              stop_at_eos, batch, recompute));
+            });
+          },
+          py::arg("prompts"), py::arg("max_new_tokens") = 32, py::arg("temperature") = 0.0f, py::arg("top_k") = 0,
+          py::arg("top_p") = 1.0f, py::arg("seed") = 0, py::arg("stop_at_eos") = true, py::arg("batch") = 64,
+          py::arg("recompute") = false)
+      .def("_trace", [](PythonModel& self, const ConceptTraceOptions& o) { return naming_kwargs([&] { return self.trace(o); }); })
+      .def("_run_with_cache", &PythonModel::run_with_cache, py::arg("prompts"), py::arg("names"))
+      .def("add_hook", &PythonModel::add_hook, py::arg("name"), py::arg("fn"))
+      .def("reset_hooks", &PythonModel::reset_hooks)
+      .def("_get_hooks", [](PythonModel& self) { return self.hooks(); })
+      .def("_set_hooks", &PythonModel::set_hooks);
+
+  m.def("_study", &study, py::arg("config_path"), py::arg("out"), py::arg("model"), py::arg("print_tables"));
+}
