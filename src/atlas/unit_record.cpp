@@ -3,6 +3,10 @@
 #include <algorithm>
 
 #include "atlas/histogram_bins.h"
+#include <fmt/format.h>
+
+#include <iterator>
+
 #include "report/base64.h"
 
 namespace nt {
@@ -33,29 +37,50 @@ std::vector<double> quantile_boundaries(const AtlasState& s, size_t unit) {
   return out;
 }
 
-nlohmann::json activation_record_json(const ContextRecord& r, const Tokenizer& tokenizer) {
-  std::vector<std::string> raw;
-  for (int32_t t : r.tokens) raw.push_back(tokenizer.token_bytes(t));
-  return {{"dataclass_name", "ActivationRecord"},
-          {"tokens", repair_token_texts(raw)},
-          {"activations", r.acts},
-          {"document", r.doc},
-          {"position", r.pos},
-          {"index", r.index}};
+namespace {
+
+std::string json_string(const std::string& text) {
+  return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-nlohmann::json unit_record_json(const AtlasState& s, size_t unit, const Tokenizer& tokenizer) {
+}  // namespace
+
+UnitRecordWriter::UnitRecordWriter(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {
+  const int n = tokenizer.vocab_size();
+  escaped_.resize(static_cast<size_t>(n));
+  whole_.resize(static_cast<size_t>(n));
+  for (int id = 0; id < n; ++id) {
+    const std::string bytes = tokenizer.token_bytes(id);
+    escaped_[static_cast<size_t>(id)] = json_string(bytes);
+    whole_[static_cast<size_t>(id)] = repair_token_texts({bytes})[0] == bytes;
+  }
+}
+
+void UnitRecordWriter::append_record(std::string& out, const ContextRecord& r) const {
+  out += R"({"dataclass_name":"ActivationRecord","tokens":[)";
+  bool whole = true;
+  for (int32_t t : r.tokens) whole = whole && t >= 0 && t < static_cast<int32_t>(whole_.size()) && whole_[static_cast<size_t>(t)];
+  if (whole) {
+    for (size_t i = 0; i < r.tokens.size(); ++i) (out += i ? "," : "") += escaped_[static_cast<size_t>(r.tokens[i])];
+  } else {
+    std::vector<std::string> raw;
+    for (int32_t t : r.tokens) raw.push_back(tokenizer_.token_bytes(t));
+    const auto texts = repair_token_texts(raw);
+    for (size_t i = 0; i < texts.size(); ++i) (out += i ? "," : "") += json_string(texts[i]);
+  }
+  out += R"(],"activations":[)";
+  for (size_t i = 0; i < r.acts.size(); ++i) fmt::format_to(std::back_inserter(out), "{}{}", i ? "," : "", r.acts[i]);
+  fmt::format_to(std::back_inserter(out), R"(],"document":{},"position":{},"index":{}}})", r.doc, r.pos, r.index);
+}
+
+std::string UnitRecordWriter::json(const AtlasState& s, size_t unit) const {
   const NeuronId id = s.layout.id(unit);
-  nlohmann::json top = nlohmann::json::array(), sample = nlohmann::json::array();
-  for (const auto& r : s.top[unit]) top.push_back(activation_record_json(r, tokenizer));
   const std::vector<double> bounds = quantile_boundaries(s, unit);
-  nlohmann::json by_quantile = nlohmann::json::array();
-  for (size_t q = 0; q + 1 < bounds.size(); ++q) by_quantile.push_back(nlohmann::json::array());
+  std::vector<std::vector<const ContextRecord*>> by_quantile(bounds.empty() ? 0 : bounds.size() - 1);
   for (const auto& r : s.samples[unit]) {
-    sample.push_back(activation_record_json(r, tokenizer));
     size_t q = 0;
     while (q + 2 < bounds.size() && r.value >= bounds[q + 1]) ++q;
-    if (!by_quantile.empty()) by_quantile[q].push_back(sample.back());
+    if (!by_quantile.empty()) by_quantile[q].push_back(&r);
   }
   static const std::vector<double> edges = histogram_edges();
   nlohmann::json bins = nlohmann::json::array();
@@ -66,24 +91,41 @@ nlohmann::json unit_record_json(const AtlasState& s, size_t unit, const Tokenize
                     b == kHistogramBins - 1 ? nlohmann::json(nullptr) : nlohmann::json(edges[static_cast<size_t>(b)]), c});
   }
   const double n = static_cast<double>(std::max<int64_t>(1, s.tokens));
-  return {{"dataclass_name", "NeuronRecord"},
-          {"neuron_id", {{"dataclass_name", "NeuronId"}, {"layer_index", id.layer}, {"neuron_index", id.index}}},
-          {"site", site_name(s.layout.sites[static_cast<size_t>(id.site)])},
-          {"most_positive_activation_records", top},
-          {"random_sample", sample},
-          {"random_sample_by_quantile", by_quantile},
-          {"quantile_boundaries", bounds},
-          {"mean", s.moments[unit].mean},
-          {"variance", s.variance(unit)},
-          {"skewness", s.skewness(unit)},
-          {"kurtosis", s.kurtosis(unit)},
-          {"count", s.tokens},
-          {"min", s.tokens ? nlohmann::json(s.min[unit]) : nlohmann::json(nullptr)},
-          {"max", s.tokens ? nlohmann::json(s.max[unit]) : nlohmann::json(nullptr)},
-          {"density", {{"above_zero", static_cast<double>(s.positive[unit]) / n},
-                       {"above_threshold", static_cast<double>(s.above[unit]) / n},
-                       {"threshold", s.settings.threshold}}},
-          {"histogram", {{"bins", bins}, {"layout", "[lower edge or null, upper edge or null, count] of non-empty bins"}}}};
+  const nlohmann::json fields = {
+      {"dataclass_name", "NeuronRecord"},
+      {"neuron_id", {{"dataclass_name", "NeuronId"}, {"layer_index", id.layer}, {"neuron_index", id.index}}},
+      {"site", site_name(s.layout.sites[static_cast<size_t>(id.site)])},
+      {"random_sample", nlohmann::json::array()},
+      {"quantile_boundaries", bounds},
+      {"mean", s.moments[unit].mean},
+      {"variance", s.variance(unit)},
+      {"skewness", s.skewness(unit)},
+      {"kurtosis", s.kurtosis(unit)},
+      {"count", s.tokens},
+      {"min", s.tokens ? nlohmann::json(s.min[unit]) : nlohmann::json(nullptr)},
+      {"max", s.tokens ? nlohmann::json(s.max[unit]) : nlohmann::json(nullptr)},
+      {"density", {{"above_zero", static_cast<double>(s.positive[unit]) / n},
+                   {"above_threshold", static_cast<double>(s.above[unit]) / n},
+                   {"threshold", s.settings.threshold}}},
+      {"histogram", {{"bins", bins}, {"layout", "[lower edge or null, upper edge or null, count] of non-empty bins"}}}};
+  std::string out = fields.dump();
+  out.pop_back();  // the closing brace: the records follow
+  out += R"(,"most_positive_activation_records":[)";
+  for (size_t i = 0; i < s.top[unit].size(); ++i) {
+    if (i) out += ',';
+    append_record(out, s.top[unit][i]);
+  }
+  out += R"(],"random_sample_by_quantile":[)";
+  for (size_t q = 0; q < by_quantile.size(); ++q) {
+    out += q ? ",[" : "[";
+    for (size_t i = 0; i < by_quantile[q].size(); ++i) {
+      if (i) out += ',';
+      append_record(out, *by_quantile[q][i]);
+    }
+    out += ']';
+  }
+  out += "]}\n";
+  return out;
 }
 
 }  // namespace nt

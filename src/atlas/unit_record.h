@@ -2,8 +2,8 @@
 // One unit of an atlas as JSON, in the OpenAI neuron-explainer NeuronRecord layout
 // (neuron_explainer/activations/activations.py) plus neurontrace's fields:
 //   neuron_id {layer_index, neuron_index}, most_positive_activation_records (the top contexts, best
-//   first), random_sample (the hash-chosen sample), random_sample_by_quantile (that sample split
-//   by quantile_boundaries into quantile intervals), quantile_boundaries (the activation at
+//   first), random_sample_by_quantile (the hash-chosen sample split by quantile_boundaries into
+//   quantile intervals; random_sample is left empty, as every sample is in one interval), quantile_boundaries (the activation at
 //   quantiles kQuantiles of every scanned token, from the histogram, interpolated in a bin),
 //   mean, variance, skewness, kurtosis (excess), and: site, count, min, max, density
 //   {above_zero, above_threshold, threshold}, histogram {edges, counts} of the non-empty bins.
@@ -21,7 +21,20 @@ namespace nt {
 inline const std::vector<double> kQuantiles{0.0, 0.5, 0.9, 0.99, 0.999, 1.0};
 
 std::vector<double> quantile_boundaries(const AtlasState& state, size_t unit);
-nlohmann::json unit_record_json(const AtlasState& state, size_t unit, const Tokenizer& tokenizer);
-nlohmann::json activation_record_json(const ContextRecord& r, const Tokenizer& tokenizer);
+
+// Writes unit records as JSON text. Records are most of an atlas's bytes (a window of tokens and
+// activations each), so their JSON is put together from each token's text escaped once; a window
+// where a character is split over tokens gets its texts repaired first (report/base64.h).
+class UnitRecordWriter {
+ public:
+  explicit UnitRecordWriter(const Tokenizer& tokenizer);
+  std::string json(const AtlasState& state, size_t unit) const;
+
+ private:
+  void append_record(std::string& out, const ContextRecord& r) const;
+  const Tokenizer& tokenizer_;
+  std::vector<std::string> escaped_;  // [vocab] the token's text as a JSON string
+  std::vector<char> whole_;           // [vocab] the token's bytes are valid UTF-8 on their own
+};
 
 }  // namespace nt
