@@ -9,7 +9,9 @@
 
 #include "atlas/atlas_output.h"
 #include "atlas/atlas_scan.h"
+#include "atlas/concept_query.h"
 #include "commands.h"
+#include "io/model_config.h"
 #include "io/model_identity.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -26,6 +28,13 @@ struct AtlasOptions {
   int context = 128, top_k = 20, samples = 20, batch = 8;
   double threshold = 1.0;
   int64_t max_tokens = 0, checkpoint_every = 100;
+};
+
+struct QueryOptions {
+  std::string dir, model, csv;
+  std::vector<std::string> words;
+  int window = 5;
+  int rows = 20;
 };
 
 struct MergeOptions {
@@ -161,6 +170,26 @@ int run_atlas_merge(const MergeOptions& o) {
   return 0;
 }
 
+int run_atlas_query(const QueryOptions& o) {
+  if (o.words.empty()) throw Error("--words: needs at least one word");
+  if (o.window < 0) throw Error("--window: must not be negative");
+  const std::string file = part_file(o.dir);
+  const AtlasSettings settings = read_atlas_settings(file);
+  const std::string model = o.model.empty() ? settings.model.value("path", "") : o.model;
+  const LoadedAtlasState loaded = load_atlas_state(file, load_model_config(model));
+  const auto tokenizer = load_tokenizer(model);
+  const ConceptQuery q = concept_query(loaded.state, *tokenizer, o.words, o.window);
+  std::cout << concept_query_text(loaded.state, q, static_cast<size_t>(std::max(0, o.rows)));
+  std::string csv = o.csv;
+  if (csv.empty()) {
+    csv = o.dir + "/concept";
+    for (const auto& w : o.words) csv += "_" + w;
+    csv += ".csv";
+  }
+  write_output(csv, concept_query_csv(loaded.state, q));
+  return 0;
+}
+
 }  // namespace
 
 Command add_atlas(CLI::App& app) {
@@ -187,6 +216,15 @@ Command add_atlas(CLI::App& app) {
   merge->add_option("parts", m->parts, "Part folders (or their atlas.safetensors)")->required();
   merge->add_option("--out", m->out_dir, "Output folder")->required();
   merge->add_option("-m,--model", m->model, "Model folder (default: the one the parts recorded)");
+  auto q = std::make_shared<QueryOptions>();
+  CLI::App* query = cmd->add_subcommand("query", "Rank an atlas's units by how concentrated their top contexts are on a concept");
+  query->add_option("dir", q->dir, "Atlas folder (or its atlas.safetensors)")->required();
+  query->add_option("--words", q->words, "Concept words (comma-separated)")->delimiter(',')->required();
+  query->add_option("--window", q->window, "A word counts within this many tokens of the context's token")
+      ->capture_default_str();
+  query->add_option("--rows", q->rows, "Rows of the table")->capture_default_str();
+  query->add_option("--csv", q->csv, "CSV of every unit (default: DIR/concept_<words>.csv)");
+  query->add_option("-m,--model", q->model, "Model folder for the tokenizer (default: the one the atlas recorded)");
   cmd->require_subcommand(0, 1);
   Runner run_merge = [m] { return run_atlas_merge(*m); };
   merge->final_callback([] {});
@@ -195,7 +233,10 @@ Command add_atlas(CLI::App& app) {
                              {"atlas.samples", "--samples"},
                              {"atlas.max_tokens", "--max-tokens"},
                              {"atlas.shard", "--shard"}},
-                            [o, merge, run_merge] { return merge->parsed() ? run_merge() : run_atlas_scan(*o); })};
+                            [o, q, merge, query, run_merge] {
+                              if (query->parsed()) return run_atlas_query(*q);
+                              return merge->parsed() ? run_merge() : run_atlas_scan(*o);
+                            })};
 }
 
 }  // namespace nt::cli
