@@ -174,6 +174,30 @@ TEST(Atlas, StatisticsAndTopContextsMatchANaiveScan) {
   EXPECT_EQ(sampled, static_cast<size_t>(kSamples));
   EXPECT_EQ(j["quantile_boundaries"].size(), 6u);
   for (const char* key : {"mean", "variance", "skewness", "kurtosis", "density", "histogram"}) EXPECT_TRUE(j.contains(key)) << key;
+
+  // Logit effects of L1N3, computed here: (c_proj[3] * ln_f gain) . wte^T, top and bottom 10.
+  nt::SafetensorsFile weights(model_dir() + "/model.safetensors");
+  auto get = [&](const std::string& name) {
+    const nt::TensorInfo* t = weights.find(name);
+    if (!t) t = weights.find("transformer." + name);
+    return weights.read_f32(*t);
+  };
+  const auto c_proj = get("h.1.mlp.c_proj.weight"), gain = get("ln_f.weight"), wte = get("wte.weight");
+  const size_t C = static_cast<size_t>(c.d_model), V = static_cast<size_t>(c.vocab_size);
+  std::vector<std::pair<double, int>> logits;
+  for (size_t v = 0; v < V; ++v) {
+    double acc = 0;
+    for (size_t d = 0; d < C; ++d) acc += static_cast<double>(c_proj[3 * C + d]) * gain[d] * wte[v * C + d];
+    logits.emplace_back(acc, static_cast<int>(v));
+  }
+  std::sort(logits.begin(), logits.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  const auto& effects = j["logit_effects"];
+  ASSERT_EQ(effects["top"].size(), 10u);
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_NEAR(effects["top"][i][1].get<double>(), logits[i].first, 1e-4);
+    EXPECT_NEAR(effects["bottom"][i][1].get<double>(), logits[V - 1 - i].first, 1e-4);
+  }
+  EXPECT_EQ(effects["top"][0][0].get<std::string>(), tok->token_bytes(logits[0].second));
 }
 
 // Every tensor of two atlas files: integers and records equal, moments equal to 1e-12 relative.

@@ -117,7 +117,8 @@ int run_atlas_scan(const AtlasOptions& o) {
   if (settings.shard_count > 1)
     save_atlas_state(o.out_dir + "/atlas.safetensors", state, {{"complete", true}});
   else
-    write_atlas(o.out_dir, state, *session.tokenizer);
+    write_atlas(o.out_dir, state, *session.tokenizer,
+                logit_effects(session.model_dir, session.model->config(), state.layout));
   std::filesystem::remove(checkpoint);
   std::cout << "atlas: " << state.documents << " documents, " << state.tokens << " tokens, " << state.layout.total
             << " units -> " << o.out_dir << "\n";
@@ -164,7 +165,8 @@ int run_atlas_merge(const MergeOptions& o) {
   merged->settings.shard_index = 0;  // the whole corpus, as one process scans it
   merged->settings.shard_count = 1;
   merged->shards = {0};
-  write_atlas(o.out_dir, *merged, *session.tokenizer);
+  write_atlas(o.out_dir, *merged, *session.tokenizer,
+              logit_effects(session.model_dir, session.model->config(), merged->layout));
   std::cout << "atlas merge: " << o.parts.size() << " parts, " << merged->documents << " documents, "
             << merged->tokens << " tokens -> " << o.out_dir << "\n";
   return 0;

@@ -38,7 +38,9 @@ void sync_folder(const std::string& dir) {
 
 }  // namespace
 
-void write_atlas(const std::string& dir, const AtlasState& s, const Tokenizer& tokenizer) {
+void write_atlas(const std::string& dir, const AtlasState& s, const Tokenizer& tokenizer,
+                 const std::vector<LogitEffect>& effects) {
+  static const LogitEffect none;
   make_directories(dir);
   const UnitRecordWriter records(tokenizer);
   save_atlas_state(dir + "/atlas.safetensors", s, {{"complete", true}});
@@ -51,7 +53,7 @@ void write_atlas(const std::string& dir, const AtlasState& s, const Tokenizer& t
   for (size_t u = 0; u < s.layout.total; ++u) {
     const NeuronId id = s.layout.id(u);
     const std::string site = site_name(s.layout.sites[static_cast<size_t>(id.site)]);
-    write_plain(staging + "/" + site + "/" + neuron_label(id.layer, id.index) + ".json", records.json(s, u));
+    write_plain(staging + "/" + site + "/" + neuron_label(id.layer, id.index) + ".json", records.json(s, u, effects.empty() ? none : effects[u]));
     std::string top_token;
     if (!s.top[u].empty()) {
       const auto& r = s.top[u].front();

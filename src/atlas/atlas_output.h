@@ -5,10 +5,13 @@
 #include <string>
 
 #include "atlas/atlas_state.h"
+#include "atlas/logit_effects.h"
 #include "tokenizer/tokenizer.h"
 
 namespace nt {
 
-void write_atlas(const std::string& dir, const AtlasState& state, const Tokenizer& tokenizer);
+// `effects`: one per unit (logit_effects.h), or empty for none.
+void write_atlas(const std::string& dir, const AtlasState& state, const Tokenizer& tokenizer,
+                 const std::vector<LogitEffect>& effects);
 
 }  // namespace nt

@@ -73,7 +73,7 @@ void UnitRecordWriter::append_record(std::string& out, const ContextRecord& r) c
   fmt::format_to(std::back_inserter(out), R"(],"document":{},"position":{},"index":{}}})", r.doc, r.pos, r.index);
 }
 
-std::string UnitRecordWriter::json(const AtlasState& s, size_t unit) const {
+std::string UnitRecordWriter::json(const AtlasState& s, size_t unit, const LogitEffect& effect) const {
   const NeuronId id = s.layout.id(unit);
   const std::vector<double> bounds = quantile_boundaries(s, unit);
   std::vector<std::vector<const ContextRecord*>> by_quantile(bounds.empty() ? 0 : bounds.size() - 1);
@@ -91,6 +91,15 @@ std::string UnitRecordWriter::json(const AtlasState& s, size_t unit) const {
                     b == kHistogramBins - 1 ? nlohmann::json(nullptr) : nlohmann::json(edges[static_cast<size_t>(b)]), c});
   }
   const double n = static_cast<double>(std::max<int64_t>(1, s.tokens));
+  nlohmann::json logits = nullptr;
+  if (!effect.top_ids.empty()) {
+    auto list = [&](const std::vector<int>& ids, const std::vector<float>& values) {
+      nlohmann::json l = nlohmann::json::array();
+      for (size_t i = 0; i < ids.size(); ++i) l.push_back({repair_token_texts({tokenizer_.token_bytes(ids[i])})[0], values[i]});
+      return l;
+    };
+    logits = {{"top", list(effect.top_ids, effect.top_values)}, {"bottom", list(effect.bottom_ids, effect.bottom_values)}};
+  }
   const nlohmann::json fields = {
       {"dataclass_name", "NeuronRecord"},
       {"neuron_id", {{"dataclass_name", "NeuronId"}, {"layer_index", id.layer}, {"neuron_index", id.index}}},
@@ -107,6 +116,7 @@ std::string UnitRecordWriter::json(const AtlasState& s, size_t unit) const {
       {"density", {{"above_zero", static_cast<double>(s.positive[unit]) / n},
                    {"above_threshold", static_cast<double>(s.above[unit]) / n},
                    {"threshold", s.settings.threshold}}},
+      {"logit_effects", logits},
       {"histogram", {{"bins", bins}, {"layout", "[lower edge or null, upper edge or null, count] of non-empty bins"}}}};
   std::string out = fields.dump();
   out.pop_back();  // the closing brace: the records follow

@@ -6,7 +6,8 @@
 //   quantile intervals; random_sample is left empty, as every sample is in one interval), quantile_boundaries (the activation at
 //   quantiles kQuantiles of every scanned token, from the histogram, interpolated in a bin),
 //   mean, variance, skewness, kurtosis (excess), and: site, count, min, max, density
-//   {above_zero, above_threshold, threshold}, histogram {edges, counts} of the non-empty bins.
+//   {above_zero, above_threshold, threshold}, histogram {bins: [lower, upper, count] of the non-empty
+//   bins}, logit_effects {top, bottom: [token text, logit] x 10} (logit_effects.h) or null.
 // Each ActivationRecord holds the whole window the model saw: tokens as text, one activation per
 // token, and document (corpus index), position (in the document) and index (in the window) of
 // the token the record stands for.
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "atlas/atlas_state.h"
+#include "atlas/logit_effects.h"
 #include "tokenizer/tokenizer.h"
 
 namespace nt {
@@ -28,7 +30,8 @@ std::vector<double> quantile_boundaries(const AtlasState& state, size_t unit);
 class UnitRecordWriter {
  public:
   explicit UnitRecordWriter(const Tokenizer& tokenizer);
-  std::string json(const AtlasState& state, size_t unit) const;
+  // `effect` may be empty (logit_effects: null).
+  std::string json(const AtlasState& state, size_t unit, const LogitEffect& effect) const;
 
  private:
   void append_record(std::string& out, const ContextRecord& r) const;
