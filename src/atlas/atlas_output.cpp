@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "atlas/atlas_html.h"
 #include "atlas/unit_record.h"
 #include "report/base64.h"
 #include "util/atomic_file.h"
@@ -53,7 +54,10 @@ void write_atlas(const std::string& dir, const AtlasState& s, const Tokenizer& t
   for (size_t u = 0; u < s.layout.total; ++u) {
     const NeuronId id = s.layout.id(u);
     const std::string site = site_name(s.layout.sites[static_cast<size_t>(id.site)]);
-    write_plain(staging + "/" + site + "/" + neuron_label(id.layer, id.index) + ".json", records.json(s, u, effects.empty() ? none : effects[u]));
+    const LogitEffect& effect = effects.empty() ? none : effects[u];
+    const std::string name = staging + "/" + site + "/" + neuron_label(id.layer, id.index);
+    write_plain(name + ".json", records.json(s, u, effect));
+    write_plain(name + ".html", atlas_unit_html(s, u, tokenizer, effect));
     std::string top_token;
     if (!s.top[u].empty()) {
       const auto& r = s.top[u].front();
@@ -69,6 +73,8 @@ void write_atlas(const std::string& dir, const AtlasState& s, const Tokenizer& t
   std::filesystem::remove_all(dir + "/units");
   std::filesystem::rename(staging, dir + "/units");
   write_file_atomic(dir + "/summary.csv", csv);
+  write_file_atomic(dir + "/index-data.js", atlas_index_data(s, tokenizer));
+  write_file_atomic(dir + "/index.html", atlas_index_html(s));
 }
 
 }  // namespace nt

@@ -1,7 +1,8 @@
 #pragma once
 // An atlas folder: atlas.safetensors (the whole state), units/<site>/L{layer}N{index}.json (one
-// NeuronRecord per unit, unit_record.h) and summary.csv (one line per unit: site, layer, index,
-// mean, std, max, density, top token). Every file is written atomically.
+// NeuronRecord per unit, unit_record.h) and .html (its page), index.html + index-data.js
+// (atlas_html.h), summary.csv (one line per unit: site, layer, index, mean, std, min, max,
+// density, top token). Files are written atomically; units/ as a whole (staged, then renamed).
 #include <string>
 
 #include "atlas/atlas_state.h"
