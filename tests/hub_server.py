@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A tiny stand-in for the Hugging Face Hub, for tests/test_hub_download.cpp (standard library only).
 
-Serves one repository (--repo, default org/gpt2-tiny) made of the regular files at the top of --root,
+Serves one repository (--repo, default org/gpt2-tiny) made of the regular files at the top of --root
+(with --recursive: and in its subfolders, named "sub/file"),
 answering as the real Hub does:
 
   GET  /api/models/<repo>/revision/main      {"id", "sha", "siblings": [{"rfilename"}]}
@@ -63,11 +64,13 @@ class State:
         self.args = args
         self.repo = args.repo
         self.files = {}  # name -> bytes
-        for name in sorted(os.listdir(args.root)):
-            path = os.path.join(args.root, name)
-            if os.path.isfile(path):
-                with open(path, "rb") as f:
-                    self.files[name] = f.read()
+        for folder, _, names in os.walk(args.root, followlinks=True):
+            for name in sorted(names):
+                path = os.path.join(folder, name)
+                rel = os.path.relpath(path, args.root).replace(os.sep, "/")
+                if os.path.isfile(path) and (args.recursive or "/" not in rel):
+                    with open(path, "rb") as f:
+                        self.files[rel] = f.read()
         self.etags = {}
         for name, data in self.files.items():
             self.etags[name] = hashlib.sha256(data).hexdigest() if self.is_lfs(name) else git_blob_sha1(data)
@@ -352,6 +355,7 @@ def make_server(state, kind):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True)
+    p.add_argument("--recursive", action="store_true", help="serve the files of --root's subfolders too")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--repo", default="org/gpt2-tiny")
     p.add_argument("--log")

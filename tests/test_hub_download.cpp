@@ -28,6 +28,7 @@
 #include "io/model_weights.h"
 #include "io/safetensors.h"
 #include "io/sha256.h"
+#include "sae/sae_open.h"
 #include "test_support.h"
 #include "util/error.h"
 
@@ -591,3 +592,29 @@ TEST_F(HubDownload, CliGeneratesWithAModelItDownloads) {
 }
 
 }  // namespace
+
+// An SAE named by Hub id ORG/REPO/FOLDER (sae/sae_open.h), in a repository of several SAEs: only
+// its folder's files are fetched (cfg.json and sae_weights.safetensors here; there is no
+// sparsity.safetensors or params.npz), into the same cache, and the next open needs no network.
+TEST_F(HubDownload, SaeByHubIdFetchesOnlyItsFiles) {
+  start({"--recursive"}, shared_path("fixtures/saes/gpt2-tiny"));
+  const ModelConfig model = load_model_config(fixture_dir());
+  const std::string id = kRepo + "/standard-pre6/blocks.1.hook_resid_pre";
+  auto sae = open_sae(id, {}, model);
+  EXPECT_EQ(sae->d_sae(), 512);
+  const auto heads = hub_requests("HEAD", "/" + kRepo + "/resolve/");
+  std::set<std::string> files;
+  for (const auto& h : heads) files.insert(std::string(h["path"]).substr(std::string(h["path"]).find("/standard-pre6/")));
+  EXPECT_EQ(files, (std::set<std::string>{"/standard-pre6/blocks.1.hook_resid_pre/cfg.json",
+                                          "/standard-pre6/blocks.1.hook_resid_pre/sae_weights.safetensors"}));
+  server_->stop();
+  EXPECT_EQ(open_sae(id, {}, model)->source(), sae->source());
+  // A folder the cache lacks is refused while offline (the server is gone anyway).
+  ::setenv("HF_HUB_OFFLINE", "1", 1);
+  try {
+    open_sae(kRepo + "/topk-v6/blocks.1.mlp.hook_post", {}, model);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not in the Hugging Face cache"), std::string::npos) << e.what();
+  }
+}

@@ -1,5 +1,5 @@
-// neurontrace steer: generate with and without an intervention on chosen neurons (same seed),
-// show the texts side by side, and measure the effect against random-neuron controls.
+// neurontrace steer: generate with and without an intervention on chosen neurons or SAE latents (same
+// seed), show the texts side by side, and measure the effect against random controls.
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -12,8 +12,11 @@
 #include "commands.h"
 #include "io/model_identity.h"
 #include "io/prompts_file.h"
+#include "sae/sae_latent_means.h"
+#include "sae/sae_open.h"
 #include "steer/steering_json.h"
 #include "util/error.h"
+#include "util/message_text.h"
 
 namespace nt::cli {
 
@@ -24,8 +27,14 @@ struct SteerOptions {
   std::vector<std::string> prompts;
   std::string prompts_file;
   std::string ablate;  // neurons
+  std::string sae;     // an SAE whose latents are steered instead
+  SaeOpenOptions sae_options;
+  std::vector<int> latents;
+  std::string direction;  // add:S
+  std::string baseline;   // --sae --mode mean: prompts whose tokens give each latent's mean
   std::string site;    // default hook_resid_post, or the trace's site
   std::string mode = "zero";
+  const CLI::Option* mode_flag = nullptr;  // given on the command line: count() > 0
   std::string where = "all";
   std::string from_trace, trace_positions;
   int top = 0;
@@ -98,11 +107,50 @@ void print_side_by_side(const std::string& a_title, const std::string& a, const 
   }
 }
 
+int report(const SteerOptions& o, const Session& session, const ModelIdentity& id, const SteeringResult& r);
+
+// --sae: the latents (--latents) edited by --mode with the SAE's error term kept, or their decoder
+// rows added (--direction add:S).
+int run_sae_steer(const SteerOptions& o, const std::vector<std::string>& texts) {
+  if (!o.ablate.empty() || !o.from_trace.empty())
+    throw Error("--sae steers the SAE's latents given by --latents, not neurons (--ablate, --from-trace)");
+  if (o.latents.empty()) throw Error("--sae needs the latents to steer: --latents 476,300");
+  SteeringOptions opt;
+  opt.gen = o.gen;
+  opt.concept_words = o.concept_words;
+  opt.controls = o.controls;
+  opt.control_seed = o.control_seed;
+  opt.sae.latents = o.latents;
+  if (!o.direction.empty()) {
+    if (o.mode_flag->count() > 0)
+      throw Error("give either --mode (latent edit) or --direction (decoder rows added), not both");
+    if (o.direction.rfind("add:", 0) != 0) throw Error("--direction: expected add:S, got " + quote_for_message(o.direction));
+    parse_mode(o.direction, opt.intervention);
+    opt.sae.direction = true;
+  } else {
+    parse_mode(o.mode, opt.intervention);
+  }
+  opt.intervention.where = parse_where(o.where);
+  Session session = open_session(o.model);
+  const ModelConfig& config = session.model->config();
+  opt.sae.sae = open_sae(o.sae, o.sae_options, config);
+  if (opt.intervention.mode == InterventionMode::Mean) {
+    if (o.baseline.empty()) throw Error("--mode mean with --sae needs --baseline FILE.json (prompts giving each latent's mean)");
+    opt.sae.latent_means = sae_latent_means(*session.model, *opt.sae.sae, session.encode_prompts(load_prompts(o.baseline)));
+  } else if (!o.baseline.empty()) {
+    throw Error("--baseline gives the latents' means for --mode mean; the mode is " + quote_for_message(o.mode));
+  }
+  check_steering_options(opt, config);
+  return report(o, session, model_identity(session.model_dir, config), run_steering(session, texts, opt));
+}
+
 int run_steer(const SteerOptions& o) {
   std::vector<std::string> texts = o.prompts;
   if (!o.prompts_file.empty())
     for (auto& p : load_prompts(o.prompts_file)) texts.push_back(p);
   if (texts.empty()) throw Error("no prompt given (use -p TEXT or --prompts FILE.json)");
+  if (!o.sae.empty()) return run_sae_steer(o, texts);
+  if (!o.latents.empty() || !o.direction.empty()) throw Error("--latents and --direction steer an SAE's latents: give --sae");
   if (o.ablate.empty() == o.from_trace.empty())
     throw Error("give the neurons with either --ablate L11N197,... or --from-trace trace.json --top N");
   SteeringOptions opt;
@@ -128,7 +176,10 @@ int run_steer(const SteerOptions& o) {
   }
   check_steering_options(opt, config);
 
-  SteeringResult r = run_steering(session, texts, opt);
+  return report(o, session, id, run_steering(session, texts, opt));
+}
+
+int report(const SteerOptions& o, const Session& session, const ModelIdentity& id, const SteeringResult& r) {
   nlohmann::json j = steering_json(r);
   j["model"] = id.to_json();
   j["concept_words"] = o.concept_words;
@@ -138,7 +189,7 @@ int run_steer(const SteerOptions& o) {
     return 0;
   }
   const int width = terminal_width();
-  std::cout << "Intervention: " << r.intervention.describe() << "\n\n";
+  std::cout << "Intervention: " << r.description << "\n\n";
   for (const auto& p : r.prompts) {
     std::cout << "Prompt: " << p.prompt << "\n";
     if (p.first_divergence < 0) std::cout << "(steered text is identical to the unsteered text)\n";
@@ -147,8 +198,12 @@ int run_steer(const SteerOptions& o) {
                        marked(*session.tokenizer, p.prompt_ids, p.steered_ids, p.first_divergence), width);
     std::cout << "\n";
   }
-  std::cout << fmt::format("Effect against {} random controls ({} neurons each, same site and layers)\n", o.controls,
-                           r.intervention.neurons.size());
+  if (r.sae.sae)
+    std::cout << fmt::format("Effect against {} random controls ({} other latents of the same SAE each)\n", o.controls,
+                             r.sae.latents.size());
+  else
+    std::cout << fmt::format("Effect against {} random controls ({} neurons each, same site and layers)\n", o.controls,
+                             r.intervention.neurons.size());
   std::cout << "Measure            Effect   Control median   Control 5%..95%        Percentile\n";
   for (const auto& s : r.summary)
     std::cout << fmt::format("{:<16} {:>9.4f}   {:>14.4f}   {:>9.4f}..{:<9.4f}   {:>9.1f}%\n", s.measure, s.effect,
@@ -163,27 +218,36 @@ int run_steer(const SteerOptions& o) {
 Command add_steer(CLI::App& app) {
   auto o = std::make_shared<SteerOptions>();
   o->gen.max_new_tokens = 32;
-  CLI::App* cmd = app.add_subcommand("steer", "Generate with neurons switched off or on, and measure the effect");
+  CLI::App* cmd = app.add_subcommand("steer", "Generate with neurons or SAE latents switched off or on, and measure the effect");
   cmd->add_option("-m,--model", o->model, "Model folder in Hugging Face layout")->required();
   cmd->add_option("-p,--prompt", o->prompts, "Prompt text (repeatable)");
   cmd->add_option("--prompts", o->prompts_file, "JSON file {\"prompts\": [...]}");
   cmd->add_option("--ablate", o->ablate, "Neurons to steer: L11N197,L11N373 or 11:197,11:373");
+  cmd->add_option("--sae", o->sae, "Steer this SAE's latents: a SAELens folder, a params.npz, or a Hub id ORG/REPO/FOLDER");
+  cmd->add_option("--latents", o->latents, "With --sae: the latents to steer (comma-separated)")->delimiter(',');
+  cmd->add_option("--direction", o->direction, "With --sae: add:S adds S x W_dec[i] of each latent, without encoding");
+  cmd->add_option("--baseline", o->baseline,
+                  "With --sae --mode mean: prompts, JSON {\"prompts\": [...]}, whose tokens give each latent's mean");
+  add_sae_flags(*cmd, o->sae_options);
   cmd->add_option("--site", o->site,
                   "Hook site of the neurons, every layer: hook_resid_post (default, or the trace's), mlp.hook_post, "
                   "blocks.*.mlp.hook_pre, ... (the model must fire it)");
-  cmd->add_option("--mode", o->mode, "zero, mean, scale:F, set:V, add:V")->capture_default_str();
+  o->mode_flag = cmd->add_option("--mode", o->mode, "zero, mean, scale:F, set:V, add:V")->capture_default_str();
   cmd->add_option("--where", o->where, "Positions steered: all, prompt, generated")->capture_default_str();
   cmd->add_option("--from-trace", o->from_trace, "Take the neurons from a trace.json");
   cmd->add_option("--top", o->top, "With --from-trace: how many of its top consistent neurons");
   cmd->add_option("--trace-positions", o->trace_positions, "With --from-trace: which positions setting's table");
   cmd->add_option("--concept-words", o->concept_words, "Words of the concept, for the concept score (comma-separated)")
       ->delimiter(',');
-  cmd->add_option("--controls", o->controls, "Random-neuron control runs")->capture_default_str()->check(CLI::Range(0, 1000));
+  cmd->add_option("--controls", o->controls, "Random control runs (other neurons, or other latents of the SAE)")->capture_default_str()->check(CLI::Range(0, 1000));
   cmd->add_option("--control-seed", o->control_seed, "Seed of the random controls")->capture_default_str();
   add_generation_flags(*cmd, o->gen);
   cmd->add_flag("--json", o->json, "Print texts, token ids and all measures as JSON");
   cmd->add_option("--out", o->out, "Also write the JSON to this file");
-  return {cmd, naming_flags({{"steer.top_n", "--top"}, {"steer.controls", "--controls"}, {"steer.mode", "--mode"}},
+  return {cmd, naming_flags({{"steer.top_n", "--top"},
+                             {"steer.controls", "--controls"},
+                             {"steer.mode", "--mode"},
+                             {"steer.direction", "--direction"}},
                             [o] { return run_steer(*o); })};
 }
 

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "runtime/generator.h"
+#include "sae/sae_open.h"
 
 namespace nt::cli {
 
@@ -22,6 +23,9 @@ Command add_atlas(CLI::App& app);
 // Options shared by every command that generates: -n, --temperature, --top-k, --top-p, --seed,
 // --batch (sampling; the same names as the study config's "generation").
 void add_generation_flags(CLI::App& cmd, GenerationConfig& config);
+
+// Options of every command that opens an SAE (sae/sae_open.h): --sae-center, --sae-scale F.
+void add_sae_flags(CLI::App& cmd, SaeOpenOptions& options);
 
 // The library names a bad option as the study config does ("trace.per_sample"); a command lists
 // its flags for those names. The returned runner rethrows such an nt::OptionError naming the flag

@@ -11,6 +11,9 @@ const FlagNames kGenerationFlags = {{"generation.max_new_tokens", "--max-new-tok
                                     {"generation.top_k", "--top-k"},
                                     {"generation.top_p", "--top-p"}};
 
+// Known to every command: options of the SAE loader (sae/sae_open.h).
+const FlagNames kSaeFlags = {{"sae.norm_scaling_factor", "--sae-scale"}};
+
 const std::string* flag_of(const FlagNames& flags, const std::string& option) {
   for (const auto& [name, flag] : flags)
     if (name == option) return &flag;
@@ -19,6 +22,15 @@ const std::string* flag_of(const FlagNames& flags, const std::string& option) {
 
 }  // namespace
 
+void add_sae_flags(CLI::App& cmd, SaeOpenOptions& options) {
+  cmd.add_flag("--sae-center", options.center_input,
+               "Centre the SAE's input over d_model (SAEs trained on TransformerLens' center_writing_weights "
+               "GPT-2; known releases and cfg.json saying so need no flag)");
+  cmd.add_option_function<double>(
+      "--sae-scale", [&options](double f) { options.norm_scaling_factor = f; },
+      "The SAE release's norm_scaling_factor (normalize_activations expected_average_only_in)");
+}
+
 Runner naming_flags(FlagNames flags, Runner run) {
   return [flags = std::move(flags), run = std::move(run)] {
     try {
@@ -26,6 +38,7 @@ Runner naming_flags(FlagNames flags, Runner run) {
     } catch (const OptionError& e) {
       const std::string* flag = flag_of(flags, e.option);
       if (!flag) flag = flag_of(kGenerationFlags, e.option);
+      if (!flag) flag = flag_of(kSaeFlags, e.option);
       if (!flag) throw;
       throw Error(*flag + ": " + e.problem);
     }

@@ -951,4 +951,19 @@ std::string hub_download_model(const std::string& repo_id) {
   return fetcher.link_all();
 }
 
+std::string hub_download_files(const std::string& repo_id, const std::vector<std::string>& wanted) {
+  if (!valid_repo_id(repo_id))
+    throw Error("'" + repo_id + "' is not a valid Hugging Face repository id (ORG/NAME)");
+  const Client c = make_client(repo_id);
+  Revision rev = main_revision(c);
+  RepoFiles files(c, rev.sha, std::move(rev.siblings));
+  files.complete_for(wanted);
+  if (c.progress)
+    std::fprintf(stderr, "downloading from %s (commit %.10s) at %s\n", repo_id.c_str(), rev.sha.c_str(), c.endpoint.c_str());
+  SnapshotFetcher fetcher(c, rev.sha);
+  for (const auto& file : wanted)
+    if (files.has(file)) fetcher.fetch(file);
+  return fetcher.link_all();
+}
+
 }  // namespace nt

@@ -23,6 +23,7 @@
 // "Authorization: Bearer <token>"; HF_HUB_DOWNLOAD_TIMEOUT (seconds without a byte before a
 // transfer is abandoned, default 30); HF_HUB_DISABLE_PROGRESS_BARS.
 #include <string>
+#include <vector>
 
 namespace nt {
 
@@ -33,5 +34,10 @@ namespace nt {
 // line naming the repository, file or URL) on HTTP errors (a rejected token says "token rejected"),
 // network failures, checksum mismatches and repositories without safetensors weights.
 std::string hub_download_model(const std::string& repo_id);
+
+// Fetches those of `files` (paths inside the repository, e.g. "blocks.8.hook_resid_pre/cfg.json")
+// that the repository has at revision main into the cache, the same way, and returns the snapshot
+// folder; the caller checks which arrived. Used for SAE folders (sae/sae_open.h).
+std::string hub_download_files(const std::string& repo_id, const std::vector<std::string>& files);
 
 }  // namespace nt

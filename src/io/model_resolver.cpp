@@ -56,6 +56,14 @@ std::string hf_repo_dir(const std::string& repo_id) {
   return hf_cache_dir() + "/" + name;
 }
 
+std::string hf_cached_snapshot(const std::string& repo_id) {
+  const std::string repo = hf_repo_dir(repo_id);
+  const std::string revision = cached_revision(repo);
+  std::error_code ec;
+  if (revision.empty() || !fs::is_directory(repo + "/snapshots/" + revision, ec)) return "";
+  return repo + "/snapshots/" + revision;
+}
+
 std::string missing_snapshot_file(const std::string& dir) {
   // fs::exists follows the snapshot's symlinks: a link whose blob is not there yet is missing.
   if (!fs::exists(dir + "/config.json")) return "config.json";

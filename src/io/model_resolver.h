@@ -9,6 +9,9 @@ namespace nt {
 
 // The cache folder of a repository ("<cache>/models--ORG--NAME").
 std::string hf_repo_dir(const std::string& repo_id);
+// The cached snapshot folder of a repository (refs/main's revision, else the newest snapshot), or
+// "" when the cache has none.
+std::string hf_cached_snapshot(const std::string& repo_id);
 // The first file a cached snapshot folder lacks for neurontrace to load it — config.json, the
 // weights (model.safetensors, or the index and each shard it lists) — or "" when none is missing.
 std::string missing_snapshot_file(const std::string& snapshot_dir);

@@ -10,6 +10,7 @@
 #include "model/kernels.h"
 #include "util/thread_pool.h"
 #include "util/error.h"
+#include "util/option_error.h"
 
 namespace nt {
 
@@ -26,14 +27,16 @@ void apply_scaling_factor(SaeConfig& c, Sae::Weights& w, const std::string& sour
                           const std::optional<double>& factor) {
   const bool needed = c.normalization == SaeNormalization::ExpectedAverageOnlyIn;
   if (needed && !factor)
-    throw Error(source + ": normalize_activations 'expected_average_only_in' needs the release's norm scaling "
-                         "factor, which cfg.json does not carry; give it");
+    throw OptionError("sae.norm_scaling_factor",
+                      source + ": normalize_activations 'expected_average_only_in' needs the release's norm scaling "
+                               "factor, which cfg.json does not carry and no known release gives; give it");
   if (!needed && factor)
-    throw Error(source + ": a norm scaling factor was given, but the SAE's normalize_activations is '" +
-                sae_normalization_name(c.normalization) + "'");
+    throw OptionError("sae.norm_scaling_factor", source + ": a norm scaling factor was given, but the SAE's "
+                                                          "normalize_activations is '" +
+                                                          sae_normalization_name(c.normalization) + "'");
   if (!factor) return;
   if (!std::isfinite(*factor) || *factor <= 0)
-    throw Error(source + ": the norm scaling factor must be a positive number");
+    throw OptionError("sae.norm_scaling_factor", source + ": must be a positive number");
   fold_scaling_factor(w, *factor);
 }
 
@@ -41,6 +44,7 @@ void apply_scaling_factor(SaeConfig& c, Sae::Weights& w, const std::string& sour
 
 Sae::Sae(SaeConfig config, std::string source, Weights w, const SaeLoadOptions& options)
     : config_(std::move(config)), source_(std::move(source)) {
+  if (options.center_input) config_.center_input = *options.center_input;
   apply_scaling_factor(config_, w, source_, options.norm_scaling_factor);
   const int d_in = config_.d_in, d_sae = config_.d_sae;
   W_enc_ = Matrix(w.W_enc.data(), d_in, d_sae, WeightLayout::InOut, options.encoder_format);
@@ -115,9 +119,24 @@ void Sae::encode(const float* x, int rows, SaeEncoding& out) const {
   out.pre.resize(acts);
   out.acts.resize(acts);
   out.norm_coeff.assign(rows, 1.0f);
+  out.norm_shift.assign(rows, 0.0f);
   std::vector<float> sae_in(x, x + static_cast<size_t>(rows) * d_in);
   for (int r = 0; r < rows; ++r) {
     float* row = sae_in.data() + static_cast<size_t>(r) * d_in;
+    if (config_.center_input || config_.normalization == SaeNormalization::LayerNorm) {
+      double sum = 0.0;
+      for (int j = 0; j < d_in; ++j) sum += row[j];
+      out.norm_shift[r] = static_cast<float>(sum / d_in);
+      for (int j = 0; j < d_in; ++j) row[j] -= out.norm_shift[r];
+    }
+    if (config_.normalization == SaeNormalization::LayerNorm) {
+      double ss = 0.0;
+      for (int j = 0; j < d_in; ++j) ss += static_cast<double>(row[j]) * row[j];
+      const float std_dev = static_cast<float>(std::sqrt(ss / std::max(1, d_in - 1)));
+      out.norm_coeff[r] = std_dev > 0.0f ? 1.0f / std_dev : 1.0f;
+      const float in_scale = 1.0f / (std_dev + 1e-5f);
+      for (int j = 0; j < d_in; ++j) row[j] *= in_scale;
+    }
     if (config_.normalization == SaeNormalization::ConstantNormRescale) {
       float ss = 0.0f;
       for (int j = 0; j < d_in; ++j) ss += row[j] * row[j];
@@ -135,7 +154,7 @@ void Sae::encode(const float* x, int rows, SaeEncoding& out) const {
   });
 }
 
-void Sae::decode(const float* acts, int rows, const float* norm_coeff, float* recons) const {
+void Sae::decode(const float* acts, int rows, const float* norm_coeff, float* recons, const float* norm_shift) const {
   const int d_in = config_.d_in, d_sae = config_.d_sae;
   for (int r = 0; r < rows; ++r) {
     const float* f = acts + static_cast<size_t>(r) * d_sae;
@@ -149,6 +168,8 @@ void Sae::decode(const float* acts, int rows, const float* norm_coeff, float* re
     }
     if (norm_coeff && norm_coeff[r] != 1.0f)
       for (int j = 0; j < d_in; ++j) out[j] /= norm_coeff[r];
+    if (norm_shift && norm_shift[r] != 0.0f)
+      for (int j = 0; j < d_in; ++j) out[j] += norm_shift[r];
   }
 }
 

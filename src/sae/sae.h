@@ -21,6 +21,12 @@
 // b_dec / s, as SAELens' fold_activation_norm_scaling_factor) and must be given
 // (SaeLoadOptions::norm_scaling_factor) or loading is refused. constant_norm_rescale scales each row
 // to norm sqrt(d_in) on the way in (coefficient c = sqrt(d_in) / ||x||) and divides by c on the way out.
+// layer_norm (OpenAI's TopK SAEs) centres each row (mean mu), divides it by (std + 1e-5), std with
+// Bessel's correction as torch.std, and maps the reconstruction back as y * std + mu.
+// Centred input (SaeConfig::center_input: SAEs trained on TransformerLens' center_writing_weights
+// model, whose residual stream and block outputs are the Hugging Face ones minus their mean over
+// d_model) subtracts each row's mean before anything else; the reconstruction gets it back, so
+// x - recons is the SAE's error in either space.
 //
 // The encoder is a packed Matrix (model/weight_matrix.h: d_sae outputs over d_in inputs) in f32 or
 // bf16, multiplied with the model's kernels (model/kernels.h linear()).
@@ -41,6 +47,8 @@ struct SaeLoadOptions {
   std::optional<double> norm_scaling_factor;
   // The hook, when the files do not say it (Gemma Scope) or to override what they say.
   std::string hook_name;
+  // Centre the input over d_in (see above); unset: as cfg.json says (SaeConfig::center_input).
+  std::optional<bool> center_input;
   // Precision of the encoder matrix (f32, or bf16 for half the bytes per encode).
   WeightFormat encoder_format = WeightFormat::F32;
 };
@@ -50,7 +58,10 @@ struct SaeEncoding {
   int rows = 0;
   std::vector<float> pre;         // [rows, d_sae] hook_sae_acts_pre
   std::vector<float> acts;        // [rows, d_sae] hook_sae_acts_post
-  std::vector<float> norm_coeff;  // [rows] the input normalization's factor (1 without)
+  // [rows] how norm_out maps a reconstruction y back: y / norm_coeff + norm_shift (1 and 0 without
+  // normalization or centring). A change d of the reconstruction changes the output by d / norm_coeff.
+  std::vector<float> norm_coeff;
+  std::vector<float> norm_shift;
 };
 
 class Sae {
@@ -68,8 +79,10 @@ class Sae {
   const std::vector<float>& log10_density() const { return log10_density_; }
 
   void encode(const float* x, int rows, SaeEncoding& out) const;
-  // recons[rows, d_in] from acts[rows, d_sae]; norm_coeff [rows] from encode(), or null for 1.
-  void decode(const float* acts, int rows, const float* norm_coeff, float* recons) const;
+  // recons[rows, d_in] from acts[rows, d_sae]; norm_coeff and norm_shift [rows] from encode(), or
+  // null for 1 and 0.
+  void decode(const float* acts, int rows, const float* norm_coeff, float* recons,
+              const float* norm_shift = nullptr) const;
   // What one unit of latent i adds to the reconstruction before norm_out is
   // decoder_scale(i) * decoder_row(i): W_dec[i] as stored ([d_in]), scaled by 1 / ||W_dec[i]|| with
   // rescale_acts_by_decoder_norm (else 1).

@@ -80,8 +80,22 @@ SaeNormalization parse_normalization(const json& j, const std::string& file) {
   if (name == "none") return SaeNormalization::None;
   if (name == "expected_average_only_in") return SaeNormalization::ExpectedAverageOnlyIn;
   if (name == "constant_norm_rescale") return SaeNormalization::ConstantNormRescale;
+  if (name == "layer_norm") return SaeNormalization::LayerNorm;
   fail(file, "normalize_activations " + json_quoted(name) +
-                 " is not supported (none, expected_average_only_in, constant_norm_rescale are)");
+                 " is not supported (none, expected_average_only_in, constant_norm_rescale, layer_norm are)");
+}
+
+// model_from_pretrained_kwargs.center_writing_weights, at the top level (pre-6) or in metadata (6.x).
+bool centred_input(const json& j, const std::string& file) {
+  const json* meta = field(j, "metadata");
+  for (const json* src : {meta, &j}) {
+    if (!src || !src->is_object()) continue;
+    const json* kwargs = field(*src, "model_from_pretrained_kwargs");
+    if (!kwargs) continue;
+    if (!kwargs->is_object()) fail(file, "'model_from_pretrained_kwargs' must be an object");
+    return bool_field(*kwargs, "center_writing_weights", false, file);
+  }
+  return false;
 }
 
 void refuse_unsupported_shapes(const json& j, const json* meta, const std::string& file) {
@@ -145,6 +159,7 @@ const char* sae_normalization_name(SaeNormalization n) {
     case SaeNormalization::None: return "none";
     case SaeNormalization::ExpectedAverageOnlyIn: return "expected_average_only_in";
     case SaeNormalization::ConstantNormRescale: return "constant_norm_rescale";
+    case SaeNormalization::LayerNorm: return "layer_norm";
   }
   return "?";
 }
@@ -169,6 +184,7 @@ SaeConfig parse_sae_config(const std::string& text, const std::string& file) {
     if (ch < 0x20 || ch == 0x7f) fail(file, "hook name " + json_quoted(c.hook_name) + " has a control character");
   c.apply_b_dec_to_input = bool_field(j, "apply_b_dec_to_input", true, file);
   c.normalization = parse_normalization(j, file);
+  c.center_input = centred_input(j, file);
   if (c.architecture == SaeArchitecture::TopK && c.k > c.d_sae)
     fail(file, "topk k = " + std::to_string(c.k) + " exceeds d_sae = " + std::to_string(c.d_sae));
   return c;

@@ -10,14 +10,14 @@
 //     means architecture topk; architecture defaults to "standard", apply_b_dec_to_input to true;
 //     boolean normalize_activations: false/null -> "none", true -> "expected_average_only_in".
 // What this build cannot compute is refused by name: other architectures, normalizations other than
-// none / expected_average_only_in / constant_norm_rescale, per-head SAEs (hook_head_index), hook_z
+// none / expected_average_only_in / constant_norm_rescale / layer_norm, per-head SAEs (hook_head_index), hook_z
 // reshaping, other activations, finetuning_scaling_factor.
 #include <string>
 
 namespace nt {
 
 enum class SaeArchitecture { Standard, JumpReLU, TopK, Gated };
-enum class SaeNormalization { None, ExpectedAverageOnlyIn, ConstantNormRescale };
+enum class SaeNormalization { None, ExpectedAverageOnlyIn, ConstantNormRescale, LayerNorm };
 
 const char* sae_architecture_name(SaeArchitecture a);   // "standard", "jumprelu", "topk", "gated"
 const char* sae_normalization_name(SaeNormalization n);  // SAELens' names
@@ -31,6 +31,10 @@ struct SaeConfig {
   bool apply_b_dec_to_input = true;
   SaeNormalization normalization = SaeNormalization::None;
   std::string hook_name;                      // TransformerLens name, e.g. "blocks.1.hook_resid_pre"
+  // Trained on TransformerLens' processed model (center_writing_weights): its input is the
+  // activation centred over d_in. From model_from_pretrained_kwargs.center_writing_weights (top
+  // level or in metadata) when the file says it; else false.
+  bool center_input = false;
   bool pre6 = false;                          // read from the pre-6.0 layout
 };
 

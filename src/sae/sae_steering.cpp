@@ -8,14 +8,6 @@ namespace nt {
 
 namespace {
 
-void check_latents(const Sae& sae, const std::vector<int>& latents) {
-  if (latents.empty()) throw Error(sae.source() + ": no SAE latents to steer");
-  for (int i : latents)
-    if (i < 0 || i >= sae.d_sae())
-      throw Error(sae.source() + ": latent " + std::to_string(i) + " out of range (the SAE has " +
-                  std::to_string(sae.d_sae()) + " latents)");
-}
-
 // Which rows of a step an intervention applies to.
 struct RowFilter {
   InterventionWhere where;
@@ -47,10 +39,21 @@ void add_row(float* x, const Sae& sae, int latent, float amount) {
 
 }  // namespace
 
+void check_sae_latents(const Sae& sae, const std::vector<int>& latents) {
+  if (latents.empty()) throw Error(sae.source() + ": no SAE latents to steer");
+  std::set<int> seen;
+  for (int i : latents) {
+    if (i < 0 || i >= sae.d_sae())
+      throw Error(sae.source() + ": latent " + std::to_string(i) + " out of range (the SAE has " +
+                  std::to_string(sae.d_sae()) + " latents)");
+    if (!seen.insert(i).second) throw Error(sae.source() + ": latent " + std::to_string(i) + " given twice");
+  }
+}
+
 void add_sae_latent_edit(Hooks& hooks, const ModelConfig& model, std::shared_ptr<const Sae> sae,
                          const SaeLatentEdit& edit) {
   const HookPoint point = sae->hook_point(model);
-  check_latents(*sae, edit.latents);
+  check_sae_latents(*sae, edit.latents);
   if (edit.mode == InterventionMode::Mean && edit.means.size() != edit.latents.size())
     throw Error(sae->source() + ": mode mean needs one mean per latent (" + std::to_string(edit.latents.size()) +
                 " latents, " + std::to_string(edit.means.size()) + " means)");
@@ -80,7 +83,7 @@ void add_sae_latent_edit(Hooks& hooks, const ModelConfig& model, std::shared_ptr
 void add_sae_direction_add(Hooks& hooks, const ModelConfig& model, std::shared_ptr<const Sae> sae,
                            const SaeDirectionAdd& add) {
   const HookPoint point = sae->hook_point(model);
-  check_latents(*sae, add.latents);
+  check_sae_latents(*sae, add.latents);
   hooks.add(point, [sae, add, filter = RowFilter(add.where, add.only_seqs)](const HookContext& ctx, float* acts) {
     for (size_t r = 0; r < ctx.rows.size(); ++r) {
       if (!filter.applies(ctx.rows[r])) continue;

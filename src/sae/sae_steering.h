@@ -36,6 +36,9 @@ struct SaeDirectionAdd {
   std::vector<int> only_seqs;
 };
 
+// Throws nt::Error naming the SAE when `latents` is empty, has one out of range or one twice.
+void check_sae_latents(const Sae& sae, const std::vector<int>& latents);
+
 // Register the intervention at the SAE's hook point in `model` (Sae::hook_point: throws nt::Error
 // when the SAE does not fit the model). Throws nt::Error naming the SAE for a latent out of range,
 // no latents, or mode mean without one mean per latent.

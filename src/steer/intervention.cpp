@@ -95,18 +95,25 @@ std::string neurons_text(const std::vector<Neuron>& neurons) {
   return s;
 }
 
-std::string Intervention::describe() const {
-  std::string m;
+std::string mode_text(InterventionMode mode, float value) {
   switch (mode) {
-    case InterventionMode::Zero: m = "zero"; break;
-    case InterventionMode::Mean: m = "mean"; break;
-    case InterventionMode::Scale: m = "scale:" + std::to_string(value); break;
-    case InterventionMode::Set: m = "set:" + std::to_string(value); break;
-    case InterventionMode::Add: m = "add:" + std::to_string(value); break;
+    case InterventionMode::Zero: return "zero";
+    case InterventionMode::Mean: return "mean";
+    case InterventionMode::Scale: return "scale:" + std::to_string(value);
+    case InterventionMode::Set: return "set:" + std::to_string(value);
+    case InterventionMode::Add: return "add:" + std::to_string(value);
   }
-  const char* w = where == InterventionWhere::All ? "all positions"
-                  : where == InterventionWhere::Prompt ? "prompt positions" : "generated positions";
-  return m + " " + site_name(site) + " " + neurons_text(neurons) + " (" + w + ")";
+  return "?";
+}
+
+const char* where_text(InterventionWhere where) {
+  return where == InterventionWhere::All      ? "all positions"
+         : where == InterventionWhere::Prompt ? "prompt positions"
+                                              : "generated positions";
+}
+
+std::string Intervention::describe() const {
+  return mode_text(mode, value) + " " + site_name(site) + " " + neurons_text(neurons) + " (" + where_text(where) + ")";
 }
 
 void validate(const Intervention& iv, const ModelConfig& config) {

@@ -36,6 +36,9 @@ struct Intervention {
   std::string describe() const;  // "zero hook_resid_post L11N197,L11N373 (all positions)"
 };
 
+std::string mode_text(InterventionMode mode, float value);    // "zero", "scale:0.500000", ...
+const char* where_text(InterventionWhere where);              // "all positions", "prompt positions", ...
+
 std::vector<Neuron> parse_neurons(const std::string& text);  // throws nt::Error on malformed specs
 void parse_mode(const std::string& text, Intervention& out);  // "zero", "scale:0.5", ...
 InterventionWhere parse_where(const std::string& text);        // all | prompt | generated

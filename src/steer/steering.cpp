@@ -1,5 +1,7 @@
 #include "steer/steering.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -7,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "sae/sae_steering.h"
 #include "util/error.h"
 #include "util/option_error.h"
 #include "util/quantile.h"
@@ -102,9 +105,22 @@ std::vector<float> teacher_forced_logits(Model& model, const Hooks* hooks, const
   return logits;
 }
 
+void check_sae_steering(const SteeringOptions& opt, const ModelConfig& config) {
+  const Sae& sae = *opt.sae.sae;
+  sae.hook_point(config);
+  check_sae_latents(sae, opt.sae.latents);
+  if (opt.controls < 0) throw OptionError("steer.controls", "must be >= 0");
+  if (opt.sae.direction && opt.intervention.mode != InterventionMode::Add)
+    throw OptionError("steer.direction", "direction steering adds S x W_dec[i]: its mode is add:S");
+  if (opt.intervention.mode == InterventionMode::Mean && opt.sae.latent_means.size() != static_cast<size_t>(sae.d_sae()))
+    throw OptionError("steer.mode", "mean needs the mean of every latent of " + sae.source() +
+                                        " (each latent's mean over baseline prompts)");
+}
+
 }  // namespace
 
 void check_steering_options(const SteeringOptions& opt, const ModelConfig& config) {
+  if (opt.sae.sae) return check_sae_steering(opt, config);
   Intervention iv = opt.intervention;
   iv.means.clear();  // validate() wants them for mode mean; they come from site_means here
   if (iv.mode == InterventionMode::Mean) iv.means.assign(iv.neurons.size(), 0.0f);
@@ -126,6 +142,46 @@ Intervention with_means(Intervention iv, const std::vector<float>& site_means, i
   return iv;
 }
 
+std::vector<Neuron> latents_as_units(const std::vector<int>& latents) {
+  std::vector<Neuron> units;
+  for (int i : latents) units.push_back({0, i});
+  return units;
+}
+
+std::string describe_sae_steering(const SteeringOptions& opt) {
+  const SaeSteering& s = opt.sae;
+  std::string latents;
+  for (int i : s.latents) {
+    if (!latents.empty()) latents += ',';
+    latents += std::to_string(i);
+  }
+  const std::string mode = mode_text(opt.intervention.mode, opt.intervention.value);
+  return fmt::format("{} SAE latents {} of {} at {} ({})",
+                     s.direction ? "direction " + mode + " x W_dec of" : mode + " (error term kept) on", latents,
+                     s.sae->source(), s.sae->config().hook_name, where_text(opt.intervention.where));
+}
+
+// Registers the hooks of one variant: `units` (neurons, or latents as {0, i}) steered in `seqs`.
+void add_variant(Hooks& hooks, const ModelConfig& c, const SteeringOptions& opt, const std::vector<Neuron>& units,
+                 std::vector<int> seqs) {
+  if (!opt.sae.sae) {
+    Intervention iv = opt.intervention;
+    iv.neurons = units;
+    iv = with_means(iv, opt.site_means, site_width(iv.site, c));
+    iv.only_seqs = std::move(seqs);
+    return add_intervention(hooks, iv);
+  }
+  std::vector<int> latents;
+  for (const auto& u : units) latents.push_back(u.index);
+  if (opt.sae.direction)
+    return add_sae_direction_add(hooks, c, opt.sae.sae,
+                                 {latents, opt.intervention.value, opt.intervention.where, std::move(seqs)});
+  SaeLatentEdit edit{latents, opt.intervention.mode, opt.intervention.value, {}, opt.intervention.where, std::move(seqs)};
+  if (edit.mode == InterventionMode::Mean)
+    for (int i : latents) edit.means.push_back(opt.sae.latent_means[static_cast<size_t>(i)]);
+  add_sae_latent_edit(hooks, c, opt.sae.sae, edit);
+}
+
 }  // namespace
 
 SteeringResult run_steering(Session& session, const std::vector<std::string>& prompts, const SteeringOptions& opt) {
@@ -137,18 +193,21 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
 
   SteeringResult result;
   result.intervention = with_means(opt.intervention, opt.site_means, width);
-  result.control_sets = random_control_sets(opt.intervention.neurons, width, opt.controls, opt.control_seed);
+  result.sae = opt.sae;
+  result.description = opt.sae.sae ? describe_sae_steering(opt) : result.intervention.describe();
+  const std::vector<Neuron> steered = opt.sae.sae ? latents_as_units(opt.sae.latents) : opt.intervention.neurons;
+  result.control_sets = random_control_sets(steered, opt.sae.sae ? opt.sae.sae->d_sae() : width, opt.controls,
+                                            opt.control_seed);
 
   // Variants: 0 unsteered, 1 steered, 2.. controls. Sequence id = prompt * n_variants + variant.
   const int n_var = 2 + opt.controls;
   const int n_prompts = static_cast<int>(prompts.size());
-  std::vector<Intervention> variants(static_cast<size_t>(n_var));
-  variants[1] = result.intervention;
-  for (int r = 0; r < opt.controls; ++r) {
-    Intervention iv = opt.intervention;
-    iv.neurons = result.control_sets[static_cast<size_t>(r)];
-    variants[static_cast<size_t>(2 + r)] = with_means(iv, opt.site_means, width);
-  }
+  std::vector<std::vector<Neuron>> variants(static_cast<size_t>(n_var));
+  variants[1] = steered;
+  for (int r = 0; r < opt.controls; ++r) variants[static_cast<size_t>(2 + r)] = result.control_sets[static_cast<size_t>(r)];
+  auto install = [&](Hooks& h, int v, std::vector<int> seqs) {
+    add_variant(h, c, opt, variants[static_cast<size_t>(v)], std::move(seqs));
+  };
   auto prompt_ids = session.encode_prompts(prompts);
   std::vector<std::vector<int>> seq_prompts;
   GenerationConfig gen = opt.gen;
@@ -160,9 +219,9 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
     }
   Hooks hooks(c);
   for (int v = 1; v < n_var; ++v) {
-    Intervention iv = variants[static_cast<size_t>(v)];
-    for (int p = 0; p < n_prompts; ++p) iv.only_seqs.push_back(p * n_var + v);
-    add_intervention(hooks, iv);
+    std::vector<int> seqs;
+    for (int p = 0; p < n_prompts; ++p) seqs.push_back(p * n_var + v);
+    install(hooks, v, std::move(seqs));
   }
   Generator generator(model, &hooks);
   auto generations = generator.generate(seq_prompts, gen);
@@ -215,9 +274,7 @@ SteeringResult run_steering(Session& session, const std::vector<std::string>& pr
       Hooks chunk_hooks(c);
       for (int j = 0; j < nv; ++j) {
         if (v0 + j == 0) continue;
-        Intervention iv = variants[static_cast<size_t>(v0 + j)];
-        iv.only_seqs = {j};
-        add_intervention(chunk_hooks, iv);
+        install(chunk_hooks, v0 + j, {j});
       }
       const std::vector<float> logits = teacher_forced_logits(model, &chunk_hooks, tokens, plen, nv);
       // Positions are independent: spread over the pool, each position's numbers computed alone

@@ -9,17 +9,32 @@
 //   concept_logprob mean over the same positions of log P(next token starts a concept word)
 // and the effect of the traced neurons is placed within the controls' distribution.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/generator.h"
 #include "runtime/session.h"
+#include "sae/sae.h"
 #include "steer/intervention.h"
 
 namespace nt {
 
+// Steering an SAE's latents instead of neurons (when `sae` is set): the latents get the
+// intervention's mode, value and positions with the SAE's reconstruction error kept
+// (sae/sae_steering.h add_sae_latent_edit), or, with `direction`, intervention.value x W_dec[i] is
+// added at the SAE's hook without encoding (add_sae_direction_add; mode add). The controls steer
+// the same number of other latents of the same SAE. intervention.site and neurons are not used.
+struct SaeSteering {
+  std::shared_ptr<const Sae> sae;
+  std::vector<int> latents;
+  bool direction = false;
+  std::vector<float> latent_means;  // mode mean: the mean of every latent of the SAE ([d_sae])
+};
+
 struct SteeringOptions {
   Intervention intervention;  // mode mean: its means are taken from site_means
+  SaeSteering sae;
   std::vector<std::string> concept_words;
   int controls = 20;
   uint64_t control_seed = 0;
@@ -55,6 +70,9 @@ struct ControlSummary {
 
 struct SteeringResult {
   Intervention intervention;
+  SaeSteering sae;            // as given; sae null: neuron steering
+  std::string description;    // what was steered, how, where
+  // Random control sets; for an SAE, latent i is {0, i}.
   std::vector<std::vector<Neuron>> control_sets;
   std::vector<SteeredPrompt> prompts;
   std::vector<ControlSummary> summary;  // kl, hit_rate, concept_logprob
@@ -70,7 +88,9 @@ std::vector<std::vector<Neuron>> random_control_sets(const std::vector<Neuron>& 
 int count_concept_hits(const std::string& text, const std::vector<std::string>& words, int* total_words);
 
 // The options' rules, checked once for every caller before anything runs: the intervention against
-// the model (validate), controls >= 0, and mode mean with the baseline means of the whole site.
+// the model (validate), controls >= 0, and mode mean with the baseline means of the whole site;
+// for an SAE: it fits the model, its latents are in range, mode mean has every latent's mean, and
+// direction steering has mode add.
 // Throws nt::Error / nt::OptionError.
 void check_steering_options(const SteeringOptions& options, const ModelConfig& config);
 

@@ -26,16 +26,37 @@ nlohmann::json steering_json(const SteeringResult& r) {
                        {"controls", controls}});
   }
   nlohmann::json sets = nlohmann::json::array();
-  for (const auto& s : r.control_sets) sets.push_back(neurons_text(s));
+  for (const auto& s : r.control_sets) {
+    if (!r.sae.sae) {
+      sets.push_back(neurons_text(s));
+      continue;
+    }
+    std::vector<int> latents;
+    for (const auto& u : s) latents.push_back(u.index);
+    sets.push_back(latents);
+  }
   nlohmann::json summary = nlohmann::json::array();
   for (const auto& s : r.summary)
     summary.push_back({{"measure", s.measure}, {"effect", s.effect}, {"control_median", s.median},
                        {"control_p5", s.p5}, {"control_p95", s.p95}, {"effect_percentile", s.percentile}});
-  nlohmann::json neurons = nlohmann::json::array();
-  for (const auto& n : r.intervention.neurons) neurons.push_back({{"layer", n.layer}, {"neuron", n.index}});
-  nlohmann::json intervention = {{"site", site_name(r.intervention.site)}, {"neurons", neurons},
-                                 {"description", r.intervention.describe()}};
-  if (r.intervention.mode == InterventionMode::Mean) intervention["means"] = r.intervention.means;  // per neuron
+  nlohmann::json intervention = {{"description", r.description}};
+  if (r.sae.sae) {
+    intervention["sae"] = {{"source", r.sae.sae->source()}, {"hook", r.sae.sae->config().hook_name},
+                           {"d_sae", r.sae.sae->d_sae()}, {"center_input", r.sae.sae->config().center_input}};
+    intervention["latents"] = r.sae.latents;
+    intervention["kind"] = r.sae.direction ? "direction" : "latent_edit";
+    if (r.intervention.mode == InterventionMode::Mean) {
+      std::vector<float> means;  // per latent
+      for (int i : r.sae.latents) means.push_back(r.sae.latent_means[static_cast<size_t>(i)]);
+      intervention["means"] = means;
+    }
+  } else {
+    nlohmann::json neurons = nlohmann::json::array();
+    for (const auto& n : r.intervention.neurons) neurons.push_back({{"layer", n.layer}, {"neuron", n.index}});
+    intervention["site"] = site_name(r.intervention.site);
+    intervention["neurons"] = neurons;
+    if (r.intervention.mode == InterventionMode::Mean) intervention["means"] = r.intervention.means;  // per neuron
+  }
   return {{"intervention", intervention}, {"prompts", prompts}, {"control_sets", sets}, {"summary", summary}};
 }
 
