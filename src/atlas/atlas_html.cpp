@@ -31,7 +31,7 @@ std::string unit_title(const AtlasState& s, size_t unit) {
 
 std::string context_html(const ContextRecord& r, const Tokenizer& tokenizer, float scale) {
   std::vector<std::string> raw;
-  for (int32_t t : r.tokens) raw.push_back(tokenizer.token_bytes(t));
+  for (int32_t t : *r.tokens) raw.push_back(tokenizer.token_bytes(t));
   const auto texts = repair_token_texts(raw);
   std::string out = fmt::format("<div class=meta>{:.4g} — document {}, position {}</div><div class=ctx>", r.value, r.doc, r.pos);
   for (size_t i = 0; i < texts.size(); ++i)
@@ -108,7 +108,7 @@ std::string atlas_index_data(const AtlasState& s, const Tokenizer& tokenizer) {
     const NeuronId id = s.layout.id(u);
     std::set<std::string> words;
     for (const auto& r : s.top[u]) {
-      std::string w = repair_token_texts({tokenizer.token_bytes(r.tokens[static_cast<size_t>(r.index)])})[0];
+      std::string w = repair_token_texts({tokenizer.token_bytes((*r.tokens)[static_cast<size_t>(r.index)])})[0];
       w.erase(0, w.find_first_not_of(" \n\t"));
       std::transform(w.begin(), w.end(), w.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
       if (!w.empty()) words.insert(w);

@@ -46,6 +46,7 @@ class Batcher {
       const QueuedWindow& q = queue_[w];
       const int begin = static_cast<int>(batch.rows.size()), len = static_cast<int>(q.tokens.size());
       cache.open(static_cast<int>(w), len);
+      rows_.window_tokens.push_back(std::make_shared<const std::vector<int32_t>>(q.tokens.begin(), q.tokens.end()));
       for (int i = 0; i < len; ++i) {
         const int row = begin + i;
         const int pos = bos && i == 0 ? -1 : q.doc_start + i - (bos ? 1 : 0);
@@ -56,10 +57,10 @@ class Batcher {
         rows_.pos.push_back(pos);
         rows_.window_begin.push_back(begin);
         rows_.window_end.push_back(begin + len);
+        rows_.window.push_back(static_cast<int32_t>(w));
         rows_.hash.push_back(token_hash(q.doc, pos));
       }
     }
-    rows_.tokens = batch.tokens;
     session_.model->forward(batch, cache, &hooks_, nullptr);
     state_.tokens += static_cast<int64_t>(rows_.counted.size());
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));

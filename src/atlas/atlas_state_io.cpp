@@ -36,11 +36,11 @@ struct RecordArrays {
     pos.push_back(r.pos);
     index.push_back(r.index);
     hash.push_back(static_cast<int64_t>(r.hash));
-    const auto key = std::make_tuple(r.doc, static_cast<int64_t>(r.pos) - r.index, r.tokens.size());
+    const auto key = std::make_tuple(r.doc, static_cast<int64_t>(r.pos) - r.index, r.tokens->size());
     auto [it, fresh] = windows.emplace(key, static_cast<int32_t>(window_doc.size()));
     if (fresh) {
       window_doc.push_back(r.doc);
-      window_tokens.insert(window_tokens.end(), r.tokens.begin(), r.tokens.end());
+      window_tokens.insert(window_tokens.end(), r.tokens->begin(), r.tokens->end());
       window_offset.push_back(static_cast<int64_t>(window_tokens.size()));
     }
     window.push_back(it->second);
@@ -186,6 +186,7 @@ LoadedAtlasState load_atlas_state(const std::string& path, const ModelConfig& co
   const auto window_offset = read_array<int64_t>(f, "window_offset", DType::I64, nw + 1);
   const auto window_tokens = read_array<int32_t>(f, "window_tokens", DType::I32, f.get("window_tokens").numel());
   const auto bad = [&](const std::string& what) { return Error(quote_for_message(path, 300) + ": " + what); };
+  std::vector<WindowTokens> shared(static_cast<size_t>(nw));  // one copy per window, as in a scan
   size_t r = 0;
   for (size_t u = 0; u < s.layout.total; ++u) {
     if (top_count[u] < 0 || top_count[u] > s.settings.top_k || sample_count[u] < 0 || sample_count[u] > s.settings.samples)
@@ -199,8 +200,9 @@ LoadedAtlasState load_atlas_state(const std::string& path, const ModelConfig& co
       if (t0 < 0 || t1 < t0 || t1 > static_cast<int64_t>(window_tokens.size()) || a0 < 0 || a1 - a0 != t1 - t0 ||
           a1 > static_cast<int64_t>(acts.size()) || index[r] < 0 || index[r] >= t1 - t0)
         throw bad("record offsets out of range");
-      ContextRecord rec{value[r], doc[r], pos[r], index[r], static_cast<uint64_t>(hash[r]),
-                        {window_tokens.begin() + t0, window_tokens.begin() + t1},
+      auto& tokens = shared[static_cast<size_t>(w)];
+      if (!tokens) tokens = std::make_shared<const std::vector<int32_t>>(window_tokens.begin() + t0, window_tokens.begin() + t1);
+      ContextRecord rec{value[r], doc[r], pos[r], index[r], static_cast<uint64_t>(hash[r]), tokens,
                         {acts.begin() + a0, acts.begin() + a1}};
       (k < top_count[u] ? s.top[u] : s.samples[u]).push_back(std::move(rec));
     }

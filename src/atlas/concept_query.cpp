@@ -18,9 +18,9 @@ class ConceptMatcher {
       : tokenizer_(tokenizer), selector_(words, "", 0), window_(window) {}
   // A concept word within `window` tokens of the record's token.
   bool near(const ContextRecord& r) {
-    const int lo = std::max(0, r.index - window_), hi = std::min<int>(static_cast<int>(r.tokens.size()) - 1, r.index + window_);
+    const int lo = std::max(0, r.index - window_), hi = std::min<int>(static_cast<int>(r.tokens->size()) - 1, r.index + window_);
     for (int i = lo; i <= hi; ++i) {
-      const int32_t t = r.tokens[static_cast<size_t>(i)];
+      const int32_t t = (*r.tokens)[static_cast<size_t>(i)];
       auto it = cache_.find(t);
       if (it == cache_.end()) it = cache_.emplace(t, selector_.matches(tokenizer_.token_bytes(t))).first;
       if (it->second) return true;
@@ -37,8 +37,8 @@ class ConceptMatcher {
 
 std::string snippet(const ContextRecord& r, const Tokenizer& tokenizer) {
   std::vector<std::string> raw;
-  const int lo = std::max(0, r.index - 8), hi = std::min<int>(static_cast<int>(r.tokens.size()), r.index + 4);
-  for (int i = lo; i < hi; ++i) raw.push_back(tokenizer.token_bytes(r.tokens[static_cast<size_t>(i)]));
+  const int lo = std::max(0, r.index - 8), hi = std::min<int>(static_cast<int>(r.tokens->size()), r.index + 4);
+  for (int i = lo; i < hi; ++i) raw.push_back(tokenizer.token_bytes((*r.tokens)[static_cast<size_t>(i)]));
   const auto texts = repair_token_texts(raw);
   std::string out;
   for (size_t i = 0; i < texts.size(); ++i) {

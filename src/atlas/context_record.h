@@ -7,9 +7,13 @@
 //   top contexts: value descending, then document, then position ascending;
 //   samples: a hash of (unit, document, position) ascending (a uniform sample, deterministic).
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace nt {
+
+// A window's token ids, shared by every record taken from that window.
+using WindowTokens = std::shared_ptr<const std::vector<int32_t>>;
 
 struct ContextRecord {
   float value = 0;
@@ -17,7 +21,7 @@ struct ContextRecord {
   int32_t pos = 0;
   int32_t index = 0;
   uint64_t hash = 0;
-  std::vector<int32_t> tokens;
+  WindowTokens tokens;
   std::vector<float> acts;
 };
 

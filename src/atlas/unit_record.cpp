@@ -59,12 +59,12 @@ UnitRecordWriter::UnitRecordWriter(const Tokenizer& tokenizer) : tokenizer_(toke
 void UnitRecordWriter::append_record(std::string& out, const ContextRecord& r) const {
   out += R"({"dataclass_name":"ActivationRecord","tokens":[)";
   bool whole = true;
-  for (int32_t t : r.tokens) whole = whole && t >= 0 && t < static_cast<int32_t>(whole_.size()) && whole_[static_cast<size_t>(t)];
+  for (int32_t t : *r.tokens) whole = whole && t >= 0 && t < static_cast<int32_t>(whole_.size()) && whole_[static_cast<size_t>(t)];
   if (whole) {
-    for (size_t i = 0; i < r.tokens.size(); ++i) (out += i ? "," : "") += escaped_[static_cast<size_t>(r.tokens[i])];
+    for (size_t i = 0; i < r.tokens->size(); ++i) (out += i ? "," : "") += escaped_[static_cast<size_t>((*r.tokens)[i])];
   } else {
     std::vector<std::string> raw;
-    for (int32_t t : r.tokens) raw.push_back(tokenizer_.token_bytes(t));
+    for (int32_t t : *r.tokens) raw.push_back(tokenizer_.token_bytes(t));
     const auto texts = repair_token_texts(raw);
     for (size_t i = 0; i < texts.size(); ++i) (out += i ? "," : "") += json_string(texts[i]);
   }

@@ -14,7 +14,44 @@ float floor_of(const std::vector<ContextRecord>& list, size_t capacity) {
   return list.size() < capacity ? -std::numeric_limits<float>::infinity() : list.back().value;
 }
 uint64_t ceiling_of(const std::vector<ContextRecord>& list, size_t capacity) {
+  if (capacity == 0) return 0;
   return list.size() < capacity ? std::numeric_limits<uint64_t>::max() : list.back().hash;
+}
+
+// Row r as a record of the unit in column `col`, without its window (enough to order it).
+ContextRecord record_key(const StepRows& rows, int r, size_t col, const float* acts, size_t width, uint64_t hash) {
+  const size_t ri = static_cast<size_t>(r);
+  return {acts[ri * width + col], rows.doc[ri], rows.pos[ri], r - rows.window_begin[ri], hash, nullptr, {}};
+}
+
+// Adds the window: its tokens and the unit's activation at each of them.
+void fill_window(ContextRecord& rec, const StepRows& rows, int r, size_t col, const float* acts, size_t width) {
+  const size_t ri = static_cast<size_t>(r);
+  const int wb = rows.window_begin[ri], we = rows.window_end[ri];
+  rec.tokens = rows.window_tokens[static_cast<size_t>(rows.window[ri])];
+  rec.acts.resize(static_cast<size_t>(we - wb));
+  for (int j = wb; j < we; ++j) rec.acts[static_cast<size_t>(j - wb)] = acts[static_cast<size_t>(j) * width + col];
+}
+
+// Inserts the best `capacity` of the candidate rows into `list` (order `before`), copying a
+// window only for the candidates that are kept.
+template <class Before, class Key>
+void keep_records(const StepRows& rows, const std::vector<int>& candidates, std::vector<ContextRecord>& list,
+                  size_t capacity, Before before, Key key, size_t col, const float* acts, size_t width) {
+  std::vector<ContextRecord> keys;
+  keys.reserve(candidates.size());
+  for (int r : candidates) keys.push_back(key(r));
+  std::vector<size_t> order(keys.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const size_t keep = std::min(capacity, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<long>(keep), order.end(),
+                    [&](size_t a, size_t b) { return before(keys[a], keys[b]); });
+  for (size_t j = 0; j < keep; ++j) {
+    ContextRecord& rec = keys[order[j]];
+    if (list.size() >= capacity && !before(rec, list.back())) break;
+    fill_window(rec, rows, candidates[order[j]], col, acts, width);
+    insert_bounded(list, std::move(rec), capacity, before);
+  }
 }
 
 }  // namespace
@@ -77,33 +114,36 @@ void UnitUpdater::fold_slice(const StepRows& rows, size_t unit0, size_t i0, size
     merge_moments(state_.moments[unit0 + i0 + i], state_.tokens, Moments{sum[i], m2[i], m3[i], m4[i]},
                   static_cast<int64_t>(rows.counted.size()));
 
-  // Histogram and record candidates: a per-unit floor (top) and ceiling (samples) rule out
-  // almost every token with one comparison each.
+  // Histogram and record candidates: a unit's floor (top) and ceiling (samples) rule out most
+  // tokens with one comparison each. The step's candidates of a unit are cut to the best K (and
+  // S) before any window is copied: a unit that rises along a document would otherwise copy a
+  // window at every token.
   const size_t k = static_cast<size_t>(state_.settings.top_k), n_samples = static_cast<size_t>(state_.settings.samples);
-  auto record = [&](int r, size_t col, float value, uint64_t hash) {
-    const int wb = rows.window_begin[static_cast<size_t>(r)], we = rows.window_end[static_cast<size_t>(r)];
-    ContextRecord rec{value, rows.doc[static_cast<size_t>(r)], rows.pos[static_cast<size_t>(r)], r - wb, hash, {}, {}};
-    rec.tokens.assign(rows.tokens.begin() + wb, rows.tokens.begin() + we);
-    rec.acts.resize(static_cast<size_t>(we - wb));
-    for (int j = wb; j < we; ++j) rec.acts[static_cast<size_t>(j - wb)] = acts[static_cast<size_t>(j) * width + col];
-    return rec;
-  };
   int64_t* hist = state_.histogram.data() + (unit0 + i0) * kHistogramBins;
+  std::vector<std::vector<int>> top_rows(len), sample_rows(len);
   for (int r : rows.counted) {
     const float* a = acts + static_cast<size_t>(r) * width + i0;
     const uint64_t th = rows.hash[static_cast<size_t>(r)];
     for (size_t i = 0; i < len; ++i) {
       ++hist[i * kHistogramBins + static_cast<size_t>(histogram_bin(a[i]))];
       const size_t u = unit0 + i0 + i;
-      if (a[i] >= top_floor_[u]) {
-        insert_bounded(state_.top[u], record(r, i0 + i, a[i], 0), k, top_before);
-        top_floor_[u] = floor_of(state_.top[u], k);
-      }
-      const uint64_t h = sample_hash(th, salt_[u]);
-      if (n_samples > 0 && h <= sample_ceiling_[u]) {
-        insert_bounded(state_.samples[u], record(r, i0 + i, a[i], h), n_samples, sample_before);
-        sample_ceiling_[u] = ceiling_of(state_.samples[u], n_samples);
-      }
+      if (a[i] >= top_floor_[u]) top_rows[i].push_back(r);
+      if (n_samples > 0 && sample_hash(th, salt_[u]) <= sample_ceiling_[u]) sample_rows[i].push_back(r);
+    }
+  }
+  for (size_t i = 0; i < len; ++i) {
+    const size_t u = unit0 + i0 + i, col = i0 + i;
+    if (!top_rows[i].empty()) {
+      keep_records(rows, top_rows[i], state_.top[u], k, top_before,
+                   [&](int r) { return record_key(rows, r, col, acts, width, 0); }, col, acts, width);
+      top_floor_[u] = floor_of(state_.top[u], k);
+    }
+    if (n_samples > 0 && !sample_rows[i].empty()) {
+      keep_records(
+          rows, sample_rows[i], state_.samples[u], n_samples, sample_before,
+          [&](int r) { return record_key(rows, r, col, acts, width, sample_hash(rows.hash[static_cast<size_t>(r)], salt_[u])); },
+          col, acts, width);
+      sample_ceiling_[u] = ceiling_of(state_.samples[u], n_samples);
     }
   }
 }

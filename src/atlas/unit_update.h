@@ -16,7 +16,8 @@ struct StepRows {
   std::vector<int32_t> window_begin;  // [rows] first row of the row's window
   std::vector<int32_t> window_end;    // [rows]
   std::vector<uint64_t> hash;         // [rows] token_hash(doc, pos)
-  std::vector<int> tokens;            // [rows]
+  std::vector<int32_t> window;        // [rows] index of the row's window in the step
+  std::vector<WindowTokens> window_tokens;  // [windows]
 };
 
 class UnitUpdater {
