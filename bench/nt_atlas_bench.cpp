@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
     nt::AtlasSettings settings;
     settings.sites = {nt::HookSite::MlpPost, nt::HookSite::ResidPost};
     settings.max_tokens = max_tokens;
-    nt::AtlasState state(settings, nt::NeuronLayout(settings.sites, s.model->config()));
+    nt::AtlasState state(settings, nt::atlas_layout(settings, s.model->config()));
     nt::CorpusReader reader({{corpus}});
     const auto t0 = Clock::now();
     nt::scan_corpus(s, reader, state, {}, 0, max_tokens);

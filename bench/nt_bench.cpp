@@ -1,14 +1,15 @@
 // nt_bench: throughput of the engine on a GPT-2-sized model, next to what the machine can do.
 //
 //   nt_bench [--shape gpt2|llama | --model DIR | --arch pythia-160m|gemma2-2b] [--threads 2]
-//            [--json FILE] [--quick] [--no-formats] [--tracing-only]
+//            [--json FILE] [--quick] [--no-formats] [--tracing-only] [--sae]
 //
 // The model defaults to <folder of this binary>/bench-model/gpt2-small (GPT-2 small's shape), or
 // with --shape llama to bench-model/tinyllama (TinyLlama-1.1B's shape, bf16 in the file, float32
 // once loaded), written with random weights (src/io/random_model.h, the same code as
 // tools/make_random_model) when missing; --arch uses bench-model/<NAME>, a GPT-NeoX or Gemma-2
 // shape written likewise (src/io/random_family_model.h). --tracing-only runs only the batch-16
-// row, untraced and traced.
+// row, untraced and traced. --sae adds the SAE tracing rows (below); off by default, as the SAEs'
+// weights (~300 MB) would count in every other row's peak RSS.
 //
 // Measures, in this order:
 //   prefill    one Model::forward step over a 128-token prompt (logits for the last row only, as
@@ -20,6 +21,8 @@
 //   tracing    generation with the recorder on every neuron of hook_resid_post and mlp.hook_post,
 //              at batch 16 and 64 new tokens (the seed study's length), next to the same run
 //              untraced.
+//   SAE        with --sae: the same batch-16 generation with the recorder on one random SAE's
+//              24,576 latents, f32 and bf16 encoder, against the untraced row.
 //   memory     each float32 row's own peak RSS (VmHWM, reset before the row) against the weights
 //              plus the KV cache it reserves; the whole process's peak; weight bytes.
 //   formats    batch-1 decode with the model loaded as bf16 and as int8 (--weights), against the
@@ -55,6 +58,7 @@
 #include <vector>
 
 #include "hooks/hooks.h"
+#include "sae/sae.h"
 #include "tokenizer/tokenizer.h"
 #include "trace/recorder.h"
 #include "io/random_family_model.h"
@@ -85,6 +89,7 @@ struct Options {
   bool quick = false;
   bool formats = true;
   bool tracing_only = false;
+  bool sae = false;
   nt::RandomModelSpec spec;  // the default model's shape
   std::string arch;  // --arch: a random GPT-NeoX / Gemma-2 shape (random_family_model.h)
 };
@@ -382,6 +387,33 @@ DecodeResult bench_tracing(nt::Model& model, nt::Hooks* hooks, HookTimer& timer,
   return r;
 }
 // END TRACING ROW
+
+// SAE TRACING ROWS: the same generation with the recorder on one SAE's latents (what `neurontrace
+// trace --sae DIR` records) at every generated token: a random TopK SAE (k = 32, like OpenAI's
+// GPT-2 SAEs) of 24,576 latents on the middle layer's hook_resid_post, built in memory, with an
+// f32 or a bf16 encoder.
+std::shared_ptr<const nt::Sae> random_sae(const nt::ModelConfig& c, nt::WeightFormat encoder) {
+  nt::SaeConfig cfg;
+  cfg.d_in = c.d_model;
+  cfg.d_sae = 24576;
+  cfg.architecture = nt::SaeArchitecture::TopK;
+  cfg.k = 32;
+  cfg.hook_name = "blocks." + std::to_string(c.n_layer / 2) + ".hook_resid_post";
+  nt::Sae::Weights w;
+  std::mt19937 rng(0);
+  std::normal_distribution<float> normal(0.0f, 1.0f / std::sqrt(static_cast<float>(c.d_model)));
+  const size_t n = static_cast<size_t>(cfg.d_in) * cfg.d_sae;
+  w.W_enc.resize(n);
+  w.W_dec.resize(n);
+  for (float& v : w.W_enc) v = normal(rng);
+  for (float& v : w.W_dec) v = normal(rng);
+  w.b_enc.assign(static_cast<size_t>(cfg.d_sae), 0.0f);
+  w.b_dec.assign(static_cast<size_t>(cfg.d_in), 0.0f);
+  nt::SaeLoadOptions options;
+  options.encoder_format = encoder;
+  return std::make_shared<const nt::Sae>(cfg, "random TopK SAE", std::move(w), options);
+}
+// END SAE TRACING ROWS
 // ---------------------------------------------------------------------------------------------
 
 // 1-minute load average; other work on the machine makes every figure here lower.
@@ -478,6 +510,10 @@ Options parse_args(int argc, char** argv) {
       o.quick = true;
       continue;
     }
+    if (f == "--sae") {
+      o.sae = true;
+      continue;
+    }
     if (f == "--tracing-only") {
       o.tracing_only = true;
       continue;
@@ -488,7 +524,7 @@ Options parse_args(int argc, char** argv) {
     }
     if (f == "-h" || f == "--help") {
       std::puts("usage: nt_bench [--shape gpt2|llama | --model DIR | --arch pythia-160m|gemma2-2b] [--threads N]\n"
-                "                [--json FILE] [--quick] [--no-formats] [--tracing-only]");
+                "                [--json FILE] [--quick] [--no-formats] [--tracing-only] [--sae]");
       std::exit(0);
     }
     if (i + 1 >= argc) throw nt::Error(f + ": missing value");
@@ -558,11 +594,30 @@ int main(int argc, char** argv) {
     nt::Hooks hooks(c);
     std::vector<nt::HookPoint> observed = {{nt::HookSite::Embed, -1}};
     for (auto site : recorder_options.sites)
-      for (int l = 0; l < c.n_layer; ++l) observed.push_back({site, l});
+      for (int l = 0; l < c.n_layer; ++l) observed.push_back({site.hook, l});
     HookTimer hook_timer;
     hook_timer.attach_start(hooks, observed);
     recorder.attach(hooks);
     hook_timer.attach_stop(hooks, observed);
+
+    struct SaeRow {
+      nt::WeightFormat encoder;
+      std::unique_ptr<nt::Recorder> recorder;
+      std::unique_ptr<nt::Hooks> hooks;
+      DecodeResult result;
+    };
+    std::vector<SaeRow> sae_rows;
+    HookTimer sae_timer;  // not attached: the SAE rows report the overhead against the untraced row
+    for (nt::WeightFormat f : {nt::WeightFormat::F32, nt::WeightFormat::BF16}) {
+      if (!opt.sae) break;
+      nt::RecorderOptions ro;
+      ro.sites = nt::resolve_trace_sites({}, {random_sae(c, f)}, c);
+      ro.settings = {nt::Positions::Generated};
+      SaeRow row{f, std::make_unique<nt::Recorder>(c, *tokenizer, ro, std::vector<int>(trace_batch, 0), 1),
+                 std::make_unique<nt::Hooks>(c), {}};
+      row.recorder->attach(*row.hooks);
+      sae_rows.push_back(std::move(row));
+    }
 
     PrefillResult prefill;
     std::vector<DecodeResult> decode(plans.size());
@@ -581,6 +636,8 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < plans.size(); ++i)
         keep_best(decode[i], run_decode(*model, nullptr, plans[i].batch, plans[i].new_tokens));
       keep_best(traced, bench_tracing(*model, &hooks, hook_timer, trace_batch, trace_tokens));
+      for (auto& r : sae_rows)
+        keep_best(r.result, bench_tracing(*model, r.hooks.get(), sae_timer, trace_batch, trace_tokens));
     }
     const DecodeResult* untraced = nullptr;
     for (const auto& d : decode)
@@ -727,9 +784,20 @@ int main(int argc, char** argv) {
     };
     for (const auto& d : decode) print_row(std::to_string(d.batch), d);
     print_row(std::to_string(traced.batch) + ", traced (recorder: every unit of resid_post + mlp.hook_post)", traced);
+    auto sae_overhead = [&](const DecodeResult& d) {
+      return untraced && d.aggregate_tok_s > 0 ? untraced->aggregate_tok_s / d.aggregate_tok_s - 1.0 : 0.0;
+    };
+    for (const auto& r : sae_rows)
+      print_row(std::to_string(r.result.batch) + ", traced SAE (24,576 latents, TopK 32, " +
+                    nt::weight_format_name(r.encoder) + " encoder)",
+                r.result);
     std::printf("\nTraced row: %.1f%% of its wall time inside the recorder's hooks (same run; the overhead below\n"
-                "compares two runs, each under its own share of the machine).\n\n",
+                "compares two runs, each under its own share of the machine).\n",
                 traced.hook_share * 100);
+    for (const auto& r : sae_rows)
+      std::printf("SAE traced (%s encoder) vs untraced: %+.1f%% (goal <= 30%%).\n", nt::weight_format_name(r.encoder),
+                  sae_overhead(r.result) * 100);
+    std::printf("\n");
 
     if (!format_rows.empty()) {
       std::printf("| Weights (--weights) | Weight bytes per step | Batch-1 tokens/s | vs float32 |\n|---|---|---|---|\n");
@@ -788,6 +856,14 @@ int main(int argc, char** argv) {
       j["tracing"]["observer"] = "recorder: every neuron of blocks.*.hook_resid_post and blocks.*.mlp.hook_post";
       j["tracing"]["overhead_vs_untraced"] = trace_overhead;
       j["tracing"]["share_in_recorder_hooks"] = traced.hook_share;
+      if (opt.sae) j["sae_tracing"] = json::array();
+      for (const auto& r : sae_rows) {
+        json sr = row(r.result);
+        sr["encoder"] = nt::weight_format_name(r.encoder);
+        sr["observer"] = "recorder: the 24,576 latents of a random TopK (k 32) SAE at the middle layer's hook_resid_post";
+        sr["overhead_vs_untraced"] = sae_overhead(r.result);
+        j["sae_tracing"].push_back(sr);
+      }
       j["goals"] = json::object();
       for (const auto& g : goals)
         j["goals"][g.key] = {{"value", g.value}, {"target", g.target}, {"at_most", g.at_most}, {"met", g.met()}};

@@ -41,8 +41,10 @@ void check(const nt::StudyConfig& c) {
     if (c.steer->site && std::find(c.sites.begin(), c.sites.end(), *c.steer->site) == c.sites.end())
       fail("steer.site not among trace.sites accepted");
   }
-  for (nt::HookSite s : c.sites)
-    if (!nt::site_is_per_layer(s)) fail("global hook point accepted as a trace site");
+  for (const nt::TraceSite& s : c.sites)
+    if (s.is_sae() || !nt::site_is_per_layer(s.hook)) fail("global hook point accepted as a trace site");
+  for (const auto& sae : c.saes)
+    if (sae.empty()) fail("empty SAE path accepted");
 }
 
 }  // namespace

@@ -410,20 +410,26 @@ TEST(Trace, NoBaselineColumnsAreMarkedNotMeasured) {
   const std::string sel = r.out.substr(r.out.find("Selectivity"));
   const std::string row = sel.substr(sel.find("\n   1  ") + 1, sel.find('\n', sel.find("\n   1  ") + 1) - sel.find("\n   1  ") - 1);
   EXPECT_EQ(row.find("0.0000"), std::string::npos) << row;
-  EXPECT_EQ(row.find('%'), std::string::npos) << row;
-  EXPECT_EQ(row.substr(row.size() - 3), "–") << row;
+  // The last column, the density, is measured on the concept's own tokens; the three before it
+  // are the baseline's.
+  const std::string before = row.substr(0, row.rfind(' '));
+  EXPECT_EQ(before.find('%'), std::string::npos) << row;
+  EXPECT_EQ(before.substr(before.find_last_not_of(' ') - 2, 3), "–") << row;
   const json trace = load_json(tmp.file("trace.json"));
   for (const auto& t : trace["results"][0]["sites"][0]["table"]) {
     EXPECT_TRUE(t["baseline_mean"].is_null());
     EXPECT_TRUE(t["cohens_d"].is_null());
     EXPECT_TRUE(t["frac_above_baseline_p95"].is_null());
+    EXPECT_TRUE(t["baseline_density"].is_null());
     EXPECT_TRUE(t["concept_mean"].is_number());
+    EXPECT_TRUE(t["density"].is_number());
   }
   const std::string csv = test::read_text(tmp.file("consistency.csv"));
   const std::string first = csv.substr(csv.find('\n') + 1, csv.find('\n', csv.find('\n') + 1) - csv.find('\n') - 1);
-  EXPECT_EQ(first.substr(first.size() - 3), ",,,") << first;
+  EXPECT_NE(first.find(",,,"), std::string::npos) << first;  // baseline mean, Cohen's d, > p95
+  EXPECT_EQ(first.back(), ',') << first;                      // baseline density
   const std::string md = test::read_text(tmp.file("consistency.md"));
-  EXPECT_NE(md.find(" | – | – | – |\n"), std::string::npos) << md;
+  EXPECT_NE(md.find(" | – | – | – | "), std::string::npos) << md;
 }
 
 // With a baseline, the same columns hold numbers in every format.

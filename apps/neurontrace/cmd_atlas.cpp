@@ -10,6 +10,7 @@
 #include "atlas/atlas_output.h"
 #include "atlas/atlas_scan.h"
 #include "atlas/concept_query.h"
+#include "cluster/shard.h"
 #include "commands.h"
 #include "io/model_config.h"
 #include "io/model_identity.h"
@@ -81,7 +82,11 @@ int run_atlas_scan(const AtlasOptions& o) {
   settings.samples = o.samples;
   settings.threshold = o.threshold;
   settings.max_tokens = o.max_tokens;
-  if (!o.shard.empty()) std::tie(settings.shard_index, settings.shard_count) = parse_shard(o.shard);
+  if (!o.shard.empty()) {
+    const Shard shard = parse_shard(o.shard);
+    settings.shard_index = shard.index;
+    settings.shard_count = shard.count;
+  }
   settings.check();
   CorpusOptions corpus{o.corpus, o.text_field, o.skip_bad_lines};
   CorpusReader reader(corpus);
@@ -89,7 +94,7 @@ int run_atlas_scan(const AtlasOptions& o) {
 
   Session session = open_session(o.model);
   settings.model = model_identity(session.model_dir, session.model->config()).to_json();
-  AtlasState state(settings, NeuronLayout(settings.sites, session.model->config()));
+  AtlasState state(settings, atlas_layout(settings, session.model->config()));
   int64_t first = 0, budget = o.max_tokens > 0 ? o.max_tokens : -1;
   const std::string checkpoint = o.out_dir + kCheckpoint;
   if (std::filesystem::exists(checkpoint)) {  // resume where a killed scan stopped
@@ -234,7 +239,8 @@ Command add_atlas(CLI::App& app) {
                              {"atlas.top_k", "--top"},
                              {"atlas.samples", "--samples"},
                              {"atlas.max_tokens", "--max-tokens"},
-                             {"atlas.shard", "--shard"}},
+                             {"atlas.shard", "--shard"},
+                             {"shard", "--shard"}},
                             [o, q, merge, query, run_merge] {
                               if (query->parsed()) return run_atlas_query(*q);
                               return merge->parsed() ? run_merge() : run_atlas_scan(*o);

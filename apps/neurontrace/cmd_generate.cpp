@@ -6,6 +6,8 @@
 #include "commands.h"
 #include "io/prompts_file.h"
 #include "runtime/session.h"
+#include "sae/sae.h"
+#include "trace/top_latents.h"
 #include "util/error.h"
 
 namespace nt::cli {
@@ -33,17 +35,45 @@ struct GenerateOptions {
   std::string prompts_file;
   GenerationConfig gen;
   bool json = false;
+  std::vector<std::string> saes;
+  int top_latents = 5;
 };
+
+// Per SAE, each generated token's top latents: [{"sae", "site", "tokens": [{"position", "token",
+// "top": [[latent, value], ...]}]}].
+nlohmann::json latents_json(const TopLatents& top, size_t seq) {
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t s = 0; s < top.sites().size(); ++s) {
+    nlohmann::json tokens = nlohmann::json::array();
+    for (const TokenLatents& t : top.tokens(s)[seq]) {
+      nlohmann::json best = nlohmann::json::array();
+      for (const LatentValue& l : t.top) best.push_back({l.latent, l.value});
+      tokens.push_back({{"position", t.pos}, {"token", t.token}, {"top", best}});
+    }
+    out.push_back({{"sae", top.sites()[s].sae->source()}, {"site", top.sites()[s].name()}, {"tokens", tokens}});
+  }
+  return out;
+}
 
 int run_generate(const GenerateOptions& o) {
   std::vector<std::string> texts = o.prompts;
   if (!o.prompts_file.empty())
     for (auto& p : load_prompts(o.prompts_file)) texts.push_back(p);
   if (texts.empty()) throw Error("no prompt given (use -p TEXT or --prompts FILE.json)");
+  if (!o.saes.empty() && !o.json) throw Error("--sae lists each token's top latents in the JSON: add --json");
   Session session = open_session(o.model);
   auto ids = session.encode_prompts(texts);
-  const GenerationConfig& gen = o.gen;
-  Generator generator(*session.model, nullptr);
+  GenerationConfig gen = o.gen;
+  Hooks hooks(session.model->config());
+  std::unique_ptr<TopLatents> top;
+  if (!o.saes.empty()) {
+    const ModelConfig& mc = session.model->config();
+    top = std::make_unique<TopLatents>(resolve_trace_sites({}, load_saes(o.saes, mc), mc), o.top_latents,
+                                       static_cast<int>(ids.size()));
+    top->attach(hooks);
+    gen.feed_last_token = true;  // the last generated token gets its latents too
+  }
+  Generator generator(*session.model, top ? &hooks : nullptr);
   Progress progress("generate");
   generator.on_progress([&](const GenerationProgress& p) { progress.update(p); });
   auto results = generator.generate(ids, gen);
@@ -56,6 +86,7 @@ int run_generate(const GenerateOptions& o) {
                      {"generated_ids", results[i].generated_ids},
                      {"text", decode_continuation(*session.tokenizer, results[i].prompt_ids, results[i].generated_ids)},
                      {"stop_reason", results[i].stop_reason}});
+      if (top) out.back()["sae_latents"] = latents_json(*top, i);
     }
     std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
@@ -78,6 +109,10 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--prompts", o->prompts_file, "JSON file {\"prompts\": [...]}");
   add_generation_flags(*cmd, o->gen);
   cmd->add_flag("--json", o->json, "Print prompt ids, generated ids and text as JSON");
+  cmd->add_option("--sae", o->saes,
+                  "With --json: each generated token's top latents of this SAE (SAELens folder or Gemma Scope "
+                  "params.npz; repeatable)");
+  cmd->add_option("--top-latents", o->top_latents, "Latents listed per token with --sae")->capture_default_str();
   return {cmd, naming_flags({}, [o] { return run_generate(*o); })};
 }
 

@@ -1,22 +1,28 @@
-// neurontrace study CONFIG --out DIR: the whole experiment from one config file.
+// neurontrace study CONFIG --out DIR: the whole experiment from one config file; with --shard I/N
+// one share of its prompts (a Slurm array task), merged by `study merge`; under mpirun, split over
+// the ranks and merged on rank 0.
 #include <unistd.h>
 
 #include <iostream>
 
+#include "cluster/ranks.h"
 #include "commands.h"
 #include "study/study_runner.h"
+#include "util/error.h"
 
 namespace nt::cli {
 
 namespace {
 
 struct StudyCliOptions {
-  std::string config, model, out;
+  std::string config, model, out, shard;
+  std::vector<std::string> parts;
+  std::string merge_out;
   bool quiet = false;
+  CLI::App* merge = nullptr;
 };
 
-int run_study_command(const StudyCliOptions& o) {
-  Progress progress("study");
+StudyOptions study_options(const StudyCliOptions& o, Progress& progress) {
   StudyOptions so;
   so.config_path = o.config;
   so.model = o.model;
@@ -24,8 +30,29 @@ int run_study_command(const StudyCliOptions& o) {
   so.progress = [&](const GenerationProgress& p) { progress.update(p); };
   so.tables = o.quiet ? nullptr : &std::cout;
   so.log = &std::cerr;
-  StudyOutcome r = run_study(so);
-  if (::isatty(2)) std::cerr << "neurontrace: report written to " << r.report_path << "\n";
+  return so;
+}
+
+int run_study_command(const StudyCliOptions& o) {
+  Progress progress("study");
+  StudyOptions so = study_options(o, progress);
+  if (o.merge->parsed()) {
+    so.out_dir = o.merge_out;
+    StudyOutcome r = merge_study(o.parts, so);
+    if (::isatty(2)) std::cerr << "neurontrace: report written to " << r.report_path << "\n";
+    return 0;
+  }
+  if (o.config.empty()) throw Error("study needs a CONFIG (or: study merge PART... --out DIR)");
+  if (o.out.empty()) throw Error("study needs --out DIR");
+  if (!o.shard.empty()) {
+    if (rank_count() > 1) throw Error("--shard: not under mpirun (the ranks already split the study)");
+    so.shard = parse_shard(o.shard);
+    run_study(so);
+    if (::isatty(2)) std::cerr << "neurontrace: shard " << so.shard->text() << " written to " << o.out << "\n";
+    return 0;
+  }
+  StudyOutcome r = run_study_on_ranks(so);
+  if (::isatty(2) && rank_index() == 0) std::cerr << "neurontrace: report written to " << r.report_path << "\n";
   return 0;
 }
 
@@ -34,11 +61,19 @@ int run_study_command(const StudyCliOptions& o) {
 Command add_study(CLI::App& app) {
   auto o = std::make_shared<StudyCliOptions>();
   CLI::App* cmd = app.add_subcommand("study", "Run a whole study (traces, overlaps, neuron pages, steering, report) from a config");
-  cmd->add_option("config", o->config, "Study config (JSON)")->required();
+  cmd->add_option("config", o->config, "Study config (JSON)");
   cmd->add_option("-m,--model", o->model, "Model folder or name (overrides the config's \"model\")");
-  cmd->add_option("--out", o->out, "Output folder (re-run with the same folder to resume)")->required();
+  cmd->add_option("--out", o->out, "Output folder (re-run with the same folder to resume)");
+  cmd->add_option("--shard", o->shard,
+                  "I/N: generate only shard I (from 0) of N of the prompt groups into --out (a part for "
+                  "`study merge`)");
   cmd->add_flag("-q,--quiet", o->quiet, "Do not print the consistency tables");
-  return {cmd, [o] { return run_study_command(*o); }};
+  o->merge = cmd->add_subcommand("merge", "Make the study's report from the parts of `study --shard I/N` runs");
+  o->merge->add_option("parts", o->parts, "The parts' folders (every shard once)")->required();
+  o->merge->add_option("--out", o->merge_out, "Output folder")->required();
+  o->merge->add_flag("-q,--quiet", o->quiet, "Do not print the consistency tables");
+  cmd->require_subcommand(0, 1);
+  return {cmd, naming_flags({{"shard", "--shard"}}, [o] { return run_study_command(*o); })};
 }
 
 }  // namespace nt::cli

@@ -11,6 +11,7 @@
 #include "io/prompts_file.h"
 #include "report/activation_dump.h"
 #include "report/consistency_table.h"
+#include "report/sae_fit_report.h"
 #include "report/trace_json.h"
 #include "trace/trace_run.h"
 #include "util/error.h"
@@ -21,7 +22,8 @@ namespace {
 
 struct TraceOptions {
   std::string model, concept_name = "concept", prompts_file, baseline_file, out_dir, dump_file;
-  std::vector<std::string> sites{"hook_resid_post"};
+  std::vector<std::string> sites;  // none: hook_resid_post, or only the SAEs' latents with --sae
+  std::vector<std::string> saes;
   std::vector<std::string> positions{"generated"};
   bool skip_first = false;
   std::vector<std::string> select_words;
@@ -37,8 +39,8 @@ struct TraceOptions {
 int run_trace_command(const TraceOptions& o) {
   // Everything that does not need the model is checked first, so mistakes fail fast; the rest as
   // soon as the model's config is known, before generating.
-  std::vector<HookSite> sites;
-  for (const auto& s : o.sites) sites.push_back(parse_layer_site(s, "trace site"));
+  std::vector<std::string> site_names = o.sites;
+  if (site_names.empty() && o.saes.empty()) site_names.push_back("hook_resid_post");
   std::vector<Positions> settings;
   for (const auto& p : o.positions) settings.push_back(parse_positions(p));
   AnalysisOptions analysis;
@@ -54,7 +56,9 @@ int run_trace_command(const TraceOptions& o) {
   if (!o.baseline_file.empty()) groups.push_back({"baseline", load_prompts(o.baseline_file)});
 
   Session session = open_session(o.model);
-  check_analysis_options(analysis, NeuronLayout(sites, session.model->config()), !o.baseline_file.empty());
+  const ModelConfig& mc = session.model->config();
+  const std::vector<TraceSite> sites = resolve_trace_sites(site_names, load_saes(o.saes, mc), mc);
+  check_analysis_options(analysis, NeuronLayout(sites, mc), !o.baseline_file.empty());
   RecorderOptions rec;
   rec.sites = sites;
   rec.settings = settings;
@@ -64,6 +68,9 @@ int run_trace_command(const TraceOptions& o) {
 
   Progress progress("trace");
   TraceRun run = run_trace(session, groups, rec, o.gen, nullptr, [&](const GenerationProgress& p) { progress.update(p); });
+
+  const std::vector<SiteFit> fits = fit_traced_saes(*session.model, sites, run.generations);
+  for (const SiteFit& f : fits) std::cerr << "neurontrace: SAE fit, " << sae_fit_text(f) << "\n";
 
   std::vector<ConceptAnalysis> analyses;
   const int baseline_group = run.group_index("baseline");
@@ -85,13 +92,14 @@ int run_trace_command(const TraceOptions& o) {
   if (!o.out_dir.empty()) {
     nlohmann::json config = {
         {"concept", o.concept_name}, {"prompts_file", o.prompts_file}, {"baseline_file", o.baseline_file},
-        {"sites", o.sites}, {"positions", o.positions}, {"skip_first", o.skip_first},
+        {"sites", site_names}, {"saes", o.saes}, {"positions", o.positions}, {"skip_first", o.skip_first},
         {"token_selection", selector ? selector->describe() : ""}, {"normalize", o.normalize},
         {"rank_by", o.rank_by}, {"per_sample", o.per_sample}, {"std_floor", o.std_floor},
         {"max_new_tokens", o.gen.max_new_tokens}, {"temperature", o.gen.sampling.temperature},
         {"top_k", o.gen.sampling.top_k}, {"top_p", o.gen.sampling.top_p}, {"seed", o.gen.sampling.seed}};
     const ModelIdentity id = model_identity(session.model_dir, session.model->config());
     auto j = trace_json(run, *session.tokenizer, id, config, analyses);
+    if (!fits.empty()) j["sae_fit"] = sae_fit_json(fits);
     write_output(o.out_dir + "/trace.json", j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     write_output(o.out_dir + "/consistency.md", consistency_markdown(analyses));
     write_output(o.out_dir + "/consistency.csv", consistency_csv(analyses));
@@ -112,8 +120,11 @@ Command add_trace(CLI::App& app) {
   cmd->add_option("--baseline", o->baseline_file, "Neutral baseline prompts, JSON {\"prompts\": [...]}");
   cmd->add_option("--site", o->sites,
                   "Hook site(s) to trace, every layer: hook_resid_post, mlp.hook_post, blocks.*.mlp.hook_pre, ... "
-                  "(repeatable; the model must fire it)")
-      ->capture_default_str();
+                  "(repeatable; the model must fire it; default hook_resid_post, or only the SAEs' latents with --sae); "
+                  "with --sae also <hook>.hook_sae_acts_post, .hook_sae_recons, .hook_sae_error");
+  cmd->add_option("--sae", o->saes,
+                  "SAE to trace at its hook point (SAELens folder or Gemma Scope params.npz; repeatable): "
+                  "its latents are the site <hook>.hook_sae_acts_post");
   cmd->add_option("--positions", o->positions, "Tokens to record: last, generated, prompt, all (repeatable)")
       ->capture_default_str();
   cmd->add_flag("--skip-first", o->skip_first, "Ignore position 0 (BOS / first prompt token)");

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "cluster/ranks.h"
 #include "commands.h"
 #include "model/weight_matrix.h"
 #include "util/error.h"
@@ -54,15 +55,20 @@ int run_cli(int argc, char** argv) {
 
 // No exception leaves main: nt::Error carries the file or item at fault; anything else (a
 // library's exception, a file-system error not converted where it happened) still ends in one
-// line and exit status 1, not in std::terminate.
+// line and exit status 1, not in std::terminate. Under mpirun a failed rank ends the whole job
+// (the others would wait for it forever).
 int main(int argc, char** argv) {
+  nt::RankSession ranks(argc, argv);
+  int status = 1;
   try {
-    return run_cli(argc, argv);
+    status = run_cli(argc, argv);
   } catch (const std::bad_alloc&) {
-    return report_error("out of memory");
+    report_error("out of memory");
   } catch (const std::exception& e) {
-    return report_error(e.what());
+    report_error(e.what());
   } catch (...) {
-    return report_error("unexpected internal error");
+    report_error("unexpected internal error");
   }
+  if (status != 0) nt::abort_ranks(status);
+  return status;
 }

@@ -64,6 +64,7 @@ BaselineStats compute_baseline(const Recorder& rec, size_t setting, int group, c
   b.std_samples.assign(n, 0.0);
   b.std_tokens.assign(n, 0.0);
   b.p95.assign(n, 0.0);
+  b.density.assign(n, 0.0);
   if (used.empty()) return b;
   // Token-level spread over all baseline tokens, merged by the recorder from the group's sequences.
   const TokenStats& tokens = rec.group(setting, group);
@@ -78,6 +79,7 @@ BaselineStats compute_baseline(const Recorder& rec, size_t setting, int group, c
     b.std_samples[i] = used.size() > 1 ? std::sqrt(ss / static_cast<double>(used.size() - 1)) : 0.0;
     b.p95[i] = quantile(values, 0.95);
     b.std_tokens[i] = tokens.std(i);
+    b.density[i] = tokens.density(i);
   }
   return b;
 }
@@ -178,6 +180,7 @@ void add_selectivity(ConsistencyRow& row, const Recorder& rec, size_t setting, c
   const double dof = nc + nb - 2.0;
   const double pooled = std::max(dof > 0 ? std::sqrt(((nc - 1) * sc2 + (nb - 1) * sb2) / dof) : 0.0, 1e-6);
   row.baseline_mean = baseline.mean[flat];
+  row.baseline_density = baseline.density[flat];
   row.cohens_d = (row.concept_mean - baseline.mean[flat]) / pooled;
   row.frac_above_p95 = above / nc;
 }
@@ -191,7 +194,7 @@ void check_analysis_options(const AnalysisOptions& opt, const NeuronLayout& layo
   for (size_t s = 0; s < layout.sites.size(); ++s)
     if (static_cast<size_t>(opt.top_k) > layout.site_size(static_cast<int>(s)))
       throw OptionError("trace.per_sample", std::to_string(opt.top_k) + " is larger than the number of neurons at " +
-                                                site_name(layout.sites[s]) + " (" +
+                                                layout.sites[s].name() + " (" +
                                                 std::to_string(layout.site_size(static_cast<int>(s))) + ")");
   if (opt.normalization != Normalization::None && !has_baseline)
     throw OptionError("trace.normalize", normalization_name(opt.normalization) +
@@ -237,6 +240,7 @@ ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::
       row.percent = 100.0 * row.occurrences / static_cast<double>(used.size());
       row.mean_score = tally.score_sum[best[r]] / static_cast<double>(used.size());
       add_selectivity(row, rec, setting, used, stat, flat, baseline);
+      row.density = rec.group(setting, rec.group_of(used[0])).density(flat);
       sc.rows.push_back(row);
     }
     sc.samples = std::move(tally.samples);

@@ -35,6 +35,7 @@ struct BaselineStats {
   std::vector<double> std_samples; // its standard deviation over samples (n-1)
   std::vector<double> std_tokens;  // standard deviation of the activation over all baseline tokens
   std::vector<double> p95;         // 95th percentile over samples of the ranked statistic
+  std::vector<double> density;     // fraction of all baseline tokens with the neuron active (> 0)
 };
 
 struct RankedNeuron {
@@ -55,14 +56,16 @@ struct ConsistencyRow {
   double percent = 0.0;
   double mean_score = 0.0;      // mean normalized score over the concept's samples
   double concept_mean = 0.0;    // mean over concept samples of the raw ranked statistic
+  double density = 0.0;         // fraction of the concept's recorded tokens with the neuron active (> 0)
   // Against the baseline samples; empty when there are none (nothing was measured).
   std::optional<double> baseline_mean;   // mean over baseline samples of the raw ranked statistic
   std::optional<double> cohens_d;        // (concept - baseline) / pooled sd over samples
   std::optional<double> frac_above_p95;  // share of concept samples above the baseline's 95th percentile
+  std::optional<double> baseline_density;  // fraction of the baseline's recorded tokens with it active
 };
 
 struct SiteConsistency {
-  HookSite site;
+  TraceSite site;
   int max_occurrences = 0;  // samples with at least one recorded token
   std::vector<ConsistencyRow> rows;
   std::vector<SampleTop> samples;

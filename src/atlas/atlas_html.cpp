@@ -26,7 +26,7 @@ th{cursor:pointer;background:#f4f4f4}td.l,th.l{text-align:left}
 
 std::string unit_title(const AtlasState& s, size_t unit) {
   const NeuronId id = s.layout.id(unit);
-  return site_name(s.layout.sites[static_cast<size_t>(id.site)]) + " " + neuron_label(id.layer, id.index);
+  return site_name(s.layout.sites[static_cast<size_t>(id.site)].hook) + " " + neuron_label(id.layer, id.index);
 }
 
 std::string context_html(const ContextRecord& r, const Tokenizer& tokenizer, float scale) {
@@ -101,7 +101,7 @@ std::string atlas_unit_html(const AtlasState& s, size_t unit, const Tokenizer& t
 
 std::string atlas_index_data(const AtlasState& s, const Tokenizer& tokenizer) {
   nlohmann::json sites = nlohmann::json::array();
-  for (HookSite site : s.layout.sites) sites.push_back(site_name(site));
+  for (const TraceSite& site : s.layout.sites) sites.push_back(site_name(site.hook));
   nlohmann::json rows = nlohmann::json::array();
   const double n = static_cast<double>(std::max<int64_t>(1, s.tokens));
   for (size_t u = 0; u < s.layout.total; ++u) {

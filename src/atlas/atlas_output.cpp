@@ -50,10 +50,10 @@ void write_atlas(const std::string& dir, const AtlasState& s, const Tokenizer& t
   // once, then renamed to units/ in one step, so units/ is always a whole set.
   const std::string staging = dir + "/units.tmp." + std::to_string(::getpid());
   std::filesystem::remove_all(staging);
-  for (size_t site = 0; site < s.layout.sites.size(); ++site) make_directories(staging + "/" + site_name(s.layout.sites[site]));
+  for (size_t site = 0; site < s.layout.sites.size(); ++site) make_directories(staging + "/" + site_name(s.layout.sites[site].hook));
   for (size_t u = 0; u < s.layout.total; ++u) {
     const NeuronId id = s.layout.id(u);
-    const std::string site = site_name(s.layout.sites[static_cast<size_t>(id.site)]);
+    const std::string site = site_name(s.layout.sites[static_cast<size_t>(id.site)].hook);
     const LogitEffect& effect = effects.empty() ? none : effects[u];
     const std::string name = staging + "/" + site + "/" + neuron_label(id.layer, id.index);
     write_plain(name + ".json", records.json(s, u, effect));

@@ -23,7 +23,7 @@ class Batcher {
     const ModelConfig& c = session.model->config();
     for (size_t s = 0; s < state.layout.sites.size(); ++s)
       for (int l = 0; l < c.n_layer; ++l) {
-        hooks_.add({state.layout.sites[s], l}, [this, s](const HookContext& ctx, float* acts) {
+        hooks_.add({state.layout.sites[s].hook, l}, [this, s](const HookContext& ctx, float* acts) {
           updater_.fold(rows_, static_cast<int>(s), ctx.point.layer, acts, ctx.width);
         });
         last_layer_ = std::max(last_layer_, l);

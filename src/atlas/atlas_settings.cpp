@@ -1,7 +1,6 @@
 #include "atlas/atlas_settings.h"
 
 #include "util/error.h"
-#include "util/message_text.h"
 #include "util/option_error.h"
 
 namespace nt {
@@ -58,18 +57,8 @@ std::string AtlasSettings::difference(const AtlasSettings& o) const {
   return "";
 }
 
-std::pair<int, int> parse_shard(const std::string& text) {
-  const auto slash = text.find('/');
-  try {
-    if (slash != std::string::npos) {
-      size_t used_i = 0, used_n = 0;
-      const int i = std::stoi(text.substr(0, slash), &used_i);
-      const int n = std::stoi(text.substr(slash + 1), &used_n);
-      if (used_i == slash && used_n == text.size() - slash - 1 && n >= 1 && i >= 0 && i < n) return {i, n};
-    }
-  } catch (const std::exception&) {
-  }
-  throw Error("--shard: " + quote_for_message(text) + " is not I/N with 0 <= I < N (e.g. 0/4)");
+NeuronLayout atlas_layout(const AtlasSettings& settings, const ModelConfig& config) {
+  return NeuronLayout(std::vector<TraceSite>(settings.sites.begin(), settings.sites.end()), config);
 }
 
 }  // namespace nt

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "hooks/hook_point.h"
+#include "trace/neuron_layout.h"
 
 namespace nt {
 
@@ -31,7 +32,7 @@ struct AtlasSettings {
   std::string difference(const AtlasSettings& other) const;
 };
 
-// "I/N" -> (I, N), 0 <= I < N. Throws nt::Error naming the text otherwise.
-std::pair<int, int> parse_shard(const std::string& text);
+// The atlas's units: its sites (hook sites, every layer) as a NeuronLayout.
+NeuronLayout atlas_layout(const AtlasSettings& settings, const ModelConfig& config);
 
 }  // namespace nt

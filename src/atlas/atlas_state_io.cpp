@@ -155,7 +155,7 @@ LoadedAtlasState load_atlas_state(const std::string& path, const ModelConfig& co
   } catch (const Error& e) {
     throw Error(quote_for_message(path, 300) + ": " + e.what());
   }
-  LoadedAtlasState out{AtlasState(settings, NeuronLayout(settings.sites, config)), metadata_json(f, "extra")};
+  LoadedAtlasState out{AtlasState(settings, atlas_layout(settings, config)), metadata_json(f, "extra")};
   AtlasState& s = out.state;
   const int64_t n = static_cast<int64_t>(s.layout.total);
   const auto counts = read_array<int64_t>(f, "counts", DType::I64, 2);

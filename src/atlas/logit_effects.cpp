@@ -75,7 +75,7 @@ std::vector<LogitEffect> logit_effects(const std::string& model_dir, const Model
   const float* gain = w.get(names.gain, {c.d_model});
   const float* wu = w.get(names.unembed, {c.vocab_size, c.d_model});  // [V, C]
   for (size_t s = 0; s < layout.sites.size(); ++s) {
-    const HookSite site = layout.sites[s];
+    const HookSite site = layout.sites[s].hook;
     if (site != HookSite::MlpPost && !residual_width(site)) continue;
     for (int l = 0; l < c.n_layer; ++l) {
       if (site != HookSite::MlpPost && l > 0) {  // a dimension's effect is the same at every layer

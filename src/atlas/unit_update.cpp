@@ -61,7 +61,7 @@ UnitUpdater::UnitUpdater(AtlasState& state)
   const size_t k = static_cast<size_t>(state.settings.top_k), s = static_cast<size_t>(state.settings.samples);
   for (size_t u = 0; u < state.layout.total; ++u) {
     const NeuronId id = state.layout.id(u);
-    salt_[u] = unit_salt(static_cast<int>(state.layout.sites[static_cast<size_t>(id.site)]), id.layer, id.index);
+    salt_[u] = unit_salt(static_cast<int>(state.layout.sites[static_cast<size_t>(id.site)].hook), id.layer, id.index);
     top_floor_[u] = floor_of(state.top[u], k);
     sample_ceiling_[u] = ceiling_of(state.samples[u], s);
   }

@@ -33,7 +33,10 @@ void write_activation_dump(const std::string& path, const Recorder& recorder) {
       std::memcpy(bytes.data() + static_cast<size_t>(r) * per_row * sizeof(float),
                   rows.acts.data() + static_cast<size_t>(r) * layout.total + layout.offsets[s], per_row * sizeof(float));
     buffers.push_back(std::move(bytes));
-    tensors.push_back({site_name(layout.sites[s]), DType::F32, {n, layout.n_layer, layout.widths[s]}, buffers.back()});
+    // A hook site: [tokens, n_layer, width]; an SAE's site (one hook point): [tokens, width].
+    std::vector<int64_t> shape{n, layout.n_layers[s], layout.widths[s]};
+    if (layout.sites[s].is_sae()) shape.erase(shape.begin() + 1);
+    tensors.push_back({layout.sites[s].name(), DType::F32, shape, buffers.back()});
   }
   // buffers may have moved while growing: rebuild the spans now that all are in place.
   for (size_t i = 0; i < tensors.size(); ++i) tensors[i].bytes = buffers[i];

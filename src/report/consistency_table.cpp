@@ -2,11 +2,19 @@
 
 #include <fmt/format.h>
 
+#include "sae/sae.h"
+
 namespace nt {
 
 namespace {
 
-std::string site_label(HookSite s) { return "blocks.*." + site_name(s); }
+// "blocks.*.mlp.hook_post", or an SAE's site with the SAE it reads.
+std::string site_label(const TraceSite& s) {
+  return s.is_sae() ? s.name() + " (SAE " + s.sae->source() + ")" : "blocks.*." + s.name();
+}
+
+// "Neuron" or "Feature", for column headers.
+std::string unit_column(const TraceSite& s) { return s.is_features() ? "Feature" : "Neuron"; }
 
 // A figure measured against the baseline, formatted by `spec` (its value times `scale`), or
 // `missing` when there was no baseline to measure against.
@@ -22,24 +30,26 @@ std::string consistency_text(const ConceptAnalysis& a) {
   for (const auto& sc : a.sites) {
     out += fmt::format("# site {}, positions {}\n", site_label(sc.site), positions_name(a.positions));
     out += "====================\n";
-    out += fmt::format("Most consistent {} neurons\n", a.concept_name);
+    out += fmt::format("Most consistent {} {}s\n", a.concept_name, sc.site.unit_noun());
     out += "====================\n";
     out += fmt::format("Max possible occurrences: {}\n", sc.max_occurrences);
     if (sc.rows.empty()) {
       out += "(no tokens recorded: nothing to rank)\n\n";
       continue;
     }
-    out += "Rank  Layer  Neuron  Occurrences  %\n";
+    const std::string unit = unit_column(sc.site);
+    out += fmt::format("Rank  Layer  {}  Occurrences  %\n", unit);
     for (const auto& r : sc.rows)
-      out += fmt::format("{:>4}  {:>5}  {:>6}  {:>11}  {:>6.2f}%\n", r.rank, r.neuron.layer, r.neuron.index,
-                         r.occurrences, r.percent);
+      out += fmt::format("{:>4}  {:>5}  {:>{}}  {:>11}  {:>6.2f}%\n", r.rank, r.neuron.layer, r.neuron.index,
+                         unit.size(), r.occurrences, r.percent);
     out += "\nSelectivity\n";
-    out += "Rank  Neuron      Score  Concept mean  Baseline mean  Cohen's d  >p95 baseline\n";
+    out += fmt::format("Rank  {:<8}    Score  Concept mean  Baseline mean  Cohen's d  >p95 baseline  Density\n",
+                       unit_column(sc.site));
     for (const auto& r : sc.rows)
-      out += fmt::format("{:>4}  {:<8}  {:>7.3f}  {:>12.4f}  {:>13}  {:>9}  {:>13}\n", r.rank,
-                         neuron_label(r.neuron.layer, r.neuron.index), r.mean_score, r.concept_mean,
+      out += fmt::format("{:>4}  {:<8}  {:>7.3f}  {:>12.4f}  {:>13}  {:>9}  {:>13}  {:>6.1f}%\n", r.rank,
+                         unit_label(sc.site, r.neuron.layer, r.neuron.index), r.mean_score, r.concept_mean,
                          vs_baseline(r.baseline_mean, "{:.4f}"), vs_baseline(r.cohens_d, "{:.2f}"),
-                         vs_baseline(r.frac_above_p95, "{:.0f}%", "–", 100.0));
+                         vs_baseline(r.frac_above_p95, "{:.0f}%", "–", 100.0), 100.0 * r.density);
     out += "\n";
   }
   for (const auto& w : a.warnings) out += "warning: " + w + "\n";
@@ -50,20 +60,22 @@ std::string consistency_markdown(const std::vector<ConceptAnalysis>& analyses) {
   std::string out;
   for (const auto& a : analyses) {
     for (const auto& sc : a.sites) {
-      out += fmt::format("## Most consistent {} neurons — `{}`, positions `{}`\n\n", a.concept_name,
-                         site_label(sc.site), positions_name(a.positions));
+      out += fmt::format("## Most consistent {} {}s — `{}`, positions `{}`\n\n", a.concept_name,
+                         sc.site.unit_noun(), site_label(sc.site), positions_name(a.positions));
       out += fmt::format("Max possible occurrences: {}\n\n", sc.max_occurrences);
       if (sc.rows.empty()) {
         out += "No tokens recorded.\n\n";
         continue;
       }
-      out += "| Rank | Layer | Neuron | Occurrences | % | Mean score | Concept mean | Baseline mean | Cohen's d | > baseline p95 |\n";
-      out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+      out += fmt::format("| Rank | Layer | {} | Occurrences | % | Mean score | Concept mean | Baseline mean | Cohen's d | "
+                         "> baseline p95 | Density |\n",
+                         unit_column(sc.site));
+      out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
       for (const auto& r : sc.rows)
-        out += fmt::format("| {} | {} | {} | {} | {:.2f}% | {:.4f} | {:.4f} | {} | {} | {} |\n", r.rank,
+        out += fmt::format("| {} | {} | {} | {} | {:.2f}% | {:.4f} | {:.4f} | {} | {} | {} | {:.1f}% |\n", r.rank,
                            r.neuron.layer, r.neuron.index, r.occurrences, r.percent, r.mean_score, r.concept_mean,
                            vs_baseline(r.baseline_mean, "{:.4f}"), vs_baseline(r.cohens_d, "{:.2f}"),
-                           vs_baseline(r.frac_above_p95, "{:.0f}%", "–", 100.0));
+                           vs_baseline(r.frac_above_p95, "{:.0f}%", "–", 100.0), 100.0 * r.density);
       out += "\n";
     }
   }
@@ -73,15 +85,16 @@ std::string consistency_markdown(const std::vector<ConceptAnalysis>& analyses) {
 std::string consistency_csv(const std::vector<ConceptAnalysis>& analyses) {
   std::string out =
       "concept,positions,site,rank,layer,neuron,occurrences,percent,mean_score,concept_mean,baseline_mean,"
-      "cohens_d,frac_above_baseline_p95\n";
+      "cohens_d,frac_above_baseline_p95,density,baseline_density\n";
   for (const auto& a : analyses)
     for (const auto& sc : a.sites)
       for (const auto& r : sc.rows)
-        out += fmt::format("\"{}\",{},{},{},{},{},{},{:.4f},{:.6g},{:.6g},{},{},{}\n", a.concept_name,
-                           positions_name(a.positions), site_name(sc.site), r.rank, r.neuron.layer, r.neuron.index,
+        out += fmt::format("\"{}\",{},{},{},{},{},{},{:.4f},{:.6g},{:.6g},{},{},{},{:.6g},{}\n", a.concept_name,
+                           positions_name(a.positions), sc.site.name(), r.rank, r.neuron.layer, r.neuron.index,
                            r.occurrences, r.percent, r.mean_score, r.concept_mean,
                            vs_baseline(r.baseline_mean, "{:.6g}", ""), vs_baseline(r.cohens_d, "{:.6g}", ""),
-                           vs_baseline(r.frac_above_p95, "{:.4f}", ""));
+                           vs_baseline(r.frac_above_p95, "{:.4f}", ""), r.density,
+                           vs_baseline(r.baseline_density, "{:.6g}", ""));
   return out;
 }
 

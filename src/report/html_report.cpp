@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "report/base64.h"
+#include "sae/sae.h"
 #include "util/atomic_file.h"
 
 namespace nt {
@@ -133,8 +134,9 @@ using NeuronKey = std::tuple<int, int, int>;
 std::map<NeuronKey, std::set<size_t>> table_membership(const PositionSection& s) {
   std::map<NeuronKey, std::set<size_t>> m;
   for (size_t c = 0; c < s.analyses.size(); ++c)
-    for (const auto& sc : s.analyses[c].sites)
-      for (const auto& r : sc.rows) m[{static_cast<int>(sc.site), r.neuron.layer, r.neuron.index}].insert(c);
+    for (size_t site = 0; site < s.analyses[c].sites.size(); ++site)
+      for (const auto& r : s.analyses[c].sites[site].rows)
+        m[{static_cast<int>(site), r.neuron.layer, r.neuron.index}].insert(c);
   return m;
 }
 
@@ -143,33 +145,37 @@ std::string consistency_table_html(const PositionSection& s, size_t ci,
   const ConceptAnalysis& a = s.analyses[ci];
   std::string out;
   if (a.no_tokens || a.sites.empty()) out += "<p class=\"muted\">No tokens were recorded for this concept.</p>\n";
-  for (const auto& sc : a.sites) {
-    out += fmt::format("<p class=\"sitehead\">site <code>blocks.*.{}</code> &middot; positions <code>{}</code> &middot; "
+  for (size_t site = 0; site < a.sites.size(); ++site) {
+    const SiteConsistency& sc = a.sites[site];
+    out += fmt::format("<p class=\"sitehead\">site <code>{}</code>{} &middot; positions <code>{}</code> &middot; "
                        "max possible occurrences: <b>{}</b></p>\n",
-                       esc(site_name(sc.site)), esc(positions_name(a.positions)), sc.max_occurrences);
+                       esc(sc.site.is_sae() ? sc.site.name() : "blocks.*." + sc.site.name()),
+                       sc.site.is_sae() ? " (SAE <code>" + esc(sc.site.sae->source()) + "</code>)" : "",
+                       esc(positions_name(a.positions)), sc.max_occurrences);
     if (sc.rows.empty()) {
       out += "<p class=\"muted\">No tokens recorded: nothing to rank.</p>\n";
       continue;
     }
     out += "<div class=\"scroll\"><table class=\"ct\">\n<colgroup><col class=\"n\"><col class=\"n\"><col class=\"n\">"
            "<col class=\"w\"><col class=\"w\"><col class=\"m\"><col class=\"w\"><col class=\"w\"><col class=\"m\">"
-           "<col class=\"n\"><col class=\"s\"></colgroup>\n<thead><tr><th>Rank</th><th>Layer</th><th>Neuron</th>"
-           "<th>Occurrences</th><th>%</th><th>Mean score</th><th>Concept mean</th><th>Baseline mean</th>"
-           "<th>Cohen&#39;s&nbsp;d</th><th>&gt;p95</th><th class=\"l\">Also top for</th></tr></thead>\n<tbody>\n";
+           "<col class=\"n\"><col class=\"n\"><col class=\"s\"></colgroup>\n<thead><tr><th>Rank</th><th>Layer</th><th>" +
+           std::string(sc.site.is_features() ? "Feature" : "Neuron") +
+           "</th><th>Occurrences</th><th>%</th><th>Mean score</th><th>Concept mean</th><th>Baseline mean</th>"
+           "<th>Cohen&#39;s&nbsp;d</th><th>Density</th><th>&gt;p95</th><th class=\"l\">Also top for</th></tr></thead>\n<tbody>\n";
     for (const auto& r : sc.rows) {
       const double pct = std::clamp(r.percent, 0.0, 100.0);
       std::string shared;
-      auto it = membership.find({static_cast<int>(sc.site), r.neuron.layer, r.neuron.index});
+      auto it = membership.find({static_cast<int>(site), r.neuron.layer, r.neuron.index});
       if (it != membership.end())
         for (size_t other : it->second)
           if (other != ci) shared += "<span class=\"chip\">" + esc(s.analyses[other].concept_name) + "</span>";
       out += fmt::format(
           "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
           "<td class=\"pct\" style=\"background-image:linear-gradient(to right,#54aeff {:.1f}%,#eaeef2 {:.1f}%)\">{}%</td>"
-          "<td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td><td class=\"l\">{}</td></tr>\n",
+          "<td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td>{}%</td><td>{}</td><td class=\"l\">{}</td></tr>\n",
           r.rank, r.neuron.layer, r.neuron.index, r.occurrences, pct, pct, fixed(r.percent, 2), fixed(r.mean_score, 4),
           fixed(r.concept_mean, 4), fixed(r.baseline_mean, 4), std::abs(r.cohens_d.value_or(0.0)) >= 0.8 ? " class=\"strong\"" : "",
-          fixed(r.cohens_d, 2), fixed(r.frac_above_p95, 0, "%", 100.0), shared.empty() ? "<span class=\"muted\">&ndash;</span>" : shared);
+          fixed(r.cohens_d, 2), fixed(100.0 * r.density, 1), fixed(r.frac_above_p95, 0, "%", 100.0), shared.empty() ? "<span class=\"muted\">&ndash;</span>" : shared);
     }
     out += "</tbody></table></div>\n";
   }

@@ -120,7 +120,7 @@ std::string_view neuron_page_css() {
 
 std::string neuron_page_html(const NeuronPage& page) {
   const float max_abs = page_max_abs(page);
-  const std::string label = fmt::format("L{}N{}", page.layer, page.neuron);
+  const std::string label = page.label.empty() ? fmt::format("L{}N{}", page.layer, page.neuron) : html_escape(page.label);
   std::string out = "<section class=\"neuron-page\">\n";
   out += fmt::format("<h3><span class=\"np-label\">{}</span>", label);
   if (!page.site.empty()) out += fmt::format(" <span class=\"np-site\">{}</span>", html_escape(page.site));
@@ -137,6 +137,7 @@ std::string neuron_page_html(const NeuronPage& page) {
   stat("Cohen&#39;s d", !page.cohens_d                  ? "&ndash;"
                         : std::isfinite(*page.cohens_d) ? fmt::format("{:.2f}", *page.cohens_d)
                                                         : "n/a");
+  if (page.density) stat("Density", fmt::format("{:.1f}%", 100.0 * *page.density));
   out += "</dl>\n";
   if (page.top_records.empty()) {
     out += "<p class=\"np-empty\">No activation records.</p>\n</section>\n";

@@ -29,15 +29,17 @@ struct NeuronPage {
   std::string site;       // "hook_resid_post", "mlp.hook_post"
   std::string positions;  // optional: the position setting the figures come from ("last", "generated")
   int layer = 0, neuron = 0;
+  std::string label;      // "F1234" for an SAE feature; empty: L{layer}N{neuron}
   int occurrences = 0;
   int max_occurrences = 0;
   double concept_mean = 0.0;
   std::optional<double> baseline_mean, cohens_d;  // empty without a baseline
+  std::optional<double> density;  // fraction of the concept's recorded tokens with the unit active (> 0)
   std::vector<ActivationRecord> top_records;  // best first
 };
 
-// An HTML fragment (<section class="neuron-page">...): a header with L{layer}N{neuron}, site,
-// occurrences, concept vs baseline mean and Cohen's d, then each record's tokens as <span>s
+// An HTML fragment (<section class="neuron-page">...): a header with L{layer}N{neuron} (or the
+// label), site, occurrences, concept vs baseline mean, Cohen's d and density, then each record's tokens as <span>s
 // coloured by activation (see activation_colour; scale: the largest |activation| on the page)
 // with the exact value in the title attribute. Styled by neuron_page_css() (the study report
 // includes it); the colours are inline, so the fragment reads without it too.

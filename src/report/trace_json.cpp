@@ -1,5 +1,6 @@
 #include "report/trace_json.h"
 
+#include "sae/sae.h"
 #include "util/error.h"
 #include "util/message_text.h"
 
@@ -18,18 +19,21 @@ nlohmann::json analysis_json(const ConceptAnalysis& a) {
     nlohmann::json table = nlohmann::json::array();
     for (const auto& r : sc.rows)
       table.push_back({{"rank", r.rank}, {"layer", r.neuron.layer}, {"neuron", r.neuron.index},
-                       {"label", neuron_label(r.neuron.layer, r.neuron.index)}, {"occurrences", r.occurrences},
+                       {"label", unit_label(sc.site, r.neuron.layer, r.neuron.index)}, {"occurrences", r.occurrences},
                        {"percent", r.percent}, {"mean_score", r.mean_score}, {"concept_mean", r.concept_mean},
                        {"baseline_mean", or_null(r.baseline_mean)}, {"cohens_d", or_null(r.cohens_d)},
-                       {"frac_above_baseline_p95", or_null(r.frac_above_p95)}});
+                       {"frac_above_baseline_p95", or_null(r.frac_above_p95)}, {"density", r.density},
+                       {"baseline_density", or_null(r.baseline_density)}});
     nlohmann::json samples = nlohmann::json::array();
     for (const auto& s : sc.samples) {
       nlohmann::json top = nlohmann::json::array();
       for (const auto& t : s.top) top.push_back({{"layer", t.neuron.layer}, {"neuron", t.neuron.index}, {"score", t.score}});
       samples.push_back({{"prompt_index", s.seq}, {"n_tokens", s.n_tokens}, {"top", top}});
     }
-    sites.push_back({{"site", site_name(sc.site)}, {"max_occurrences", sc.max_occurrences}, {"table", table},
-                     {"samples", samples}});
+    nlohmann::json site = {{"site", sc.site.name()}, {"max_occurrences", sc.max_occurrences}, {"table", table},
+                           {"samples", samples}};
+    if (sc.site.is_sae()) site["sae"] = sc.site.sae->source();
+    sites.push_back(std::move(site));
   }
   return {{"concept", a.concept_name}, {"positions", positions_name(a.positions)}, {"no_tokens_recorded", a.no_tokens},
           {"warnings", a.warnings}, {"sites", sites}};
@@ -62,9 +66,9 @@ nlohmann::json trace_json(const TraceRun& run, const Tokenizer& tokenizer, const
         const size_t begin = layout.offsets[site], n = layout.site_size(static_cast<int>(site));
         const size_t w = static_cast<size_t>(layout.widths[site]);
         nlohmann::json mean = nlohmann::json::array(), std = nlohmann::json::array(), mx = nlohmann::json::array(),
-                       mn = nlohmann::json::array(), mabs = nlohmann::json::array();
+                       mn = nlohmann::json::array(), mabs = nlohmann::json::array(), dens = nlohmann::json::array();
         for (size_t l = 0; l * w < n; ++l) {
-          std::vector<float> m(w), sd(w), a(w), hi(w), lo(w);
+          std::vector<float> m(w), sd(w), a(w), hi(w), lo(w), d(w);
           for (size_t i = 0; i < w; ++i) {
             const size_t f = begin + l * w + i;
             m[i] = static_cast<float>(ts.mean(f));
@@ -72,7 +76,9 @@ nlohmann::json trace_json(const TraceRun& run, const Tokenizer& tokenizer, const
             a[i] = static_cast<float>(ts.mean_abs(f));
             hi[i] = ts.count ? ts.max[f] : 0.0f;
             lo[i] = ts.count ? ts.min[f] : 0.0f;
+            d[i] = static_cast<float>(ts.density(f));
           }
+          dens.push_back(d);
           mean.push_back(m);
           std.push_back(sd);
           mabs.push_back(a);
@@ -80,8 +86,9 @@ nlohmann::json trace_json(const TraceRun& run, const Tokenizer& tokenizer, const
           mn.push_back(lo);
         }
         neurons.push_back({{"positions", positions_name(rec.options().settings[s])}, {"group", run.group_names[g]},
-                           {"site", site_name(layout.sites[site])}, {"tokens", ts.count}, {"mean", mean},
-                           {"std", std}, {"mean_abs", mabs}, {"max", mx}, {"min", mn}});
+                           {"site", layout.sites[site].name()}, {"first_layer", layout.first_layer[site]},
+                           {"tokens", ts.count}, {"mean", mean}, {"std", std}, {"mean_abs", mabs}, {"max", mx},
+                           {"min", mn}, {"density", dens}});
       }
     }
   }

@@ -86,7 +86,10 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
         done(idx);
         continue;
       }
-      if (config.max_new_tokens == 0) s.finishing = true;
+      if (config.max_new_tokens == 0) {  // only fed, for the hooks: its result is the prompt
+        finish(s, "length");
+        s.finishing = true;
+      }
       running.push_back(std::move(s));
     }
     if (running.empty()) continue;

@@ -69,9 +69,6 @@ int count_concept_hits(const std::string& text, const std::vector<std::string>& 
   return hits;
 }
 
-namespace {
-
-// Log-softmax of a logits row, in double.
 void log_softmax(const float* x, int n, std::vector<double>& out) {
   out.resize(static_cast<size_t>(n));
   double mx = x[0];
@@ -81,6 +78,8 @@ void log_softmax(const float* x, int n, std::vector<double>& out) {
   const double lse = mx + std::log(sum);
   for (int i = 0; i < n; ++i) out[static_cast<size_t>(i)] = x[i] - lse;
 }
+
+namespace {
 
 // Logits at the positions that predict each generated token (prompt_len-1 .. total-2), for
 // `copies` copies of the same tokens run as sequences 0 .. copies-1 of one step (interventions in

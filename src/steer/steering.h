@@ -20,6 +20,9 @@
 
 namespace nt {
 
+// Log-softmax of a logits row of n values, in double (the effect measures' and the SAE fit's).
+void log_softmax(const float* x, int n, std::vector<double>& out);
+
 // Steering an SAE's latents instead of neurons (when `sae` is set): the latents get the
 // intervention's mode, value and positions with the SAE's reconstruction error kept
 // (sae/sae_steering.h add_sae_latent_edit), or, with `direction`, intervention.value x W_dec[i] is

@@ -66,6 +66,7 @@ void save_group_checkpoint(const std::string& path, const std::string& key, cons
     add(p + "group.sumabs", DType::F64, {static_cast<int64_t>(total)}, to_bytes(g.sumabs));
     add(p + "group.max", DType::F32, {static_cast<int64_t>(total)}, to_bytes(g.max));
     add(p + "group.min", DType::F32, {static_cast<int64_t>(total)}, to_bytes(g.min));
+    add(p + "group.active", DType::I64, {static_cast<int64_t>(total)}, to_bytes(g.active));
   }
   for (size_t i = 0; i < tensors.size(); ++i) tensors[i].bytes = buffers[i];
   nlohmann::json gens = nlohmann::json::array();
@@ -124,6 +125,7 @@ std::optional<GroupCheckpoint> load_group_checkpoint(const std::string& path, co
     g.sumabs = from_bytes<double>(f, p + "group.sumabs", DType::F64, total);
     g.max = from_bytes<float>(f, p + "group.max", DType::F32, total);
     g.min = from_bytes<float>(f, p + "group.min", DType::F32, total);
+    g.active = from_bytes<int64_t>(f, p + "group.active", DType::I64, total);
     rec.restore_group(s, group, std::move(g));
   }
   return cp;

@@ -100,11 +100,14 @@ StudyConfig load_study_config(const std::string& path) {
   }
   const oj& j = c.raw;
   check_keys(j, "the study", {"description", "model", "generation", "trace", "overlap", "neuron_pages", "baseline",
-                              "concepts", "steer"},
+                              "concepts", "steer", "saes"},
              path);
   try {
     c.description = get<std::string>(j, "description", "", "the study", path);
     c.model = get<std::string>(j, "model", "", "the study", path);
+    if (j.contains("saes")) c.saes = string_list(j["saes"], "saes", path);
+    for (size_t i = 0; i < c.saes.size(); ++i)
+      if (c.saes[i].empty()) throw Error(path + ": saes[" + std::to_string(i) + "] is empty (an SAE folder or file)");
     if (j.contains("generation")) {
       const oj& g = j["generation"];
       check_keys(g, "generation", {"max_new_tokens", "temperature", "top_k", "top_p", "seed", "batch", "stop_at_eos"}, path);

@@ -32,7 +32,8 @@ struct StudyConfig {
   std::string description;
   std::string model;
   GenerationConfig gen;
-  std::vector<HookSite> sites{HookSite::ResidPost};
+  std::vector<TraceSite> sites{HookSite::ResidPost};  // trace.sites; run_study adds each SAE's latents
+  std::vector<std::string> saes;  // "saes": SAE folders or files, each traced at its hook point
   std::vector<Positions> positions{Positions::Last, Positions::Generated};
   bool skip_first = false;
   std::vector<std::string> select_words;

@@ -10,18 +10,22 @@
 #include "analysis/consistency.h"
 #include "analysis/overlap.h"
 #include "io/model_identity.h"
+#include "model/weight_matrix.h"
 #include "report/consistency_table.h"
 #include "report/heatmap.h"
 #include "report/html_report.h"
 #include "report/neuron_page.h"
+#include "report/sae_fit_report.h"
 #include "report/trace_json.h"
 #include "runtime/session.h"
 #include "steer/steering.h"
 #include "steer/steering_json.h"
 #include "study/checkpoint.h"
 #include "study/study_config.h"
+#include "study/study_part.h"
 #include "trace/neuron_capture.h"
 #include "trace/recorder.h"
+#include "sae/sae.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -127,7 +131,8 @@ Checkpoints study_checkpoints(const StudyConfig& cfg, const ModelIdentity& ident
                               const std::string& out_dir) {
   auto section = [&](const char* name) { return cfg.raw.contains(name) ? json::parse(cfg.raw[name].dump()) : json(); };
   json recording = {{"version", NT_VERSION}, {"model", identity.fingerprint},
-                    {"generation", section("generation")}, {"trace", section("trace")}};
+                    {"generation", section("generation")}, {"trace", section("trace")}, {"saes", section("saes")},
+                    {"statistics", "with density"}};
   Checkpoints cps{out_dir + "/groups", std::move(recording), groups};
   make_directories(cps.dir);
   return cps;
@@ -144,14 +149,29 @@ std::unique_ptr<Recorder> study_recorder(const StudyConfig& cfg, const Session& 
                                     static_cast<int>(groups.names.size()));
 }
 
-// Restores the groups whose checkpoint is valid into `rec` and `generations`, marks their
-// sequences in `skip`, and returns per group the number of sequences still to generate.
-std::vector<int> restore_groups(const Checkpoints& cps, const Groups& groups, Recorder& rec,
-                                std::vector<GenerationResult>& generations, std::vector<char>& skip,
-                                StudyOutcome& outcome) {
+// The prompt groups this run generates or restores: all, or a shard's.
+std::vector<char> wanted_groups(const Groups& groups, const Shard& shard) {
+  std::vector<size_t> prompts;
+  for (const auto& seqs : groups.seqs) prompts.push_back(seqs.size());
+  std::vector<char> wanted(groups.names.size(), 0);
+  for (int g : shard_groups(prompts, shard)) wanted[static_cast<size_t>(g)] = 1;
+  return wanted;
+}
+
+// Restores the wanted groups whose checkpoint is valid into `rec` and `generations`, marks their
+// sequences (and those of the groups not wanted) in `skip`, and returns per group the number of
+// sequences still to generate. With restore_only, a wanted group without a valid checkpoint is an error.
+std::vector<int> restore_groups(const Checkpoints& cps, const Groups& groups, const std::vector<char>& wanted,
+                                bool restore_only, Recorder& rec, std::vector<GenerationResult>& generations,
+                                std::vector<char>& skip, StudyOutcome& outcome) {
   std::vector<int> remaining(groups.names.size(), 0);
   for (size_t g = 0; g < groups.names.size(); ++g) {
+    if (!wanted[g]) {
+      for (int s : groups.seqs[g]) skip[static_cast<size_t>(s)] = 1;
+      continue;
+    }
     auto cp = load_group_checkpoint(cps.path(g), cps.key(g), rec, static_cast<int>(g), groups.seqs[g]);
+    if (!cp && restore_only) throw Error(cps.path(g) + ": checkpoint missing or made with other settings");
     if (!cp) {
       ++outcome.groups_generated;
       remaining[g] = static_cast<int>(groups.seqs[g].size());
@@ -195,10 +215,12 @@ std::vector<GenerationResult> generate_and_record(const StudyConfig& cfg, Sessio
   GenerationConfig gen = cfg.gen;
   gen.feed_last_token = true;
   gen.skip.assign(groups.texts.size(), 0);
-  std::vector<int> remaining = restore_groups(cps, groups, rec, generations, gen.skip, outcome);
-  if (opt.log && outcome.groups_restored > 0)
+  const std::vector<char> wanted = wanted_groups(groups, opt.shard.value_or(Shard{}));
+  std::vector<int> remaining =
+      restore_groups(cps, groups, wanted, opt.restore_only, rec, generations, gen.skip, outcome);
+  if (opt.log && outcome.groups_restored > 0 && !opt.restore_only)
     *opt.log << "neurontrace: resuming " << opt.out_dir << ": " << outcome.groups_restored << " of "
-             << groups.names.size() << " prompt groups already done\n";
+             << std::count(wanted.begin(), wanted.end(), 1) << " prompt groups already done\n";
   if (outcome.groups_generated > 0)
     generate_remaining(session, groups, cps, rec, gen, std::move(remaining), generations, opt.progress);
   return generations;
@@ -243,17 +265,17 @@ struct StudyOverlaps {
 // the report's view of it.
 HeatmapView write_overlap(const StudyConfig& cfg, const OverlapMatrix& m, size_t s, size_t site,
                           const std::string& out_dir) {
-  const std::string stem = out_dir + "/overlap_" + positions_name(cfg.positions[s]) + "_" + slug(site_name(cfg.sites[site]));
+  const std::string stem = out_dir + "/overlap_" + positions_name(cfg.positions[s]) + "_" + slug(cfg.sites[site].name());
   Heatmap h;
   h.title = fmt::format("Shared top-{} neurons, {} ({})", cfg.overlap_top_n, setting_title(cfg.positions[s]),
-                        site_name(cfg.sites[site]));
+                        cfg.sites[site].name());
   h.labels = m.concepts;
   h.values = m.shared;
   h.value_format = "%.0f";
   h.vmin = 0;
   h.vmax = cfg.overlap_top_n;
   h.scale_label = "shared neurons";
-  HeatmapView view{fmt::format("{} — {}", setting_title(cfg.positions[s]), site_name(cfg.sites[site])),
+  HeatmapView view{fmt::format("{} — {}", setting_title(cfg.positions[s]), cfg.sites[site].name()),
                    heatmap_png_bytes(h), heatmap_csv(h)};
   write_out(stem + ".png", view.png);
   write_out(stem + ".csv", view.csv);
@@ -271,7 +293,7 @@ StudyOverlaps overlaps(const StudyConfig& cfg, const StudyAnalyses& an, const st
     for (size_t s = 0; s < cfg.positions.size(); ++s) {
       const OverlapMatrix m = overlap(an.per_setting[s], site, cfg.overlap_top_n);
       out.heatmaps.push_back(write_overlap(cfg, m, s, site, out_dir));
-      out.tables.push_back({{"positions", positions_name(cfg.positions[s])}, {"site", site_name(cfg.sites[site])},
+      out.tables.push_back({{"positions", positions_name(cfg.positions[s])}, {"site", cfg.sites[site].name()},
                             {"top_n", cfg.overlap_top_n}, {"concepts", m.concepts}, {"shared", m.shared},
                             {"jaccard", m.jaccard}});
     }
@@ -383,7 +405,8 @@ NeuronPage neuron_page(const StudyConfig& cfg, const Session& session, const Gro
                        const PageTexts& pt, const PageRef& ref, size_t k, size_t ms) {
   NeuronPage page;
   page.concept_name = analysis.concept_name;
-  page.site = site_name(cfg.sites[ref.site]);
+  page.site = cfg.sites[ref.site].name();
+  if (cfg.sites[ref.site].is_features()) page.label = unit_label(cfg.sites[ref.site], ref.row.neuron.layer, ref.row.neuron.index);
   page.positions = positions_name(cfg.positions[ms]);
   page.layer = ref.row.neuron.layer;
   page.neuron = ref.row.neuron.index;
@@ -392,6 +415,7 @@ NeuronPage neuron_page(const StudyConfig& cfg, const Session& session, const Gro
   page.concept_mean = ref.row.concept_mean;
   page.baseline_mean = ref.row.baseline_mean;
   page.cohens_d = ref.row.cohens_d;
+  page.density = ref.row.density;
   for (size_t i : pt.shown[k]) {
     const auto& a = pt.acts[static_cast<size_t>(pt.captured_as[i])];
     ActivationRecord record;
@@ -423,8 +447,8 @@ StudyPages neuron_pages(const StudyConfig& cfg, Session& session, const Groups& 
   for (size_t k = 0; k < refs.size(); ++k) {
     NeuronPage page = neuron_page(cfg, session, groups, generations, an.per_setting[ms][refs[k].concept_index], pt,
                                   refs[k], k, ms);
-    const std::string file = "neurons/" + slug(page.concept_name) + "_" + slug(page.site) + "_L" +
-                             std::to_string(page.layer) + "N" + std::to_string(page.neuron) + ".json";
+    const std::string file = "neurons/" + slug(page.concept_name) + "_" + slug(page.site) + "_" +
+                             (page.label.empty() ? neuron_label(page.layer, page.neuron) : page.label) + ".json";
     write_out(out_dir + "/" + file, neuron_record_json(page).dump(1) + "\n");
     out.files.push_back(file);
     out.pages.push_back(std::move(page));
@@ -451,12 +475,12 @@ SteeringOptions steering_options(const StudyConfig& cfg, const StudySteer& st, c
                 positions_name(cfg.positions[s]) + "'" +
                 (ca.no_tokens ? " (no tokens recorded there; steer.positions can name another setting)" : ""));
   SteeringOptions so;
-  so.intervention.site = cfg.sites[site];
+  so.intervention.site = cfg.sites[site].hook;  // a hook site: steer.site is one of trace.sites
   for (int i = 0; i < st.top_n; ++i)
     so.intervention.neurons.push_back({rows[static_cast<size_t>(i)].neuron.layer, rows[static_cast<size_t>(i)].neuron.index});
   parse_mode(st.mode, so.intervention);
   so.intervention.where = parse_where(st.where);
-  const int width = site_width(cfg.sites[site], mc);
+  const int width = site_width(cfg.sites[site].hook, mc);
   const TokenStats& base_tokens = rec.group(s, kBaselineGroup);
   const size_t offset = rec.layout().offsets[site];
   for (size_t i = 0; i < static_cast<size_t>(mc.n_layer) * width; ++i)
@@ -541,6 +565,7 @@ struct StudyResults {
   StudyOverlaps overlaps;
   StudyPages pages;
   StudySteering steering;
+  std::vector<SiteFit> fits;
 };
 
 std::string continuation(const StudyResults& r, size_t seq) {
@@ -559,7 +584,7 @@ json study_json(const StudyResults& r) {
   return {{"neurontrace_version", NT_VERSION}, {"kind", "study"}, {"model", r.identity.to_json()},
           {"config", json::parse(r.cfg.raw.dump())}, {"prompts", prompts}, {"results", results},
           {"overlap", r.overlaps.tables}, {"neuron_records", r.pages.files}, {"steering", r.steering.result},
-          {"warnings", r.analyses.warnings}};
+          {"sae_fit", sae_fit_json(r.fits)}, {"warnings", r.analyses.warnings}};
 }
 
 // The generated texts per concept, then the baseline's.
@@ -604,6 +629,7 @@ StudyReport study_report(StudyResults&& r) {
                                         rank_by_name(cfg.analysis.rank_by) + ", top " + std::to_string(cfg.analysis.top_k) +
                                         " per sample"},
                   {"token selection", r.selector ? r.selector->describe() : "every token"}};
+  for (const SiteFit& f : r.fits) report.facts.push_back({"SAE fit", sae_fit_text(f)});
   for (size_t s = 0; s < cfg.positions.size(); ++s)
     report.sections.push_back({setting_title(cfg.positions[s]), "", r.analyses.per_setting[s]});
   report.overlap_heatmaps = std::move(r.overlaps.heatmaps);
@@ -634,17 +660,28 @@ std::string write_results(StudyResults&& r, const std::string& out_dir) {
   return path;
 }
 
+// part.json, once every group of the shard is checkpointed.
+void write_part(const StudyConfig& cfg, const ModelIdentity& identity, const Groups& groups, const StudyOptions& opt) {
+  StudyPart part{opt.out_dir, *opt.shard, fs::absolute(cfg.path).string(), study_config_hash(cfg), identity.path,
+                 identity.fingerprint, weight_format_name(default_weight_format()), NT_VERSION, {}};
+  const std::vector<char> wanted = wanted_groups(groups, *opt.shard);
+  for (size_t g = 0; g < wanted.size(); ++g)
+    if (wanted[g]) part.groups.push_back(static_cast<int>(g));
+  write_study_part(part);
+}
+
 }  // namespace
 
 StudyOutcome run_study(const StudyOptions& opt) {
   if (opt.out_dir.empty()) throw Error("study needs --out DIR");
-  const StudyConfig cfg = load_study_config(opt.config_path);
+  StudyConfig cfg = load_study_config(opt.config_path);
   const std::string model_name = opt.model.empty() ? cfg.model : opt.model;
   if (model_name.empty()) throw Error(cfg.path + ": no model (set \"model\" or give --model)");
   Session session = open_session(model_name);
   const ModelConfig& mc = session.model->config();
   const ModelIdentity identity = model_identity(session.model_dir, mc);
   try {
+    for (const auto& sae : load_saes(cfg.saes, mc)) cfg.sites.emplace_back(sae, sae->hook_point(mc), SaeOutput::Latents);
     check_analysis_options(cfg.analysis, NeuronLayout(cfg.sites, mc), true);
   } catch (const Error& e) {
     throw Error(cfg.path + ": " + e.what());
@@ -659,14 +696,21 @@ StudyOutcome run_study(const StudyOptions& opt) {
 
   StudyOutcome outcome;
   const auto generations = generate_and_record(cfg, session, groups, cps, *rec, opt, outcome);
+  if (opt.shard) {
+    write_part(cfg, identity, groups, opt);
+    return outcome;
+  }
   StudyAnalyses analyses = analyse(cfg, *rec, groups, opt.tables);
   if (opt.log)
     for (const auto& w : analyses.warnings) *opt.log << "neurontrace: warning: " << w << "\n";
   StudyOverlaps overlap_results = overlaps(cfg, analyses, opt.out_dir);
   StudyPages pages = neuron_pages(cfg, session, groups, *rec, generations, analyses, selector != nullptr, opt.out_dir);
   StudySteering steered = steering(cfg, session, *rec, analyses, opt.out_dir);
+  std::vector<SiteFit> fits = fit_traced_saes(*session.model, cfg.sites, generations);
+  if (opt.log)
+    for (const SiteFit& f : fits) *opt.log << "neurontrace: SAE fit, " << sae_fit_text(f) << "\n";
   outcome.report_path = write_results({cfg, session, identity, groups, generations, selector.get(), std::move(analyses),
-                                       std::move(overlap_results), std::move(pages), std::move(steered)},
+                                       std::move(overlap_results), std::move(pages), std::move(steered), std::move(fits)},
                                       opt.out_dir);
   return outcome;
 }

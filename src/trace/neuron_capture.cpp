@@ -12,16 +12,37 @@ std::vector<std::vector<std::vector<float>>> capture_neurons(Model& model, const
   for (size_t s = 0; s < sequences.size(); ++s)
     out[s].assign(sequences[s].size(), std::vector<float>(neurons.size(), 0.0f));
   Hooks hooks(c);
+  std::vector<std::pair<TraceSite, std::vector<size_t>>> sae_sites;  // each SAE site computed once per step
   for (size_t k = 0; k < neurons.size(); ++k) {
     const CaptureNeuron n = neurons[k];
-    hooks.add({n.site, n.layer}, [&out, k, n](const HookContext& ctx, float* acts) {
+    if (n.site.is_sae()) {
+      auto it = std::find_if(sae_sites.begin(), sae_sites.end(), [&](const auto& e) { return e.first == n.site; });
+      if (it == sae_sites.end()) it = sae_sites.insert(sae_sites.end(), {n.site, {}});
+      it->second.push_back(k);
+      continue;
+    }
+    hooks.add({n.site.hook, n.layer}, [&out, k, n](const HookContext& ctx, float* acts) {
       for (size_t r = 0; r < ctx.rows.size(); ++r)
         out[static_cast<size_t>(ctx.rows[r].seq)][static_cast<size_t>(ctx.rows[r].pos)][k] =
             acts[r * ctx.width + static_cast<size_t>(n.index)];
     });
   }
+  for (const auto& [site, ks] : sae_sites)
+    hooks.add(site.point(), [&out, &neurons, site, ks](const HookContext& ctx, float* acts) {
+      constexpr size_t kChunk = 64;  // rows computed at once
+      std::vector<float> units;
+      for (size_t r0 = 0; r0 < ctx.rows.size(); r0 += kChunk) {
+        const size_t n = std::min(kChunk, ctx.rows.size() - r0);
+        const size_t width = sae_site_values(site, acts + r0 * ctx.width, static_cast<int>(n), units);
+        for (size_t r = r0; r < r0 + n; ++r)
+          for (size_t k : ks)
+            out[static_cast<size_t>(ctx.rows[r].seq)][static_cast<size_t>(ctx.rows[r].pos)][k] =
+                units[(r - r0) * width + static_cast<size_t>(neurons[k].index)];
+      }
+    });
   int last_layer = 0;  // blocks after the deepest captured neuron are not run
-  for (const auto& n : neurons) last_layer = std::max(last_layer, n.site == HookSite::LnFinal ? c.n_layer - 1 : n.layer);
+  for (const auto& n : neurons)
+    last_layer = std::max(last_layer, n.site.point().layer < 0 || n.site.hook == HookSite::LnFinal ? c.n_layer - 1 : n.layer);
   size_t next = 0;
   while (next < sequences.size()) {
     KVCache cache(c);

@@ -4,13 +4,13 @@
 // observer that keeps only the chosen neurons.
 #include <vector>
 
-#include "hooks/hook_point.h"
 #include "model/model.h"
+#include "trace/trace_site.h"
 
 namespace nt {
 
 struct CaptureNeuron {
-  HookSite site;
+  TraceSite site;  // a hook site, or an SAE's (its units computed from the hook's rows)
   int layer = 0;
   int index = 0;
 };

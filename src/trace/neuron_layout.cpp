@@ -4,24 +4,28 @@
 
 #include <algorithm>
 
+#include "sae/sae.h"
 #include "util/error.h"
 
 namespace nt {
 
-NeuronLayout::NeuronLayout(const std::vector<HookSite>& s, const ModelConfig& config)
-    : sites(s), n_layer(config.n_layer) {
+NeuronLayout::NeuronLayout(const std::vector<TraceSite>& s, const ModelConfig& config) : sites(s) {
   for (size_t i = 0; i < sites.size(); ++i) {
-    const HookSite site = sites[i];
-    if (!site_is_per_layer(site))
-      throw Error("'" + site_name(site) + "' is not a per-layer hook point: traced sites cover every layer");
-    check_site(config, site);
+    const TraceSite& site = sites[i];
+    if (!site.is_sae()) {
+      if (!site_is_per_layer(site.hook))
+        throw Error("'" + site_name(site.hook) + "' is not a per-layer hook point: traced sites cover every layer");
+      check_site(config, site.hook);
+    }
     if (std::find(sites.begin(), sites.begin() + static_cast<long>(i), site) != sites.begin() + static_cast<long>(i))
-      throw Error("site '" + site_name(site) + "' is listed twice");
+      throw Error("site '" + site.name() + "' is listed twice");
   }
-  for (HookSite site : sites) {
+  for (const TraceSite& site : sites) {
     offsets.push_back(total);
-    widths.push_back(site_width(site, config));
-    total += static_cast<size_t>(n_layer) * widths.back();
+    first_layer.push_back(site.is_sae() ? site.layer : 0);
+    n_layers.push_back(site.is_sae() ? 1 : config.n_layer);
+    widths.push_back(site.is_features() ? site.sae->d_sae() : site_width(site.hook, config));
+    total += static_cast<size_t>(n_layers.back()) * widths.back();
   }
 }
 
@@ -29,7 +33,7 @@ NeuronId NeuronLayout::id(size_t f) const {
   for (size_t s = sites.size(); s-- > 0;) {
     if (f >= offsets[s]) {
       const size_t rel = f - offsets[s];
-      return {static_cast<int>(s), static_cast<int>(rel / widths[s]), static_cast<int>(rel % widths[s])};
+      return {static_cast<int>(s), first_layer[s] + static_cast<int>(rel / widths[s]), static_cast<int>(rel % widths[s])};
     }
   }
   return {};

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "sae/sae.h"
 #include "util/error.h"
 #include "util/message_text.h"
 #include "util/thread_pool.h"
@@ -52,10 +53,23 @@ Recorder::Recorder(const ModelConfig& config, const Tokenizer& tokenizer, Record
 void Recorder::attach(Hooks& hooks) {
   // hook_embed runs first in every step: decide there which rows each setting records.
   hooks.add({HookSite::Embed, -1}, [this](const HookContext& ctx, float*) { begin_step(ctx); });
-  for (size_t s = 0; s < layout_.sites.size(); ++s)
-    for (int l = 0; l < layout_.n_layer; ++l)
-      hooks.add({layout_.sites[s], l},
-                [this, s](const HookContext& ctx, float* acts) { observe(ctx, static_cast<int>(s), acts); });
+  std::vector<std::pair<const Sae*, std::vector<int>>> sae_sites;  // each SAE encodes once for all its sites
+  for (size_t s = 0; s < layout_.sites.size(); ++s) {
+    const TraceSite& site = layout_.sites[s];
+    if (!site.is_sae()) {
+      for (int l = 0; l < layout_.n_layers[s]; ++l)
+        hooks.add({site.hook, l}, [this, s](const HookContext& ctx, float* acts) {
+          observe(ctx, static_cast<int>(s), acts, step_rows_.data());
+        });
+      continue;
+    }
+    auto it = std::find_if(sae_sites.begin(), sae_sites.end(), [&](const auto& e) { return e.first == site.sae.get(); });
+    if (it == sae_sites.end()) it = sae_sites.insert(sae_sites.end(), {site.sae.get(), {}});
+    it->second.push_back(static_cast<int>(s));
+  }
+  for (const auto& [sae, sites] : sae_sites)
+    hooks.add(layout_.sites[static_cast<size_t>(sites[0])].point(),
+              [this, sae, sites](const HookContext& ctx, float* acts) { observe_sae(ctx, *sae, sites, acts); });
 }
 
 bool Recorder::wanted(Positions p, const RowInfo& row) const {
@@ -100,6 +114,12 @@ void Recorder::begin_step(const HookContext& ctx) {
       ++st->count;
     }
   }
+  step_any_.assign(n, 0);
+  step_rows_.resize(n);
+  for (size_t r = 0; r < n; ++r) {
+    step_rows_[r] = static_cast<int>(r);
+    for (const auto& mask : step_mask_) step_any_[r] |= mask[r];
+  }
   step_dump_row_.assign(n, -1);
   if (options_.keep_rows) {
     for (size_t r = 0; r < n; ++r) {
@@ -113,13 +133,13 @@ void Recorder::begin_step(const HookContext& ctx) {
   }
 }
 
-void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
-  const size_t offset =
-      layout_.offsets[static_cast<size_t>(site)] + static_cast<size_t>(ctx.point.layer) * ctx.width;
+void Recorder::observe(const HookContext& ctx, int site, const float* acts, const int* row_at) {
+  const size_t width = static_cast<size_t>(layout_.widths[static_cast<size_t>(site)]);
+  const size_t offset = layout_.offsets[static_cast<size_t>(site)] +
+                        static_cast<size_t>(ctx.point.layer - layout_.first_layer[static_cast<size_t>(site)]) * width;
   // Split by neurons over the pool: each task updates its own slice of every row's statistics
   // (rows of one sequence share a TokenStats, so splitting by row would race).
   // About two even slices per thread, whole 16-float groups, at least 256 neurons each.
-  const size_t width = static_cast<size_t>(ctx.width);
   const size_t slices = std::clamp<size_t>(width / 256, 1, 2 * static_cast<size_t>(thread_pool().size()));
   const size_t chunk = ((width + slices - 1) / slices + 15) / 16 * 16;
   thread_pool().parallel_for((width + chunk - 1) / chunk, 1, [&](size_t b, size_t e) {
@@ -129,9 +149,9 @@ void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
       const auto& mask = step_mask_[s];
       const bool last = options_.settings[s] == Positions::Last;
       for (size_t r = 0; r < ctx.rows.size(); ++r) {
-        if (!mask[r]) continue;
+        if (!mask[r] || row_at[r] < 0) continue;
         const size_t seq = static_cast<size_t>(ctx.rows[r].seq);
-        const float* a = acts + r * width + i0;
+        const float* a = acts + static_cast<size_t>(row_at[r]) * width + i0;
         if (last) {
           std::copy_n(a, len, last_acts_[s][seq].data() + offset + i0);
         } else {
@@ -142,10 +162,78 @@ void Recorder::observe(const HookContext& ctx, int site, const float* acts) {
     }
     if (options_.keep_rows)
       for (size_t r = 0; r < ctx.rows.size(); ++r)
-        if (step_dump_row_[r] >= 0)
-          std::copy_n(acts + r * width + i0, len,
+        if (step_dump_row_[r] >= 0 && row_at[r] >= 0)
+          std::copy_n(acts + static_cast<size_t>(row_at[r]) * width + i0, len,
                       rows_.acts.data() + static_cast<size_t>(step_dump_row_[r]) * layout_.total + offset + i0);
   });
+}
+
+void Recorder::observe_sae(const HookContext& ctx, const Sae& sae, const std::vector<int>& sites, const float* x) {
+  std::vector<int> wanted;
+  for (size_t r = 0; r < ctx.rows.size(); ++r)
+    if (step_any_[r]) wanted.push_back(static_cast<int>(r));
+  const size_t d_in = static_cast<size_t>(ctx.width);
+  constexpr size_t kChunk = 64;  // rows encoded at once (a prefill step may have thousands)
+  std::vector<int> row_at(ctx.rows.size(), -1);
+  std::vector<float> in, recons, error;
+  SaeEncoding enc;
+  for (size_t c0 = 0; c0 < wanted.size(); c0 += kChunk) {
+    const size_t n = std::min(kChunk, wanted.size() - c0);
+    in.resize(n * d_in);
+    std::fill(row_at.begin(), row_at.end(), -1);
+    for (size_t k = 0; k < n; ++k) {
+      const size_t r = static_cast<size_t>(wanted[c0 + k]);
+      row_at[r] = static_cast<int>(k);
+      std::copy_n(x + r * d_in, d_in, in.data() + k * d_in);
+    }
+    sae.encode(in.data(), static_cast<int>(n), enc);
+    for (int site : sites) {
+      const SaeOutput out = layout_.sites[static_cast<size_t>(site)].output;
+      if (out == SaeOutput::Latents) {
+        observe_latents(ctx, site, enc.acts.data(), row_at.data());
+        continue;
+      }
+      if (recons.size() != n * d_in) {
+        recons.resize(n * d_in);
+        sae.decode(enc.acts.data(), static_cast<int>(n), enc.norm_coeff.data(), recons.data());
+        error.resize(n * d_in);
+        for (size_t i = 0; i < n * d_in; ++i) error[i] = in[i] - recons[i];
+      }
+      observe(ctx, site, out == SaeOutput::Recons ? recons.data() : error.data(), row_at.data());
+    }
+    recons.clear();
+  }
+}
+
+void Recorder::observe_latents(const HookContext& ctx, int site, const float* latents, const int* row_at) {
+  const size_t width = static_cast<size_t>(layout_.widths[static_cast<size_t>(site)]);
+  const size_t offset = layout_.offsets[static_cast<size_t>(site)];
+  std::vector<int> index;
+  std::vector<float> value;
+  for (size_t r = 0; r < ctx.rows.size(); ++r) {
+    if (row_at[r] < 0) continue;
+    const float* f = latents + static_cast<size_t>(row_at[r]) * width;
+    index.clear();
+    value.clear();
+    for (size_t i = 0; i < width; ++i)
+      if (f[i] != 0.0f) {
+        index.push_back(static_cast<int>(i));
+        value.push_back(f[i]);
+      }
+    const int n = static_cast<int>(index.size());
+    const size_t seq = static_cast<size_t>(ctx.rows[r].seq);
+    for (size_t s = 0; s < options_.settings.size(); ++s) {
+      if (!step_mask_[s][r]) continue;
+      if (options_.settings[s] == Positions::Last) {
+        std::copy_n(f, width, last_acts_[s][seq].data() + offset);
+        continue;
+      }
+      in_flight_[s][seq]->add_sparse(offset, index.data(), value.data(), n);
+      groups_[s][static_cast<size_t>(group_of_seq_[seq])].add_spread_sparse(offset, index.data(), value.data(), n);
+    }
+    if (step_dump_row_[r] >= 0)
+      std::copy_n(f, width, rows_.acts.data() + static_cast<size_t>(step_dump_row_[r]) * layout_.total + offset);
+  }
 }
 
 void Recorder::sequence_done(int seq) {
@@ -177,6 +265,14 @@ void Recorder::sequence_done(int seq) {
       }
       // observe() added each token's sumsq and min to the group already.
       group.merge_sums(*st);
+    }
+    // SAE latents are updated sparsely: a latent inactive at some token had 0 there.
+    for (size_t site = 0; site < layout_.sites.size(); ++site) {
+      if (!layout_.sites[site].is_features()) continue;
+      const size_t begin = layout_.offsets[site], end = begin + layout_.site_size(static_cast<int>(site));
+      if (out.n_tokens > 0)
+        for (size_t i = begin; i < end; ++i) out.max[i] = std::max(out.max[i], 0.0f);
+      group.include_skipped_zeros(begin, end - begin);
     }
     store_sample(s, seq, out);
     st.reset();

@@ -28,7 +28,7 @@ Positions parse_positions(const std::string& name);  // throws nt::Error
 std::string positions_name(Positions p);
 
 struct RecorderOptions {
-  std::vector<HookSite> sites{HookSite::ResidPost};
+  std::vector<TraceSite> sites{HookSite::ResidPost};
   std::vector<Positions> settings{Positions::Generated};
   bool skip_first = false;                  // ignore position 0 (BOS / the first prompt token)
   const TokenSelector* selector = nullptr;  // record only matching tokens (and their window)
@@ -65,6 +65,7 @@ class Recorder {
   int64_t n_tokens(size_t setting, int seq) const;
   float sample_value(size_t setting, int seq, SampleStat stat, size_t neuron) const;
   const TokenStats& group(size_t setting, int group) const;
+  int group_of(int seq) const { return group_of_seq_.at(static_cast<size_t>(seq)); }
   const RecordedRows& rows() const { return rows_; }
 
   // Put back what an earlier run recorded (a resumed study): a finished sequence's summary, and a
@@ -74,7 +75,12 @@ class Recorder {
 
  private:
   void begin_step(const HookContext& ctx);
-  void observe(const HookContext& ctx, int site, const float* acts);
+  // acts: rows of the site's units; row_at[r] is the row holding step row r (-1: not given).
+  void observe(const HookContext& ctx, int site, const float* acts, const int* row_at);
+  // An SAE's hook: encodes the rows some setting records, in chunks, and observes its sites.
+  void observe_sae(const HookContext& ctx, const Sae& sae, const std::vector<int>& sites, const float* x);
+  // The latents, sparsely: only the active ones update the statistics.
+  void observe_latents(const HookContext& ctx, int site, const float* latents, const int* row_at);
   bool wanted(Positions p, const RowInfo& row) const;
 
   NeuronLayout layout_;
@@ -94,6 +100,8 @@ class Recorder {
   std::vector<std::vector<TokenStats>> groups_;                      // [setting][group]
   std::vector<int> window_until_;                                    // [seq] last position in a match window
   std::vector<std::vector<char>> step_mask_;                         // [setting][row of the step]
+  std::vector<char> step_any_;                                       // [row of the step] recorded or dumped
+  std::vector<int> step_rows_;                                       // [row of the step] its own index
   std::vector<int> step_dump_row_;                                   // [row of the step] -> rows_ index or -1
   RecordedRows rows_;
 };

@@ -1,0 +1,13 @@
+// Built without MPI: one process, rank 0 of 1.
+#include "cluster/ranks.h"
+
+namespace nt {
+
+RankSession::RankSession(int&, char**&) {}
+RankSession::~RankSession() = default;
+int rank_index() { return 0; }
+int rank_count() { return 1; }
+void send_to_rank0(const std::string&, const std::function<void(int, std::string&&)>&) {}
+void abort_ranks(int) {}
+
+}  // namespace nt
