@@ -31,7 +31,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
 fi
 cmake --build "$build" -j2 --target fuzz_all >/dev/null
 
-targets=${FUZZ_TARGETS:-"fuzz_safetensors fuzz_model_config fuzz_tokenizer fuzz_study_config fuzz_intervention_spec fuzz_npz fuzz_sae_config"}
+targets=${FUZZ_TARGETS:-"fuzz_safetensors fuzz_model_config fuzz_tokenizer fuzz_study_config fuzz_intervention_spec fuzz_npz fuzz_sae_config fuzz_corpus_reader"}
 mkdir -p "$build/artifacts" "$build/logs"
 status=0
 for t in $targets; do

@@ -17,6 +17,7 @@ packages=(
   libicu-dev
   libcurl4-openssl-dev
   libzip-dev
+  zlib1g-dev
   clang libclang-rt-14-dev
   g++-aarch64-linux-gnu qemu-user
   chromium

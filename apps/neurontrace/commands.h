@@ -18,6 +18,7 @@ Command add_generate(CLI::App& app);
 Command add_trace(CLI::App& app);
 Command add_steer(CLI::App& app);
 Command add_study(CLI::App& app);
+Command add_atlas(CLI::App& app);
 
 // Options shared by every command that generates: -n, --temperature, --top-k, --top-p, --seed,
 // --batch (sampling; the same names as the study config's "generation").

@@ -36,7 +36,8 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"f32", "bf16", "int8"}))
       ->capture_default_str();
   nt::cli::Runner run;
-  for (auto add : {nt::cli::add_generate, nt::cli::add_trace, nt::cli::add_steer, nt::cli::add_study}) {
+  for (auto add : {nt::cli::add_generate, nt::cli::add_trace, nt::cli::add_steer, nt::cli::add_study,
+                   nt::cli::add_atlas}) {
     nt::cli::Command cmd = add(app);
     cmd.app->final_callback([&run, cmd] { run = cmd.run; });
   }

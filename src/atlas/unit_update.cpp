@@ -1,0 +1,151 @@
+#include "atlas/unit_update.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "atlas/histogram_bins.h"
+#include "util/thread_pool.h"
+
+namespace nt {
+
+namespace {
+
+float floor_of(const std::vector<ContextRecord>& list, size_t capacity) {
+  return list.size() < capacity ? -std::numeric_limits<float>::infinity() : list.back().value;
+}
+uint64_t ceiling_of(const std::vector<ContextRecord>& list, size_t capacity) {
+  if (capacity == 0) return 0;
+  return list.size() < capacity ? std::numeric_limits<uint64_t>::max() : list.back().hash;
+}
+
+// Row r as a record of the unit in column `col`, without its window (enough to order it).
+ContextRecord record_key(const StepRows& rows, int r, size_t col, const float* acts, size_t width, uint64_t hash) {
+  const size_t ri = static_cast<size_t>(r);
+  return {acts[ri * width + col], rows.doc[ri], rows.pos[ri], r - rows.window_begin[ri], hash, nullptr, {}};
+}
+
+// Adds the window: its tokens and the unit's activation at each of them.
+void fill_window(ContextRecord& rec, const StepRows& rows, int r, size_t col, const float* acts, size_t width) {
+  const size_t ri = static_cast<size_t>(r);
+  const int wb = rows.window_begin[ri], we = rows.window_end[ri];
+  rec.tokens = rows.window_tokens[static_cast<size_t>(rows.window[ri])];
+  rec.acts.resize(static_cast<size_t>(we - wb));
+  for (int j = wb; j < we; ++j) rec.acts[static_cast<size_t>(j - wb)] = acts[static_cast<size_t>(j) * width + col];
+}
+
+// Inserts the best `capacity` of the candidate rows into `list` (order `before`), copying a
+// window only for the candidates that are kept.
+template <class Before, class Key>
+void keep_records(const StepRows& rows, const std::vector<int>& candidates, std::vector<ContextRecord>& list,
+                  size_t capacity, Before before, Key key, size_t col, const float* acts, size_t width) {
+  std::vector<ContextRecord> keys;
+  keys.reserve(candidates.size());
+  for (int r : candidates) keys.push_back(key(r));
+  std::vector<size_t> order(keys.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const size_t keep = std::min(capacity, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<long>(keep), order.end(),
+                    [&](size_t a, size_t b) { return before(keys[a], keys[b]); });
+  for (size_t j = 0; j < keep; ++j) {
+    ContextRecord& rec = keys[order[j]];
+    if (list.size() >= capacity && !before(rec, list.back())) break;
+    fill_window(rec, rows, candidates[order[j]], col, acts, width);
+    insert_bounded(list, std::move(rec), capacity, before);
+  }
+}
+
+}  // namespace
+
+UnitUpdater::UnitUpdater(AtlasState& state)
+    : state_(state), salt_(state.layout.total), top_floor_(state.layout.total), sample_ceiling_(state.layout.total) {
+  const size_t k = static_cast<size_t>(state.settings.top_k), s = static_cast<size_t>(state.settings.samples);
+  for (size_t u = 0; u < state.layout.total; ++u) {
+    const NeuronId id = state.layout.id(u);
+    salt_[u] = unit_salt(static_cast<int>(state.layout.sites[static_cast<size_t>(id.site)].hook), id.layer, id.index);
+    top_floor_[u] = floor_of(state.top[u], k);
+    sample_ceiling_[u] = ceiling_of(state.samples[u], s);
+  }
+}
+
+void UnitUpdater::fold(const StepRows& rows, int site, int layer, const float* acts, int width) {
+  if (rows.counted.empty()) return;
+  const size_t unit0 = state_.layout.offsets[static_cast<size_t>(site)] + static_cast<size_t>(layer) * width;
+  const size_t w = static_cast<size_t>(width);
+  // About two slices per thread, whole 16-float groups, at least 256 units each (as the recorder).
+  const size_t slices = std::clamp<size_t>(w / 256, 1, 2 * static_cast<size_t>(thread_pool().size()));
+  const size_t chunk = ((w + slices - 1) / slices + 15) / 16 * 16;
+  thread_pool().parallel_for((w + chunk - 1) / chunk, 1, [&](size_t b, size_t e) {
+    fold_slice(rows, unit0, b * chunk, std::min(w, e * chunk), acts, w);
+  });
+}
+
+void UnitUpdater::fold_slice(const StepRows& rows, size_t unit0, size_t i0, size_t i1, const float* acts, size_t width) {
+  const size_t len = i1 - i0;
+  const float threshold = static_cast<float>(state_.settings.threshold);
+  std::vector<double> sum(len, 0.0);
+  float* mn = state_.min.data() + unit0 + i0;
+  float* mx = state_.max.data() + unit0 + i0;
+  int64_t* pos = state_.positive.data() + unit0 + i0;
+  int64_t* above = state_.above.data() + unit0 + i0;
+  for (int r : rows.counted) {
+    const float* a = acts + static_cast<size_t>(r) * width + i0;
+    for (size_t i = 0; i < len; ++i) {
+      sum[i] += a[i];
+      mn[i] = std::min(mn[i], a[i]);
+      mx[i] = std::max(mx[i], a[i]);
+      pos[i] += a[i] > 0.0f;
+      above[i] += a[i] > threshold;
+    }
+  }
+  // The step's own central moments (two passes over its rows), merged into the state's.
+  const double nb = static_cast<double>(rows.counted.size());
+  std::vector<double> m2(len, 0.0), m3(len, 0.0), m4(len, 0.0);
+  for (size_t i = 0; i < len; ++i) sum[i] /= nb;
+  for (int r : rows.counted) {
+    const float* a = acts + static_cast<size_t>(r) * width + i0;
+    for (size_t i = 0; i < len; ++i) {
+      const double d = a[i] - sum[i], d2 = d * d;
+      m2[i] += d2;
+      m3[i] += d2 * d;
+      m4[i] += d2 * d2;
+    }
+  }
+  for (size_t i = 0; i < len; ++i)
+    merge_moments(state_.moments[unit0 + i0 + i], state_.tokens, Moments{sum[i], m2[i], m3[i], m4[i]},
+                  static_cast<int64_t>(rows.counted.size()));
+
+  // Histogram and record candidates: a unit's floor (top) and ceiling (samples) rule out most
+  // tokens with one comparison each. The step's candidates of a unit are cut to the best K (and
+  // S) before any window is copied: a unit that rises along a document would otherwise copy a
+  // window at every token.
+  const size_t k = static_cast<size_t>(state_.settings.top_k), n_samples = static_cast<size_t>(state_.settings.samples);
+  int64_t* hist = state_.histogram.data() + (unit0 + i0) * kHistogramBins;
+  std::vector<std::vector<int>> top_rows(len), sample_rows(len);
+  for (int r : rows.counted) {
+    const float* a = acts + static_cast<size_t>(r) * width + i0;
+    const uint64_t th = rows.hash[static_cast<size_t>(r)];
+    for (size_t i = 0; i < len; ++i) {
+      ++hist[i * kHistogramBins + static_cast<size_t>(histogram_bin(a[i]))];
+      const size_t u = unit0 + i0 + i;
+      if (a[i] >= top_floor_[u]) top_rows[i].push_back(r);
+      if (n_samples > 0 && sample_hash(th, salt_[u]) <= sample_ceiling_[u]) sample_rows[i].push_back(r);
+    }
+  }
+  for (size_t i = 0; i < len; ++i) {
+    const size_t u = unit0 + i0 + i, col = i0 + i;
+    if (!top_rows[i].empty()) {
+      keep_records(rows, top_rows[i], state_.top[u], k, top_before,
+                   [&](int r) { return record_key(rows, r, col, acts, width, 0); }, col, acts, width);
+      top_floor_[u] = floor_of(state_.top[u], k);
+    }
+    if (n_samples > 0 && !sample_rows[i].empty()) {
+      keep_records(
+          rows, sample_rows[i], state_.samples[u], n_samples, sample_before,
+          [&](int r) { return record_key(rows, r, col, acts, width, sample_hash(rows.hash[static_cast<size_t>(r)], salt_[u])); },
+          col, acts, width);
+      sample_ceiling_[u] = ceiling_of(state_.samples[u], n_samples);
+    }
+  }
+}
+
+}  // namespace nt
