@@ -54,6 +54,14 @@ class Model:
 def load(model: Union[str, PathLike[str]], weights: str = "f32", threads: Optional[int] = None) -> Model: ...
 def study(config: Union[str, PathLike[str], dict[str, Any]], out: Union[str, PathLike[str]],
           model: Optional[str] = None, print_tables: bool = False) -> dict[str, Any]: ...
+def steer(model: Model, prompts: Union[Sequence[str], str, PathLike[str]], ablate: Union[str, Sequence[str]] = (),
+          sae: Union[str, PathLike[str], None] = None, latents: Sequence[int] = (), direction: str = "",
+          baseline: Union[str, PathLike[str], None] = None, site: str = "", mode: Optional[str] = None,
+          where: str = "all", from_trace: Union[str, PathLike[str], None] = None, top: int = 0,
+          trace_positions: str = "", concept_words: Union[str, Sequence[str]] = (), controls: int = 20,
+          control_seed: int = 0, sae_center: bool = False, sae_scale: Optional[float] = None,
+          max_new_tokens: int = 32, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
+          stop_at_eos: bool = True, batch: int = 64) -> dict[str, Any]: ...
 def trace(model: Model, prompts: Union[Sequence[str], str, PathLike[str]], concept: str = "concept",
           baseline: Union[Sequence[str], str, PathLike[str], None] = None, sites: Union[str, Sequence[str]] = ...,
           sae: Union[str, PathLike[str], Sequence[Union[str, PathLike[str]]]] = ...,
