@@ -20,9 +20,9 @@ import tempfile
 import numpy as np
 
 from . import _core
-from ._core import Error, HookInfo
+from ._core import Error, HookInfo, Sae
 
-__all__ = ["load", "trace", "steer", "study", "Model", "ActivationCache", "HookInfo", "Error"]
+__all__ = ["load", "trace", "steer", "study", "Model", "ActivationCache", "HookInfo", "Sae", "Error"]
 
 
 def _prompt_list(prompts):

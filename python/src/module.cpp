@@ -9,6 +9,8 @@
 
 #include "python_hooks.h"
 #include "python_model.h"
+#include "python_sae.h"
+#include "sae/sae_open.h"
 #include "study/study_runner.h"
 #include "util/malloc_tuning.h"
 #include "util/message_text.h"
@@ -157,6 +159,8 @@ PYBIND11_MODULE(_core, m) {
         });
       });
 
+  bind_sae(m);
+
   py::class_<PythonModel>(m, "Model", "A loaded model (use neurontrace.load).")
       .def(py::init<const std::string&, const std::string&>(), py::arg("model"), py::arg("weights") = "f32")
       .def_property_readonly("config", &PythonModel::config)
@@ -177,6 +181,16 @@ PYBIND11_MODULE(_core, m) {
           py::arg("recompute") = false)
       .def("_trace", [](PythonModel& self, const ConceptTraceOptions& o) { return naming_kwargs([&] { return self.trace(o); }); })
       .def("_steer", [](PythonModel& self, const SteerRunOptions& o) { return naming_kwargs([&] { return self.steer(o); }); })
+      .def(
+          "load_sae",
+          [](PythonModel& self, const std::string& spec, bool sae_center, std::optional<double> sae_scale) {
+            SaeOpenOptions o;
+            o.center_input = sae_center;
+            o.norm_scaling_factor = sae_scale;
+            return naming_kwargs([&] { return PythonSae{open_sae(spec, o, self.session().model->config())}; });
+          },
+          py::arg("spec"), py::arg("sae_center") = false, py::arg("sae_scale") = py::none(),
+          "Open an SAE (a SAELens folder, a params.npz or a Hub id) for this model, as --sae does.")
       .def("_run_with_cache", &PythonModel::run_with_cache, py::arg("prompts"), py::arg("names"))
       .def("add_hook", &PythonModel::add_hook, py::arg("name"), py::arg("fn"))
       .def("reset_hooks", &PythonModel::reset_hooks)
