@@ -91,7 +91,7 @@ std::string concept_query_text(const AtlasState& s, const ConceptQuery& q, size_
     const ConceptShare& c = q.units[i];
     const NeuronId id = s.layout.id(c.unit);
     out += fmt::format("{:>4}  {:<16} {:>9}  {:>6.1f}%  {:>6}  {:>8.3f}  {}\n", i + 1,
-                       site_name(s.layout.sites[static_cast<size_t>(id.site)].hook), neuron_label(id.layer, id.index),
+                       s.layout.sites[static_cast<size_t>(id.site)].name(), s.layout.label(id),
                        100 * c.share, lift(q, c), s.max[c.unit], c.example);
   }
   return out;
@@ -105,7 +105,7 @@ std::string concept_query_csv(const AtlasState& s, const ConceptQuery& q) {
     std::string quoted;
     for (char ch : c.example) quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
     out += fmt::format("{},{},{},{},{:.6g},{:.6g},{},{},{:.9g},\"{}\"\n", i + 1,
-                       site_name(s.layout.sites[static_cast<size_t>(id.site)].hook), id.layer, id.index, c.share, q.base_rate,
+                       s.layout.sites[static_cast<size_t>(id.site)].name(), id.layer, id.index, c.share, q.base_rate,
                        lift(q, c), c.contexts, s.max[c.unit], quoted);
   }
   return out;
