@@ -4,7 +4,8 @@
 #   scripts/test.sh --sanitize         AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 #   scripts/test.sh --arch x86-64-v3   Release build for that CPU level instead of this machine's, in
 #                                      build-x86-64-v3/ (x86-64-v3: the AVX2 + FMA kernels, not the
-#                                      AVX-512 ones); FuzzSmoke is left out (it does not depend on it)
+#                                      AVX-512 ones); FuzzSmoke and the Python module are left out (they
+#                                      exercise no kernel path the C++ tests do not)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -22,7 +23,7 @@ case "${1:-}" in
   --arch)
     arch="${2:?--arch needs a -march value, e.g. x86-64-v3}"
     build="build-$arch"
-    flags=(-DCMAKE_BUILD_TYPE=Release -DNT_NATIVE=OFF "-DNT_ARCH=$arch" -DNT_FUZZ_SMOKE=OFF)
+    flags=(-DCMAKE_BUILD_TYPE=Release -DNT_NATIVE=OFF "-DNT_ARCH=$arch" -DNT_FUZZ_SMOKE=OFF -DNT_PYTHON=OFF)
     ;;
   "") ;;
   *) echo "usage: scripts/test.sh [--sanitize | --arch ARCH]" >&2; exit 2 ;;

@@ -1,6 +1,7 @@
-// neurontrace atlas on gpt2-tiny over the sample corpus: statistics and top contexts against
-// expectations computed here (the model run directly on windows cut here, moments and top-K
-// taken naively), shards merged against one process, mismatched parts refused, and a SIGKILLed
+// neurontrace atlas on gpt2-tiny over the sample corpus: statistics and top contexts of neurons and
+// of an SAE's latents against expectations computed here (the model run directly on windows cut
+// here, the SAE library encoding its hook's rows, moments and top-K taken naively), shards merged
+// against one process, mismatched parts (another setting, another SAE) refused, and a SIGKILLed
 // scan resumed from its checkpoint to the same atlas.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 
 #include "io/safetensors.h"
 #include "model/model.h"
+#include "sae/sae.h"
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
 #include "trace/neuron_capture.h"
@@ -293,6 +295,122 @@ TEST(Atlas, AKilledScanResumesToTheSameAtlas) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(fs::exists(checkpoint));
   EXPECT_EQ(nt::test::read_text(dir.file("whole/atlas.safetensors")), nt::test::read_text(out + "/atlas.safetensors"));
+}
+
+std::string sae_dir(const std::string& name) { return nt::test::shared_path("fixtures/saes/gpt2-tiny/" + name + "/blocks.0.hook_resid_post"); }
+
+std::vector<std::string> sae_scan_args(const std::string& out, const std::string& sae, int64_t max_tokens = kMaxTokens,
+                                       const std::vector<std::string>& more = {}) {
+  std::vector<std::string> a{"--threads", "2", "atlas", "-m", model_dir(), "--corpus", corpus(), "--sae", sae,
+                             "--context", std::to_string(kContext), "--top", std::to_string(kTop), "--samples",
+                             std::to_string(kSamples), "--max-tokens", std::to_string(max_tokens), "--out", out};
+  a.insert(a.end(), more.begin(), more.end());
+  return a;
+}
+
+TEST(Atlas, SaeLatentsMatchTheSaeEncodingOfTheModelsRows) {
+  nt::test::TempDir dir;
+  const std::string sae_path = sae_dir("jumprelu-v6");
+  const auto r = run_cli(sae_scan_args(dir.file("atlas"), sae_path));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nt::SafetensorsFile f(dir.file("atlas/atlas.safetensors"));
+
+  // Expected: hook_resid_post of layer 0 over the windows, encoded here by the SAE library.
+  auto model = nt::load_model(model_dir());
+  auto tok = nt::load_tokenizer(model_dir());
+  const Windows w = cut_windows(*tok);
+  const nt::ModelConfig& c = model->config();
+  std::vector<nt::CaptureNeuron> dims;
+  for (int i = 0; i < c.d_model; ++i) dims.push_back({nt::HookSite::ResidPost, 0, i});
+  const auto resid = nt::capture_neurons(*model, w.windows, dims);
+  const auto sae = nt::Sae::load(sae_path);
+  const size_t F = static_cast<size_t>(sae->d_sae());
+  std::vector<std::vector<float>> latents;  // [counted token][latent]
+  for (const Token& t : w.counted) {
+    nt::SaeEncoding enc;
+    sae->encode(resid[t.window][static_cast<size_t>(t.index)].data(), 1, enc);
+    latents.push_back(enc.acts);
+  }
+
+  const auto mean = tensor<double>(f, "mean"), m2 = tensor<double>(f, "m2");
+  const auto mx = tensor<float>(f, "max");
+  const auto positive = tensor<int64_t>(f, "positive");
+  const auto rec_value = tensor<float>(f, "record_value");
+  const auto rec_doc = tensor<int64_t>(f, "record_doc");
+  const auto rec_pos = tensor<int32_t>(f, "record_pos");
+  ASSERT_EQ(mean.size(), F);
+  const double n = static_cast<double>(w.counted.size());
+  size_t rec = 0, active_units = 0;
+  for (size_t u = 0; u < F; ++u) {
+    std::vector<std::tuple<float, int64_t, int>> values;
+    double sum = 0;
+    for (size_t k = 0; k < w.counted.size(); ++k) {
+      values.emplace_back(latents[k][u], w.counted[k].doc, w.counted[k].pos);
+      sum += latents[k][u];
+    }
+    const double mu = sum / n;
+    double ss = 0;
+    int64_t pos = 0;
+    for (const auto& [x, d, p] : values) {
+      ss += (x - mu) * (x - mu);
+      pos += x > 0;
+    }
+    active_units += pos > 0;
+    ASSERT_NEAR(mean[u], mu, 1e-5 * (1 + std::abs(mu))) << "latent " << u;
+    ASSERT_NEAR(m2[u] / n, ss / n, 1e-5 * (1 + ss / n)) << "latent " << u;
+    ASSERT_NEAR(static_cast<double>(positive[u]), static_cast<double>(pos), 2) << "latent " << u;
+    std::sort(values.begin(), values.end(), [](const auto& a, const auto& b) {
+      if (std::get<0>(a) != std::get<0>(b)) return std::get<0>(a) > std::get<0>(b);
+      return std::make_pair(std::get<1>(a), std::get<2>(a)) < std::make_pair(std::get<1>(b), std::get<2>(b));
+    });
+    ASSERT_NEAR(mx[u], std::get<0>(values[0]), 1e-5) << "latent " << u;
+    for (int k = 0; k < kTop; ++k, ++rec) {
+      ASSERT_NEAR(rec_value[rec], std::get<0>(values[static_cast<size_t>(k)]), 1e-4) << "latent " << u << " top " << k;
+      if (k + 1 < kTop && std::get<0>(values[static_cast<size_t>(k)]) - std::get<0>(values[static_cast<size_t>(k) + 1]) < 1e-4)
+        continue;  // a near tie may come out in either order
+      ASSERT_EQ(rec_doc[rec], std::get<1>(values[static_cast<size_t>(k)])) << "latent " << u << " top " << k;
+      ASSERT_EQ(rec_pos[rec], std::get<2>(values[static_cast<size_t>(k)])) << "latent " << u << " top " << k;
+    }
+    rec += static_cast<size_t>(kSamples);
+  }
+  EXPECT_GT(active_units, F / 4);  // the comparison is not vacuous
+
+  // A latent's record and logit effects, computed here: (W_dec[f] * ln_f gain) . wte^T.
+  const int latent = 5;
+  const nlohmann::json j = nlohmann::json::parse(
+      nt::test::read_text(dir.file("atlas/units/blocks.0.hook_resid_post.hook_sae_acts_post/F5.json")));
+  EXPECT_EQ(j["site"], "blocks.0.hook_resid_post.hook_sae_acts_post");
+  EXPECT_EQ(j["neuron_id"]["neuron_index"], latent);
+  nt::SafetensorsFile weights(model_dir() + "/model.safetensors"), sae_weights(sae_path + "/sae_weights.safetensors");
+  auto get = [&](const std::string& name) {
+    const nt::TensorInfo* t = weights.find(name);
+    if (!t) t = weights.find("transformer." + name);
+    return weights.read_f32(*t);
+  };
+  const auto w_dec = sae_weights.read_f32(sae_weights.get("W_dec")), gain = get("ln_f.weight"), wte = get("wte.weight");
+  const size_t C = static_cast<size_t>(c.d_model), V = static_cast<size_t>(c.vocab_size);
+  std::vector<double> logits(V);
+  for (size_t v = 0; v < V; ++v)
+    for (size_t d = 0; d < C; ++d) logits[v] += static_cast<double>(w_dec[latent * C + d]) * gain[d] * wte[v * C + d];
+  std::sort(logits.begin(), logits.end(), std::greater<>());
+  ASSERT_EQ(j["logit_effects"]["top"].size(), 10u);
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_NEAR(j["logit_effects"]["top"][i][1].get<double>(), logits[i], 1e-4);
+    EXPECT_NEAR(j["logit_effects"]["bottom"][i][1].get<double>(), logits[V - 1 - i], 1e-4);
+  }
+  EXPECT_NE(nt::test::read_text(dir.file("atlas/index-data.js")).find("\"F5\""), std::string::npos);
+}
+
+TEST(Atlas, PartsScannedWithAnotherSaeAreRefused) {
+  nt::test::TempDir dir;
+  auto r = run_cli(sae_scan_args(dir.file("part-0"), sae_dir("jumprelu-v6"), 200, {"--shard", "0/2"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli(sae_scan_args(dir.file("part-1"), nt::test::shared_path("fixtures/saes/gpt2-tiny/standard-pre6/blocks.1.hook_resid_pre"),
+                            200, {"--shard", "1/2"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"atlas", "merge", dir.file("part-0"), dir.file("part-1"), "--out", dir.file("bad")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("differ in SAEs"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include "commands.h"
 #include "io/model_config.h"
 #include "io/model_identity.h"
+#include "sae/sae_identity.h"
+#include "trace/trace_site.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/message_text.h"
@@ -24,7 +26,7 @@ namespace {
 
 struct AtlasOptions {
   std::string model, out_dir, shard, text_field = "text";
-  std::vector<std::string> corpus, sites{"mlp.hook_post"};
+  std::vector<std::string> corpus, sites, saes;
   bool skip_bad_lines = false;
   int context = 128, top_k = 20, samples = 20, batch = 8;
   double threshold = 1.0;
@@ -77,6 +79,8 @@ int run_atlas_scan(const AtlasOptions& o) {
   AtlasSettings settings;
   settings.sites.clear();
   for (const auto& s : o.sites) settings.sites.push_back(parse_layer_site(s, "atlas site"));
+  if (o.sites.empty() && o.saes.empty()) settings.sites.push_back(HookSite::MlpPost);
+  settings.saes = o.saes;
   settings.context = o.context;
   settings.top_k = o.top_k;
   settings.samples = o.samples;
@@ -94,6 +98,7 @@ int run_atlas_scan(const AtlasOptions& o) {
 
   Session session = open_session(o.model);
   settings.model = model_identity(session.model_dir, session.model->config()).to_json();
+  for (const auto& sae : load_saes(o.saes, session.model->config())) settings.sae_ids.push_back(sae_identity(*sae));
   AtlasState state(settings, atlas_layout(settings, session.model->config()));
   int64_t first = 0, budget = o.max_tokens > 0 ? o.max_tokens : -1;
   const std::string checkpoint = o.out_dir + kCheckpoint;
@@ -207,8 +212,10 @@ Command add_atlas(CLI::App& app) {
   cmd->add_option("--corpus", o->corpus, "Corpus file(s): JSONL (.jsonl) or plain text, gzip'd or not");
   cmd->add_option("--text-field", o->text_field, "JSONL field holding the text")->capture_default_str();
   cmd->add_flag("--skip-bad-lines", o->skip_bad_lines, "Skip malformed JSONL lines (counted in a warning)");
-  cmd->add_option("--site", o->sites, "Hook site(s), every layer: mlp.hook_post, hook_resid_post, ... (repeatable)")
-      ->capture_default_str();
+  cmd->add_option("--site", o->sites, "Hook site(s), every layer: mlp.hook_post, hook_resid_post, ... (repeatable; default mlp.hook_post, "
+                 "or only the SAEs' latents with --sae)");
+  cmd->add_option("--sae", o->saes, "SAE whose latents are units too (SAELens folder, Gemma Scope params.npz or Hub id ORG/REPO[/FOLDER]; "
+                  "repeatable): the site <hook>.hook_sae_acts_post");
   cmd->add_option("--context", o->context, "Tokens per window (BOS included)")->capture_default_str();
   cmd->add_option("--top", o->top_k, "Top contexts kept per unit")->capture_default_str();
   cmd->add_option("--samples", o->samples, "Hash-chosen sample contexts per unit")->capture_default_str();

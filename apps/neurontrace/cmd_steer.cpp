@@ -6,17 +6,10 @@
 #include <fmt/format.h>
 
 #include <iostream>
-#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "io/model_identity.h"
-#include "io/prompts_file.h"
-#include "sae/sae_latent_means.h"
-#include "sae/sae_open.h"
-#include "steer/steering_json.h"
-#include "util/error.h"
-#include "util/message_text.h"
+#include "steer/steer_run.h"
 
 namespace nt::cli {
 
@@ -24,26 +17,10 @@ namespace {
 
 struct SteerOptions {
   std::string model;
-  std::vector<std::string> prompts;
-  std::string prompts_file;
-  std::string ablate;  // neurons
-  std::string sae;     // an SAE whose latents are steered instead
-  SaeOpenOptions sae_options;
-  std::vector<int> latents;
-  std::string direction;  // add:S
-  std::string baseline;   // --sae --mode mean: prompts whose tokens give each latent's mean
-  std::string site;    // default hook_resid_post, or the trace's site
-  std::string mode = "zero";
+  SteerRunOptions run;
   const CLI::Option* mode_flag = nullptr;  // given on the command line: count() > 0
-  std::string where = "all";
-  std::string from_trace, trace_positions;
-  int top = 0;
-  std::vector<std::string> concept_words;
-  int controls = 20;
-  uint64_t control_seed = 0;
   bool json = false;
   std::string out;
-  GenerationConfig gen;
 };
 
 int terminal_width() {
@@ -107,82 +84,17 @@ void print_side_by_side(const std::string& a_title, const std::string& a, const 
   }
 }
 
-int report(const SteerOptions& o, const Session& session, const ModelIdentity& id, const SteeringResult& r);
+int report(const SteerOptions& o, const Session& session, const SteeringResult& r);
 
-// --sae: the latents (--latents) edited by --mode with the SAE's error term kept, or their decoder
-// rows added (--direction add:S).
-int run_sae_steer(const SteerOptions& o, const std::vector<std::string>& texts) {
-  if (!o.ablate.empty() || !o.from_trace.empty())
-    throw Error("--sae steers the SAE's latents given by --latents, not neurons (--ablate, --from-trace)");
-  if (o.latents.empty()) throw Error("--sae needs the latents to steer: --latents 476,300");
-  SteeringOptions opt;
-  opt.gen = o.gen;
-  opt.concept_words = o.concept_words;
-  opt.controls = o.controls;
-  opt.control_seed = o.control_seed;
-  opt.sae.latents = o.latents;
-  if (!o.direction.empty()) {
-    if (o.mode_flag->count() > 0)
-      throw Error("give either --mode (latent edit) or --direction (decoder rows added), not both");
-    if (o.direction.rfind("add:", 0) != 0) throw Error("--direction: expected add:S, got " + quote_for_message(o.direction));
-    parse_mode(o.direction, opt.intervention);
-    opt.sae.direction = true;
-  } else {
-    parse_mode(o.mode, opt.intervention);
-  }
-  opt.intervention.where = parse_where(o.where);
+int run_steer_command(SteerOptions& o) {
+  o.run.mode_given = o.mode_flag->count() > 0;
+  SteerPlan plan = plan_steer(o.run);
   Session session = open_session(o.model);
-  const ModelConfig& config = session.model->config();
-  opt.sae.sae = open_sae(o.sae, o.sae_options, config);
-  if (opt.intervention.mode == InterventionMode::Mean) {
-    if (o.baseline.empty()) throw Error("--mode mean with --sae needs --baseline FILE.json (prompts giving each latent's mean)");
-    opt.sae.latent_means = sae_latent_means(*session.model, *opt.sae.sae, session.encode_prompts(load_prompts(o.baseline)));
-  } else if (!o.baseline.empty()) {
-    throw Error("--baseline gives the latents' means for --mode mean; the mode is " + quote_for_message(o.mode));
-  }
-  check_steering_options(opt, config);
-  return report(o, session, model_identity(session.model_dir, config), run_steering(session, texts, opt));
+  return report(o, session, run_steer(session, o.run, std::move(plan)));
 }
 
-int run_steer(const SteerOptions& o) {
-  std::vector<std::string> texts = o.prompts;
-  if (!o.prompts_file.empty())
-    for (auto& p : load_prompts(o.prompts_file)) texts.push_back(p);
-  if (texts.empty()) throw Error("no prompt given (use -p TEXT or --prompts FILE.json)");
-  if (!o.sae.empty()) return run_sae_steer(o, texts);
-  if (!o.latents.empty() || !o.direction.empty()) throw Error("--latents and --direction steer an SAE's latents: give --sae");
-  if (o.ablate.empty() == o.from_trace.empty())
-    throw Error("give the neurons with either --ablate L11N197,... or --from-trace trace.json --top N");
-  SteeringOptions opt;
-  opt.gen = o.gen;
-  opt.concept_words = o.concept_words;
-  opt.controls = o.controls;
-  opt.control_seed = o.control_seed;
-  parse_mode(o.mode, opt.intervention);
-  opt.intervention.where = parse_where(o.where);
-  if (!o.ablate.empty()) opt.intervention.neurons = parse_neurons(o.ablate);
-  std::optional<HookSite> site;
-  if (!o.site.empty()) site = parse_layer_site(o.site, "steer site");
-  if (site) opt.intervention.site = *site;
-
-  Session session = open_session(o.model);
-  const ModelConfig& config = session.model->config();
-  const ModelIdentity id = model_identity(session.model_dir, config);
-  if (!o.from_trace.empty()) {
-    TraceSelection sel = select_from_trace(o.from_trace, id.to_json(), site, o.trace_positions, o.top);
-    opt.intervention.site = sel.site;
-    opt.intervention.neurons = sel.neurons;
-    opt.site_means = sel.site_means;
-  }
-  check_steering_options(opt, config);
-
-  return report(o, session, id, run_steering(session, texts, opt));
-}
-
-int report(const SteerOptions& o, const Session& session, const ModelIdentity& id, const SteeringResult& r) {
-  nlohmann::json j = steering_json(r);
-  j["model"] = id.to_json();
-  j["concept_words"] = o.concept_words;
+int report(const SteerOptions& o, const Session& session, const SteeringResult& r) {
+  const nlohmann::json j = steer_json(r, model_identity(session.model_dir, session.model->config()), o.run);
   if (!o.out.empty()) write_output(o.out, j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   if (o.json) {
     std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
@@ -199,10 +111,10 @@ int report(const SteerOptions& o, const Session& session, const ModelIdentity& i
     std::cout << "\n";
   }
   if (r.sae.sae)
-    std::cout << fmt::format("Effect against {} random controls ({} other latents of the same SAE each)\n", o.controls,
+    std::cout << fmt::format("Effect against {} random controls ({} other latents of the same SAE each)\n", o.run.controls,
                              r.sae.latents.size());
   else
-    std::cout << fmt::format("Effect against {} random controls ({} neurons each, same site and layers)\n", o.controls,
+    std::cout << fmt::format("Effect against {} random controls ({} neurons each, same site and layers)\n", o.run.controls,
                              r.intervention.neurons.size());
   std::cout << "Measure            Effect   Control median   Control 5%..95%        Percentile\n";
   for (const auto& s : r.summary)
@@ -217,38 +129,38 @@ int report(const SteerOptions& o, const Session& session, const ModelIdentity& i
 
 Command add_steer(CLI::App& app) {
   auto o = std::make_shared<SteerOptions>();
-  o->gen.max_new_tokens = 32;
+  o->run.gen.max_new_tokens = 32;
   CLI::App* cmd = app.add_subcommand("steer", "Generate with neurons or SAE latents switched off or on, and measure the effect");
   cmd->add_option("-m,--model", o->model, "Model folder in Hugging Face layout")->required();
-  cmd->add_option("-p,--prompt", o->prompts, "Prompt text (repeatable)");
-  cmd->add_option("--prompts", o->prompts_file, "JSON file {\"prompts\": [...]}");
-  cmd->add_option("--ablate", o->ablate, "Neurons to steer: L11N197,L11N373 or 11:197,11:373");
-  cmd->add_option("--sae", o->sae, "Steer this SAE's latents: a SAELens folder, a params.npz, or a Hub id ORG/REPO/FOLDER");
-  cmd->add_option("--latents", o->latents, "With --sae: the latents to steer (comma-separated)")->delimiter(',');
-  cmd->add_option("--direction", o->direction, "With --sae: add:S adds S x W_dec[i] of each latent, without encoding");
-  cmd->add_option("--baseline", o->baseline,
+  cmd->add_option("-p,--prompt", o->run.prompts, "Prompt text (repeatable)");
+  cmd->add_option("--prompts", o->run.prompts_file, "JSON file {\"prompts\": [...]}");
+  cmd->add_option("--ablate", o->run.ablate, "Neurons to steer: L11N197,L11N373 or 11:197,11:373");
+  cmd->add_option("--sae", o->run.sae, "Steer this SAE's latents: a SAELens folder, a params.npz, or a Hub id ORG/REPO/FOLDER");
+  cmd->add_option("--latents", o->run.latents, "With --sae: the latents to steer (comma-separated)")->delimiter(',');
+  cmd->add_option("--direction", o->run.direction, "With --sae: add:S adds S x W_dec[i] of each latent, without encoding");
+  cmd->add_option("--baseline", o->run.baseline,
                   "With --sae --mode mean: prompts, JSON {\"prompts\": [...]}, whose tokens give each latent's mean");
-  add_sae_flags(*cmd, o->sae_options);
-  cmd->add_option("--site", o->site,
+  add_sae_flags(*cmd, o->run.sae_options);
+  cmd->add_option("--site", o->run.site,
                   "Hook site of the neurons, every layer: hook_resid_post (default, or the trace's), mlp.hook_post, "
                   "blocks.*.mlp.hook_pre, ... (the model must fire it)");
-  o->mode_flag = cmd->add_option("--mode", o->mode, "zero, mean, scale:F, set:V, add:V")->capture_default_str();
-  cmd->add_option("--where", o->where, "Positions steered: all, prompt, generated")->capture_default_str();
-  cmd->add_option("--from-trace", o->from_trace, "Take the neurons from a trace.json");
-  cmd->add_option("--top", o->top, "With --from-trace: how many of its top consistent neurons");
-  cmd->add_option("--trace-positions", o->trace_positions, "With --from-trace: which positions setting's table");
-  cmd->add_option("--concept-words", o->concept_words, "Words of the concept, for the concept score (comma-separated)")
+  o->mode_flag = cmd->add_option("--mode", o->run.mode, "zero, mean, scale:F, set:V, add:V")->capture_default_str();
+  cmd->add_option("--where", o->run.where, "Positions steered: all, prompt, generated")->capture_default_str();
+  cmd->add_option("--from-trace", o->run.from_trace, "Take the neurons from a trace.json");
+  cmd->add_option("--top", o->run.top, "With --from-trace: how many of its top consistent neurons");
+  cmd->add_option("--trace-positions", o->run.trace_positions, "With --from-trace: which positions setting's table");
+  cmd->add_option("--concept-words", o->run.concept_words, "Words of the concept, for the concept score (comma-separated)")
       ->delimiter(',');
-  cmd->add_option("--controls", o->controls, "Random control runs (other neurons, or other latents of the SAE)")->capture_default_str()->check(CLI::Range(0, 1000));
-  cmd->add_option("--control-seed", o->control_seed, "Seed of the random controls")->capture_default_str();
-  add_generation_flags(*cmd, o->gen);
+  cmd->add_option("--controls", o->run.controls, "Random control runs (other neurons, or other latents of the SAE)")->capture_default_str()->check(CLI::Range(0, 1000));
+  cmd->add_option("--control-seed", o->run.control_seed, "Seed of the random controls")->capture_default_str();
+  add_generation_flags(*cmd, o->run.gen);
   cmd->add_flag("--json", o->json, "Print texts, token ids and all measures as JSON");
   cmd->add_option("--out", o->out, "Also write the JSON to this file");
   return {cmd, naming_flags({{"steer.top_n", "--top"},
                              {"steer.controls", "--controls"},
                              {"steer.mode", "--mode"},
                              {"steer.direction", "--direction"}},
-                            [o] { return run_steer(*o); })};
+                            [o] { return run_steer_command(*o); })};
 }
 
 }  // namespace nt::cli

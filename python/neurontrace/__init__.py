@@ -20,9 +20,9 @@ import tempfile
 import numpy as np
 
 from . import _core
-from ._core import Error, HookInfo
+from ._core import Error, HookInfo, Sae
 
-__all__ = ["load", "trace", "study", "Model", "ActivationCache", "HookInfo", "Error"]
+__all__ = ["load", "trace", "steer", "study", "Model", "ActivationCache", "HookInfo", "Sae", "Error"]
 
 
 def _prompt_list(prompts):
@@ -122,6 +122,46 @@ def load(model, weights="f32", threads=None):
     if threads is not None:
         _core.set_threads(threads)
     return Model(os.fspath(model), weights)
+
+
+def steer(model, prompts, ablate=(), sae=None, latents=(), direction="", baseline=None, site="", mode=None,
+          where="all", from_trace=None, top=0, trace_positions="", concept_words=(), controls=20, control_seed=0,
+          sae_center=False, sae_scale=None, max_new_tokens=32, temperature=0.0, top_k=0, top_p=1.0, seed=0,
+          stop_at_eos=True, batch=64):
+    """Steer as ``neurontrace steer`` does (same options, named as its flags) and return its
+    ``--json`` output as Python objects: the intervention, each prompt's unsteered and steered texts
+    and token ids, the effect measures and their summary against the random controls.
+
+    ``model``: a loaded :class:`Model` without hooks. ``prompts``: a list of texts, or the path of a
+    ``{"prompts": [...]}`` file. Neurons: ``ablate`` ("L11N197,L11N373" or a list of such names) or
+    ``from_trace`` (a trace.json) with ``top``; ``site`` their hook site. SAE latents: ``sae`` (a
+    SAELens folder, a ``params.npz`` or a Hub id) with ``latents`` (ints), edited by ``mode`` or
+    with their decoder rows added by ``direction="add:S"``; ``baseline`` (path) gives the latents'
+    means for ``mode="mean"``. ``mode``: zero (default), mean, scale:F, set:V, add:V.
+    """
+    options = _core._SteerOptions()
+    if isinstance(prompts, (str, os.PathLike)):
+        options.prompts_file = os.fspath(prompts)
+    else:
+        options.prompts = list(prompts)
+    options.ablate = ablate if isinstance(ablate, str) else ",".join(ablate)
+    options.sae = os.fspath(sae) if sae is not None else ""
+    options.latents = list(latents)
+    options.direction = direction
+    options.baseline = os.fspath(baseline) if baseline is not None else ""
+    options.site = site
+    options.mode_given = mode is not None
+    options.mode = "zero" if mode is None else mode
+    options.where = where
+    options.from_trace = os.fspath(from_trace) if from_trace is not None else ""
+    options.top = top
+    options.trace_positions = trace_positions
+    options.concept_words = [concept_words] if isinstance(concept_words, str) else list(concept_words)
+    options.controls = controls
+    options.control_seed = control_seed
+    options.set_sae_options(sae_center, sae_scale)
+    options.set_generation(max_new_tokens, temperature, top_k, top_p, seed, stop_at_eos, batch)
+    return json.loads(model._steer(options))
 
 
 def study(config, out, model=None, print_tables=False):

@@ -5,9 +5,12 @@
 #include <pybind11/stl.h>
 
 #include <iostream>
+#include <optional>
 
 #include "python_hooks.h"
 #include "python_model.h"
+#include "python_sae.h"
+#include "sae/sae_open.h"
 #include "study/study_runner.h"
 #include "util/malloc_tuning.h"
 #include "util/message_text.h"
@@ -125,6 +128,39 @@ PYBIND11_MODULE(_core, m) {
         });
       });
 
+  // The steer command's options (neurontrace.steer sets them from its keyword arguments).
+  py::class_<SteerRunOptions>(m, "_SteerOptions")
+      .def(py::init<>())
+      .def_readwrite("prompts", &SteerRunOptions::prompts)
+      .def_readwrite("prompts_file", &SteerRunOptions::prompts_file)
+      .def_readwrite("ablate", &SteerRunOptions::ablate)
+      .def_readwrite("sae", &SteerRunOptions::sae)
+      .def_readwrite("latents", &SteerRunOptions::latents)
+      .def_readwrite("direction", &SteerRunOptions::direction)
+      .def_readwrite("baseline", &SteerRunOptions::baseline)
+      .def_readwrite("site", &SteerRunOptions::site)
+      .def_readwrite("mode", &SteerRunOptions::mode)
+      .def_readwrite("mode_given", &SteerRunOptions::mode_given)
+      .def_readwrite("where", &SteerRunOptions::where)
+      .def_readwrite("from_trace", &SteerRunOptions::from_trace)
+      .def_readwrite("trace_positions", &SteerRunOptions::trace_positions)
+      .def_readwrite("top", &SteerRunOptions::top)
+      .def_readwrite("concept_words", &SteerRunOptions::concept_words)
+      .def_readwrite("controls", &SteerRunOptions::controls)
+      .def_readwrite("control_seed", &SteerRunOptions::control_seed)
+      .def("set_sae_options", [](SteerRunOptions& o, bool center, std::optional<double> scale) {
+        o.sae_options.center_input = center;
+        o.sae_options.norm_scaling_factor = scale;
+      })
+      .def("set_generation", [](SteerRunOptions& o, int max_new_tokens, float temperature, int top_k, float top_p,
+                                uint64_t seed, bool stop_at_eos, int batch) {
+        o.gen = naming_kwargs([&] {
+          return generation_config(max_new_tokens, temperature, top_k, top_p, seed, stop_at_eos, batch, false);
+        });
+      });
+
+  bind_sae(m);
+
   py::class_<PythonModel>(m, "Model", "A loaded model (use neurontrace.load).")
       .def(py::init<const std::string&, const std::string&>(), py::arg("model"), py::arg("weights") = "f32")
       .def_property_readonly("config", &PythonModel::config)
@@ -144,6 +180,17 @@ PYBIND11_MODULE(_core, m) {
           py::arg("top_p") = 1.0f, py::arg("seed") = 0, py::arg("stop_at_eos") = true, py::arg("batch") = 64,
           py::arg("recompute") = false)
       .def("_trace", [](PythonModel& self, const ConceptTraceOptions& o) { return naming_kwargs([&] { return self.trace(o); }); })
+      .def("_steer", [](PythonModel& self, const SteerRunOptions& o) { return naming_kwargs([&] { return self.steer(o); }); })
+      .def(
+          "load_sae",
+          [](PythonModel& self, const std::string& spec, bool sae_center, std::optional<double> sae_scale) {
+            SaeOpenOptions o;
+            o.center_input = sae_center;
+            o.norm_scaling_factor = sae_scale;
+            return naming_kwargs([&] { return PythonSae{open_sae(spec, o, self.session().model->config())}; });
+          },
+          py::arg("spec"), py::arg("sae_center") = false, py::arg("sae_scale") = py::none(),
+          "Open an SAE (a SAELens folder, a params.npz or a Hub id) for this model, as --sae does.")
       .def("_run_with_cache", &PythonModel::run_with_cache, py::arg("prompts"), py::arg("names"))
       .def("add_hook", &PythonModel::add_hook, py::arg("name"), py::arg("fn"))
       .def("reset_hooks", &PythonModel::reset_hooks)

@@ -269,4 +269,15 @@ std::pair<std::string, std::string> PythonModel::trace(ConceptTraceOptions o) {
   return {json.dump(1, ' ', false, nlohmann::json::error_handler_t::replace), tables};
 }
 
+std::string PythonModel::steer(const SteerRunOptions& o) {
+  if (!hooks_.empty())
+    throw Error("steer runs its own intervention on a model without hooks; call reset_hooks() first");
+  SteerPlan plan = plan_steer(o);
+  py::gil_scoped_release release;
+  Computing computing(*this);
+  const SteeringResult result = run_steer(session_, o, std::move(plan));
+  const ModelIdentity id = model_identity(session_.model_dir, session_.model->config());
+  return steer_json(result, id, o).dump(1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace nt::python

@@ -16,6 +16,7 @@
 #include "python_hooks.h"
 #include "runtime/generator.h"
 #include "runtime/session.h"
+#include "steer/steer_run.h"
 
 namespace nt::python {
 
@@ -37,6 +38,9 @@ class PythonModel {
 
   // `neurontrace trace` on this model with its hooks: (trace.json as text, the consistency tables).
   std::pair<std::string, std::string> trace(ConceptTraceOptions options);
+  // `neurontrace steer --json` on this model (which must have no hooks: the steering is the
+  // intervention), as text.
+  std::string steer(const SteerRunOptions& options);
 
   void add_hook(const std::string& name, py::function fn);
   void reset_hooks() { hooks_.clear(); }

@@ -26,7 +26,7 @@ th{cursor:pointer;background:#f4f4f4}td.l,th.l{text-align:left}
 
 std::string unit_title(const AtlasState& s, size_t unit) {
   const NeuronId id = s.layout.id(unit);
-  return site_name(s.layout.sites[static_cast<size_t>(id.site)].hook) + " " + neuron_label(id.layer, id.index);
+  return s.layout.sites[static_cast<size_t>(id.site)].name() + " " + s.layout.label(id);
 }
 
 std::string context_html(const ContextRecord& r, const Tokenizer& tokenizer, float scale) {
@@ -101,7 +101,7 @@ std::string atlas_unit_html(const AtlasState& s, size_t unit, const Tokenizer& t
 
 std::string atlas_index_data(const AtlasState& s, const Tokenizer& tokenizer) {
   nlohmann::json sites = nlohmann::json::array();
-  for (const TraceSite& site : s.layout.sites) sites.push_back(site_name(site.hook));
+  for (const TraceSite& site : s.layout.sites) sites.push_back(site.name());
   nlohmann::json rows = nlohmann::json::array();
   const double n = static_cast<double>(std::max<int64_t>(1, s.tokens));
   for (size_t u = 0; u < s.layout.total; ++u) {
@@ -117,7 +117,7 @@ std::string atlas_index_data(const AtlasState& s, const Tokenizer& tokenizer) {
     for (const auto& w : words) joined += (joined.empty() ? "" : " ") + w;
     const double sd = std::sqrt(s.variance(u));
     rows.push_back({id.site, id.layer, id.index, static_cast<double>(s.positive[u]) / n, s.tokens ? s.max[u] : 0.0f,
-                    s.moments[u].mean, sd > 0 ? (s.max[u] - s.moments[u].mean) / sd : 0.0, joined});
+                    s.moments[u].mean, sd > 0 ? (s.max[u] - s.moments[u].mean) / sd : 0.0, joined, s.layout.label(id)});
   }
   return "const ATLAS = " +
          nlohmann::json{{"sites", sites}, {"tokens", s.tokens}, {"rows", rows}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
@@ -134,7 +134,7 @@ std::string atlas_index_html(const AtlasState& s) {
 <script src="index-data.js"></script>
 <script>
 const PAGE = 100; let rows = ATLAS.rows, key = 4, desc = true, page = 0;
-const label = r => ATLAS.sites[r[0]] + ' L' + r[1] + 'N' + r[2];
+const label = r => ATLAS.sites[r[0]] + ' ' + r[8];
 const esc = t => t.replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 function view() {
   const q = document.getElementById('q').value.trim().toLowerCase();
@@ -144,7 +144,7 @@ function view() {
   document.getElementById('count').textContent = v.length + ' units';
   document.getElementById('page').textContent = 'page ' + (page + 1) + ' / ' + pages;
   document.getElementById('rows').innerHTML = v.slice(page * PAGE, (page + 1) * PAGE).map(r =>
-    '<tr><td class=l><a href="units/' + ATLAS.sites[r[0]] + '/L' + r[1] + 'N' + r[2] + '.html">' + label(r) + '</a></td><td>' +
+    '<tr><td class=l><a href="units/' + ATLAS.sites[r[0]] + '/' + r[8] + '.html">' + label(r) + '</a></td><td>' +
     (100 * r[3]).toFixed(2) + '%</td><td>' + r[4].toFixed(3) + '</td><td>' + r[5].toFixed(4) + '</td><td>' + r[6].toFixed(1) +
     '</td><td class=l>' + esc(r[7].slice(0, 120)) + '</td></tr>').join('');
 }

@@ -50,12 +50,12 @@ void write_atlas(const std::string& dir, const AtlasState& s, const Tokenizer& t
   // once, then renamed to units/ in one step, so units/ is always a whole set.
   const std::string staging = dir + "/units.tmp." + std::to_string(::getpid());
   std::filesystem::remove_all(staging);
-  for (size_t site = 0; site < s.layout.sites.size(); ++site) make_directories(staging + "/" + site_name(s.layout.sites[site].hook));
+  for (size_t site = 0; site < s.layout.sites.size(); ++site) make_directories(staging + "/" + s.layout.sites[site].name());
   for (size_t u = 0; u < s.layout.total; ++u) {
     const NeuronId id = s.layout.id(u);
-    const std::string site = site_name(s.layout.sites[static_cast<size_t>(id.site)].hook);
+    const std::string site = s.layout.sites[static_cast<size_t>(id.site)].name();
     const LogitEffect& effect = effects.empty() ? none : effects[u];
-    const std::string name = staging + "/" + site + "/" + neuron_label(id.layer, id.index);
+    const std::string name = staging + "/" + site + "/" + s.layout.label(id);
     write_plain(name + ".json", records.json(s, u, effect));
     write_plain(name + ".html", atlas_unit_html(s, u, tokenizer, effect));
     std::string top_token;

@@ -5,6 +5,7 @@
 #include "atlas/document_windows.h"
 #include "atlas/unit_update.h"
 #include "model/kv_cache.h"
+#include "trace/trace_site.h"
 
 namespace nt {
 
@@ -21,13 +22,23 @@ class Batcher {
  public:
   Batcher(const Session& session, AtlasState& state) : session_(session), state_(state), updater_(state), hooks_(session.model->config()) {
     const ModelConfig& c = session.model->config();
-    for (size_t s = 0; s < state.layout.sites.size(); ++s)
+    for (size_t s = 0; s < state.layout.sites.size(); ++s) {
+      const TraceSite& site = state.layout.sites[s];
+      if (site.is_sae()) {  // the SAE's latents, encoded from its hook's rows
+        hooks_.add(site.point(), [this, s, &site](const HookContext& ctx, float* acts) {
+          const size_t width = sae_site_values(site, acts, static_cast<int>(ctx.rows.size()), units_);
+          updater_.fold(rows_, static_cast<int>(s), site.layer, units_.data(), static_cast<int>(width));
+        });
+        last_layer_ = std::max(last_layer_, site.layer);
+        continue;
+      }
       for (int l = 0; l < c.n_layer; ++l) {
-        hooks_.add({state.layout.sites[s].hook, l}, [this, s](const HookContext& ctx, float* acts) {
+        hooks_.add({site.hook, l}, [this, s](const HookContext& ctx, float* acts) {
           updater_.fold(rows_, static_cast<int>(s), ctx.point.layer, acts, ctx.width);
         });
         last_layer_ = std::max(last_layer_, l);
       }
+    }
   }
 
   void add(QueuedWindow w) { queue_.push_back(std::move(w)); }
@@ -73,6 +84,7 @@ class Batcher {
   Hooks hooks_;
   int last_layer_ = 0;
   StepRows rows_;
+  std::vector<float> units_;  // an SAE site's latents for the step's rows
   std::vector<QueuedWindow> queue_;
 };
 

@@ -14,6 +14,10 @@ namespace nt {
 
 struct AtlasSettings {
   std::vector<HookSite> sites{HookSite::MlpPost};
+  // SAEs whose latents are units too (after the hook sites), as --sae named them (paths or Hub
+  // ids) and as identified when the scan opened them (sae/sae_identity.h: source and content hash).
+  std::vector<std::string> saes;
+  nlohmann::json sae_ids = nlohmann::json::array();
   int context = 128;              // tokens per window, BOS included
   int top_k = 20;                 // top contexts kept per unit
   int samples = 20;               // hash-chosen sample records per unit
@@ -32,7 +36,9 @@ struct AtlasSettings {
   std::string difference(const AtlasSettings& other) const;
 };
 
-// The atlas's units: its sites (hook sites, every layer) as a NeuronLayout.
+// The atlas's units: its sites (hook sites, every layer, then the latents of each SAE at its hook)
+// as a NeuronLayout. Opens the settings' SAEs (load_saes) and refuses, naming the SAE, one whose
+// content is not what the scan recorded.
 NeuronLayout atlas_layout(const AtlasSettings& settings, const ModelConfig& config);
 
 }  // namespace nt

@@ -85,13 +85,15 @@ std::string lift(const ConceptQuery& q, const ConceptShare& c) {
 
 std::string concept_query_text(const AtlasState& s, const ConceptQuery& q, size_t rows) {
   std::string out = fmt::format("Concept share of top contexts (base rate over random tokens: {:.2f}%)\n", 100 * q.base_rate);
-  out += fmt::format("{:>4}  {:<16} {:>9}  {:>7}  {:>6}  {:>8}  {}\n", "Rank", "Site", "Unit", "Share", "Lift", "Max",
-                     "Best context");
+  size_t site_width = 16;  // SAE sites ("blocks.2.hook_resid_post.hook_sae_acts_post") are longer
+  for (const TraceSite& site : s.layout.sites) site_width = std::max(site_width, site.name().size());
+  out += fmt::format("{:>4}  {:<{}} {:>9}  {:>7}  {:>6}  {:>8}  {}\n", "Rank", "Site", site_width, "Unit", "Share", "Lift",
+                     "Max", "Best context");
   for (size_t i = 0; i < std::min(rows, q.units.size()); ++i) {
     const ConceptShare& c = q.units[i];
     const NeuronId id = s.layout.id(c.unit);
-    out += fmt::format("{:>4}  {:<16} {:>9}  {:>6.1f}%  {:>6}  {:>8.3f}  {}\n", i + 1,
-                       site_name(s.layout.sites[static_cast<size_t>(id.site)].hook), neuron_label(id.layer, id.index),
+    out += fmt::format("{:>4}  {:<{}} {:>9}  {:>6.1f}%  {:>6}  {:>8.3f}  {}\n", i + 1,
+                       s.layout.sites[static_cast<size_t>(id.site)].name(), site_width, s.layout.label(id),
                        100 * c.share, lift(q, c), s.max[c.unit], c.example);
   }
   return out;
@@ -105,7 +107,7 @@ std::string concept_query_csv(const AtlasState& s, const ConceptQuery& q) {
     std::string quoted;
     for (char ch : c.example) quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
     out += fmt::format("{},{},{},{},{:.6g},{:.6g},{},{},{:.9g},\"{}\"\n", i + 1,
-                       site_name(s.layout.sites[static_cast<size_t>(id.site)].hook), id.layer, id.index, c.share, q.base_rate,
+                       s.layout.sites[static_cast<size_t>(id.site)].name(), id.layer, id.index, c.share, q.base_rate,
                        lift(q, c), c.contexts, s.max[c.unit], quoted);
   }
   return out;

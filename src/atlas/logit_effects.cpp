@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "io/model_weights.h"
+#include "sae/sae.h"
 #include "util/thread_pool.h"
 
 namespace nt {
@@ -63,6 +64,36 @@ LogitEffect extremes(const std::vector<float>& logits, int count) {
   return e;
 }
 
+// The `count` extremes of dir · W_U ([C] . [V, C]).
+LogitEffect direction_effect(const std::vector<float>& dir, const float* wu, size_t V, int count) {
+  const size_t C = dir.size();
+  std::vector<float> logits(V);
+  for (size_t v = 0; v < V; ++v) {
+    float acc = 0;
+    for (size_t d = 0; d < C; ++d) acc += dir[d] * wu[v * C + d];
+    logits[v] = acc;
+  }
+  return extremes(logits, count);
+}
+
+// An SAE latent f at a residual-width hook: (scale_f W_dec[f] ⊙ g) · W_U, what one unit of the
+// latent adds to the residual stream (decoder_scale: 1, or 1 / ||W_dec[f]|| for TopK SAEs that
+// rescale by the decoder norm).
+void sae_effects(const NeuronLayout& layout, int s, const float* gain, const float* wu, const ModelConfig& c, int count,
+                 std::vector<LogitEffect>& out) {
+  const TraceSite& site = layout.sites[static_cast<size_t>(s)];
+  const size_t C = static_cast<size_t>(c.d_model), V = static_cast<size_t>(c.vocab_size);
+  thread_pool().parallel_for(static_cast<size_t>(site.sae->d_sae()), 8, [&](size_t b, size_t e) {
+    std::vector<float> dir(C);
+    for (size_t f = b; f < e; ++f) {
+      const float* row = site.sae->decoder_row(static_cast<int>(f));
+      const float scale = site.sae->decoder_scale(static_cast<int>(f));
+      for (size_t d = 0; d < C; ++d) dir[d] = gain[d] * scale * row[d];
+      out[layout.flat({s, site.layer, static_cast<int>(f)})] = direction_effect(dir, wu, V, count);
+    }
+  });
+}
+
 }  // namespace
 
 std::vector<LogitEffect> logit_effects(const std::string& model_dir, const ModelConfig& c, const NeuronLayout& layout,
@@ -76,6 +107,10 @@ std::vector<LogitEffect> logit_effects(const std::string& model_dir, const Model
   const float* wu = w.get(names.unembed, {c.vocab_size, c.d_model});  // [V, C]
   for (size_t s = 0; s < layout.sites.size(); ++s) {
     const HookSite site = layout.sites[s].hook;
+    if (layout.sites[s].is_sae()) {
+      if (layout.sites[s].is_features() && residual_width(site)) sae_effects(layout, static_cast<int>(s), gain, wu, c, count, out);
+      continue;
+    }
     if (site != HookSite::MlpPost && !residual_width(site)) continue;
     for (int l = 0; l < c.n_layer; ++l) {
       if (site != HookSite::MlpPost && l > 0) {  // a dimension's effect is the same at every layer
@@ -89,16 +124,11 @@ std::vector<LogitEffect> logit_effects(const std::string& model_dir, const Model
                             : nullptr;
       const size_t width = site == HookSite::MlpPost ? M : C;
       thread_pool().parallel_for(width, 8, [&](size_t b, size_t e) {
-        std::vector<float> dir(C), logits(V);
+        std::vector<float> dir(C);
         for (size_t n = b; n < e; ++n) {
           for (size_t d = 0; d < C; ++d)
             dir[d] = gain[d] * (wo ? (names.out_is_in_out ? wo[n * C + d] : wo[d * M + n]) : static_cast<float>(d == n));
-          for (size_t v = 0; v < V; ++v) {
-            float acc = 0;
-            for (size_t d = 0; d < C; ++d) acc += dir[d] * wu[v * C + d];
-            logits[v] = acc;
-          }
-          out[layout.flat({static_cast<int>(s), l, static_cast<int>(n)})] = extremes(logits, count);
+          out[layout.flat({static_cast<int>(s), l, static_cast<int>(n)})] = direction_effect(dir, wu, V, count);
         }
       });
     }

@@ -103,7 +103,7 @@ std::string UnitRecordWriter::json(const AtlasState& s, size_t unit, const Logit
   const nlohmann::json fields = {
       {"dataclass_name", "NeuronRecord"},
       {"neuron_id", {{"dataclass_name", "NeuronId"}, {"layer_index", id.layer}, {"neuron_index", id.index}}},
-      {"site", site_name(s.layout.sites[static_cast<size_t>(id.site)].hook)},
+      {"site", s.layout.sites[static_cast<size_t>(id.site)].name()},
       {"random_sample", nlohmann::json::array()},
       {"quantile_boundaries", bounds},
       {"mean", s.moments[unit].mean},

@@ -61,7 +61,9 @@ UnitUpdater::UnitUpdater(AtlasState& state)
   const size_t k = static_cast<size_t>(state.settings.top_k), s = static_cast<size_t>(state.settings.samples);
   for (size_t u = 0; u < state.layout.total; ++u) {
     const NeuronId id = state.layout.id(u);
-    salt_[u] = unit_salt(static_cast<int>(state.layout.sites[static_cast<size_t>(id.site)].hook), id.layer, id.index);
+    const TraceSite& site = state.layout.sites[static_cast<size_t>(id.site)];
+    // An SAE's latents get other salts than its hook's dimensions (their samples are their own).
+    salt_[u] = unit_salt(static_cast<int>(site.hook) + (site.is_sae() ? 256 * (id.site + 1) : 0), id.layer, id.index);
     top_floor_[u] = floor_of(state.top[u], k);
     sample_ceiling_[u] = ceiling_of(state.samples[u], s);
   }
@@ -69,7 +71,7 @@ UnitUpdater::UnitUpdater(AtlasState& state)
 
 void UnitUpdater::fold(const StepRows& rows, int site, int layer, const float* acts, int width) {
   if (rows.counted.empty()) return;
-  const size_t unit0 = state_.layout.offsets[static_cast<size_t>(site)] + static_cast<size_t>(layer) * width;
+  const size_t unit0 = state_.layout.flat({site, layer, 0});
   const size_t w = static_cast<size_t>(width);
   // About two slices per thread, whole 16-float groups, at least 256 units each (as the recorder).
   const size_t slices = std::clamp<size_t>(w / 256, 1, 2 * static_cast<size_t>(thread_pool().size()));
