@@ -29,7 +29,6 @@ BaselineStats atlas_baseline(const std::string& dir, const Session& session, con
   if (settings.model.value("fingerprint", "") != model_identity(session.model_dir, config).fingerprint)
     throw Error(quote_for_message(file, 300) + ": the atlas was scanned with another model (" +
                 quote_for_message(settings.model.value("path", ""), 300) + ")");
-  for (const auto& site : layout.sites) atlas_site(atlas_layout(settings, config), site, file);
   const AtlasState atlas = load_atlas_state(file, config).state;
   BaselineStats b;
   b.from_atlas = true;
