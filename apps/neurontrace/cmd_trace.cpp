@@ -71,6 +71,8 @@ Command add_trace(CLI::App& app) {
   cmd->add_option("--concept", o->trace.concept_name, "Concept name (for tables and outputs)")->capture_default_str();
   cmd->add_option("--prompts", o->trace.prompts_file, "Concept prompts, JSON {\"prompts\": [...]}")->required();
   cmd->add_option("--baseline", o->trace.baseline_file, "Neutral baseline prompts, JSON {\"prompts\": [...]}");
+  cmd->add_option("--baseline-atlas", o->trace.baseline_atlas,
+                  "Atlas folder (neurontrace atlas --out): normalize against its per-unit token mean and std instead of baseline prompts");
   cmd->add_option("--site", o->trace.sites,
                   "Hook site(s) to trace, every layer: hook_resid_post, mlp.hook_post, blocks.*.mlp.hook_pre, ... "
                   "(repeatable; the model must fire it; default hook_resid_post, or only the SAEs' latents with --sae); "
@@ -100,6 +102,7 @@ Command add_trace(CLI::App& app) {
                              {"trace.rows", "--rows"},
                              {"trace.std_floor", "--std-floor"},
                              {"trace.normalize", "--normalize"},
+                             {"trace.baseline_atlas", "--baseline-atlas"},
                              {"trace.select_window", "--select-window"}},
                             [o] { return run_trace_command(*o); })};
 }

@@ -1,6 +1,9 @@
 #include "analysis/concept_trace.h"
 
+#include "analysis/atlas_baseline.h"
+
 #include "trace/neuron_layout.h"
+#include "util/option_error.h"
 #include "trace/trace_site.h"
 
 namespace nt {
@@ -15,10 +18,15 @@ ConceptTracePlan plan_concept_trace(const ConceptTraceOptions& o) {
   plan.analysis.top_k = o.per_sample;
   plan.analysis.table_rows = o.rows > 0 ? o.rows : o.per_sample;
   plan.analysis.std_floor = o.std_floor;
+  if (!o.baseline_atlas.empty() && (!o.baseline.empty() || !o.baseline_file.empty()))
+    throw OptionError("trace.baseline_atlas", "give baseline prompts or a baseline atlas, not both");
+  if (!o.baseline_atlas.empty() && plan.analysis.rank_by != RankBy::Mean)
+    throw OptionError("trace.baseline_atlas", "an atlas holds token means: it needs --rank-by mean (got " + o.rank_by + ")");
   if (!o.select_words.empty() || !o.select_regex.empty())
     plan.selector = std::make_unique<TokenSelector>(o.select_words, o.select_regex, o.select_window);
   plan.config = {
       {"concept", o.concept_name}, {"prompts_file", o.prompts_file}, {"baseline_file", o.baseline_file},
+      {"baseline_atlas", o.baseline_atlas},
       {"sites", plan.site_names}, {"saes", o.saes}, {"positions", o.positions}, {"skip_first", o.skip_first},
       {"token_selection", plan.selector ? plan.selector->describe() : ""}, {"normalize", o.normalize},
       {"rank_by", o.rank_by}, {"per_sample", o.per_sample}, {"std_floor", o.std_floor},
@@ -29,12 +37,15 @@ ConceptTracePlan plan_concept_trace(const ConceptTraceOptions& o) {
 
 ConceptTrace run_concept_trace(Session& session, const ConceptTraceOptions& o, const ConceptTracePlan& plan,
                                Hooks* hooks, std::function<void(const GenerationProgress&)> progress) {
-  const bool has_baseline = !o.baseline.empty();
+  const bool has_baseline = !o.baseline.empty() || !o.baseline_atlas.empty();
   const ModelConfig& mc = session.model->config();
   const std::vector<TraceSite> sites = resolve_trace_sites(plan.site_names, load_saes(o.saes, mc), mc);
-  check_analysis_options(plan.analysis, NeuronLayout(sites, mc), has_baseline);
+  const NeuronLayout layout(sites, mc);
+  check_analysis_options(plan.analysis, layout, has_baseline);
+  // Checked and read before generating, so a wrong atlas fails fast.
+  const BaselineStats atlas = o.baseline_atlas.empty() ? BaselineStats{} : atlas_baseline(o.baseline_atlas, session, layout);
   std::vector<PromptGroup> groups{{o.concept_name, o.prompts}};
-  if (has_baseline) groups.push_back({"baseline", o.baseline});
+  if (!o.baseline.empty()) groups.push_back({"baseline", o.baseline});
   RecorderOptions rec;
   rec.sites = sites;
   rec.settings = plan.settings;
@@ -45,7 +56,7 @@ ConceptTrace run_concept_trace(Session& session, const ConceptTraceOptions& o, c
   ConceptTrace t{run_trace(session, groups, rec, o.gen, hooks, std::move(progress)), {}, {}};
   const int baseline_group = t.run.group_index("baseline");
   for (size_t s = 0; s < plan.settings.size(); ++s) {
-    BaselineStats baseline;
+    BaselineStats baseline = atlas;
     if (baseline_group >= 0)
       baseline = compute_baseline(*t.run.recorder, s, baseline_group, t.run.seqs_of(baseline_group),
                                   plan.analysis.rank_by);

@@ -198,7 +198,7 @@ void check_analysis_options(const AnalysisOptions& opt, const NeuronLayout& layo
                                                 std::to_string(layout.site_size(static_cast<int>(s))) + ")");
   if (opt.normalization != Normalization::None && !has_baseline)
     throw OptionError("trace.normalize", normalization_name(opt.normalization) +
-                                             " needs a baseline with recorded tokens (give baseline prompts, or normalize none)");
+                                             " needs a baseline with recorded tokens (give baseline prompts or an atlas, or normalize none)");
 }
 
 ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::string& name,
@@ -217,7 +217,7 @@ ConceptAnalysis analyze_concept(const Recorder& rec, size_t setting, const std::
   out.no_tokens = used.empty();
   // Nothing recorded (e.g. generated positions with no new tokens): the result says so, whatever
   // the baseline recorded.
-  check_analysis_options(opt, layout, baseline.n_samples > 0 || out.no_tokens);
+  check_analysis_options(opt, layout, baseline.n_samples > 0 || baseline.from_atlas || out.no_tokens);
 
   const SampleStat stat = opt.rank_by == RankBy::Mean      ? SampleStat::Mean
                           : opt.rank_by == RankBy::MeanAbs ? SampleStat::MeanAbs

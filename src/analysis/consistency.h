@@ -36,6 +36,7 @@ struct BaselineStats {
   std::vector<double> std_tokens;  // standard deviation of the activation over all baseline tokens
   std::vector<double> p95;         // 95th percentile over samples of the ranked statistic
   std::vector<double> density;     // fraction of all baseline tokens with the neuron active (> 0)
+  bool from_atlas = false;         // mean and std_tokens from an atlas's tokens (analysis/atlas_baseline.h)
 };
 
 struct RankedNeuron {

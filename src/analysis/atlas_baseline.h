@@ -1,0 +1,17 @@
+#pragma once
+// A trace's baseline from an atlas (--baseline-atlas): each traced unit's mean and standard
+// deviation over the atlas's corpus tokens stand in for the baseline prompts' figures, so
+// `subtract` takes the atlas mean and `zscore` its mean and standard deviation. The atlas has no
+// samples, so the per-sample comparisons (Cohen's d, share above the baseline's p95) stay empty.
+#include <string>
+
+#include "analysis/consistency.h"
+#include "runtime/session.h"
+
+namespace nt {
+
+// The baseline of `layout`'s units from DIR/atlas.safetensors. Throws nt::Error (one line naming
+// the atlas) when the atlas was scanned with another model (fingerprint) or lacks a traced site.
+BaselineStats atlas_baseline(const std::string& dir, const Session& session, const NeuronLayout& layout);
+
+}  // namespace nt
