@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "atlas_compare.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "sae/sae.h"
@@ -27,7 +28,9 @@
 namespace {
 
 namespace fs = std::filesystem;
+using nt::test::expect_same_atlas;
 using nt::test::run_cli;
+using nt::test::tensor;
 
 std::string model_dir() { return nt::test::shared_path("fixtures/models/gpt2-tiny"); }
 std::string corpus() { return nt::test::shared_path("corpora/wiki-sample.jsonl"); }
@@ -42,15 +45,6 @@ std::vector<std::string> scan_args(const std::string& out, const std::vector<std
                              "--max-tokens", std::to_string(kMaxTokens), "--out", out};
   a.insert(a.end(), more.begin(), more.end());
   return a;
-}
-
-template <class T>
-std::vector<T> tensor(const nt::SafetensorsFile& f, const std::string& name) {
-  const nt::TensorInfo& info = f.get(name);
-  std::vector<T> v(static_cast<size_t>(info.numel()));
-  EXPECT_EQ(v.size() * sizeof(T), info.end - info.begin) << name;
-  if (!v.empty()) std::memcpy(v.data(), f.data(info), v.size() * sizeof(T));
-  return v;
 }
 
 // One counted token of the scan, as this test cuts the corpus.
@@ -200,23 +194,6 @@ TEST(Atlas, StatisticsAndTopContextsMatchANaiveScan) {
     EXPECT_NEAR(effects["bottom"][i][1].get<double>(), logits[V - 1 - i].first, 1e-4);
   }
   EXPECT_EQ(effects["top"][0][0].get<std::string>(), tok->token_bytes(logits[0].second));
-}
-
-// Every tensor of two atlas files: integers and records equal, moments equal to 1e-12 relative.
-void expect_same_atlas(const std::string& a_path, const std::string& b_path) {
-  nt::SafetensorsFile a(a_path), b(b_path);
-  ASSERT_EQ(a.tensors().size(), b.tensors().size());
-  for (const auto& t : a.tensors()) {
-    const nt::TensorInfo& u = b.get(t.name);
-    ASSERT_EQ(t.shape, u.shape) << t.name;
-    if (t.name == "mean" || t.name == "m2" || t.name == "m3" || t.name == "m4") {
-      const auto x = tensor<double>(a, t.name), y = tensor<double>(b, t.name);
-      for (size_t i = 0; i < x.size(); ++i)
-        ASSERT_LE(std::abs(x[i] - y[i]), 1e-12 * std::max({std::abs(x[i]), std::abs(y[i]), 1e-300})) << t.name << "[" << i << "]";
-    } else {
-      ASSERT_EQ(0, std::memcmp(a.data(t), b.data(u), t.end - t.begin)) << t.name;
-    }
-  }
 }
 
 TEST(Atlas, ThreeShardsMergeToTheSingleProcessAtlas) {

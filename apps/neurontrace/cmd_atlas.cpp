@@ -1,5 +1,6 @@
 // neurontrace atlas: scan a corpus and keep, for every unit of the chosen sites, its statistics,
-// top contexts and samples (src/atlas/); `atlas merge` combines the parts of a sharded scan.
+// top contexts and samples (src/atlas/); `atlas merge` combines the parts of a sharded scan, and
+// under mpirun the ranks scan one shard each and rank 0 merges them.
 #include <unistd.h>
 
 #include <chrono>
@@ -10,6 +11,8 @@
 #include "atlas/atlas_output.h"
 #include "atlas/atlas_scan.h"
 #include "atlas/concept_query.h"
+#include "cluster/folder_bundle.h"
+#include "cluster/ranks.h"
 #include "cluster/shard.h"
 #include "commands.h"
 #include "io/model_config.h"
@@ -50,7 +53,7 @@ constexpr const char* kCheckpoint = "/atlas.checkpoint.safetensors";
 // Documents, tokens, tokens/s and, with --max-tokens, an ETA, on stderr when it is a terminal.
 class ScanProgressLine {
  public:
-  explicit ScanProgressLine(int64_t max_tokens) : max_tokens_(max_tokens), enabled_(::isatty(2) == 1) {}
+  ScanProgressLine(int64_t max_tokens, bool wanted) : max_tokens_(max_tokens), enabled_(wanted && ::isatty(2) == 1) {}
   ~ScanProgressLine() {
     if (enabled_) std::fprintf(stderr, "\r\033[K");
   }
@@ -72,10 +75,8 @@ class ScanProgressLine {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-int run_atlas_scan(const AtlasOptions& o) {
-  if (o.model.empty()) throw Error("atlas: --model is required");
-  if (o.corpus.empty()) throw Error("atlas: --corpus is required");
-  if (o.out_dir.empty()) throw Error("atlas: --out is required");
+// The settings of a scan of shard `shard` with these options.
+AtlasSettings scan_settings(const AtlasOptions& o, const Shard& shard) {
   AtlasSettings settings;
   settings.sites.clear();
   for (const auto& s : o.sites) settings.sites.push_back(parse_layer_site(s, "atlas site"));
@@ -86,22 +87,24 @@ int run_atlas_scan(const AtlasOptions& o) {
   settings.samples = o.samples;
   settings.threshold = o.threshold;
   settings.max_tokens = o.max_tokens;
-  if (!o.shard.empty()) {
-    const Shard shard = parse_shard(o.shard);
-    settings.shard_index = shard.index;
-    settings.shard_count = shard.count;
-  }
+  settings.shard_index = shard.index;
+  settings.shard_count = shard.count;
   settings.check();
+  return settings;
+}
+
+// Scans `settings`' shard of the corpus into `out_dir`, resuming from its checkpoint when a scan
+// there was killed, and saving checkpoints as it goes (removed by the caller once the outputs exist).
+AtlasState scan_atlas(const AtlasOptions& o, AtlasSettings settings, const std::string& out_dir, const Session& session,
+                      bool show_progress) {
   CorpusOptions corpus{o.corpus, o.text_field, o.skip_bad_lines};
   CorpusReader reader(corpus);
   settings.corpus = nlohmann::json::parse(corpus_fingerprint(corpus));
-
-  Session session = open_session(o.model);
   settings.model = model_identity(session.model_dir, session.model->config()).to_json();
   for (const auto& sae : load_saes(o.saes, session.model->config())) settings.sae_ids.push_back(sae_identity(*sae));
   AtlasState state(settings, atlas_layout(settings, session.model->config()));
   int64_t first = 0, budget = o.max_tokens > 0 ? o.max_tokens : -1;
-  const std::string checkpoint = o.out_dir + kCheckpoint;
+  const std::string checkpoint = out_dir + kCheckpoint;
   if (std::filesystem::exists(checkpoint)) {  // resume where a killed scan stopped
     LoadedAtlasState saved = load_atlas_state(checkpoint, session.model->config());
     const std::string diff = settings.difference(saved.state.settings);
@@ -112,43 +115,53 @@ int run_atlas_scan(const AtlasOptions& o) {
     first = saved.extra.at("next_document").get<int64_t>();
     budget = saved.extra.at("budget_left").get<int64_t>();
   }
-  make_directories(o.out_dir);
+  make_directories(out_dir);
   ScanControl control;
   control.batch_windows = o.batch;
   control.checkpoint_every = o.checkpoint_every;
   control.checkpoint = [&](const AtlasState& s, int64_t next, int64_t left) {
     save_atlas_state(checkpoint, s, {{"complete", false}, {"next_document", next}, {"budget_left", left}});
   };
-  ScanProgressLine progress(o.max_tokens);
+  ScanProgressLine progress(o.max_tokens, show_progress);
   control.progress = [&](const ScanProgress& p) { progress.update(p); };
   scan_corpus(session, reader, state, control, first, budget);
   if (reader.bad_lines() > 0)
     std::cerr << "neurontrace: warning: skipped " << reader.bad_lines() << " malformed corpus line(s)\n";
-  if (settings.shard_count > 1)
-    save_atlas_state(o.out_dir + "/atlas.safetensors", state, {{"complete", true}});
-  else
-    write_atlas(o.out_dir, state, *session.tokenizer,
-                logit_effects(session.model_dir, session.model->config(), state.layout));
-  std::filesystem::remove(checkpoint);
-  std::cout << "atlas: " << state.documents << " documents, " << state.tokens << " tokens, " << state.layout.total
-            << " units -> " << o.out_dir << "\n";
-  return 0;
+  return state;
+}
+
+// A scanned shard saved as a part for `atlas merge`, its checkpoint removed.
+void save_atlas_part(const std::string& out_dir, const AtlasState& state) {
+  save_atlas_state(out_dir + "/atlas.safetensors", state, {{"complete", true}});
+  std::filesystem::remove(out_dir + kCheckpoint);
+}
+
+// The atlas files (atlas.safetensors, unit JSON, HTML) of the whole corpus.
+void write_whole_atlas(const std::string& out_dir, const AtlasState& state, const Session& session) {
+  write_atlas(out_dir, state, *session.tokenizer, logit_effects(session.model_dir, session.model->config(), state.layout));
+}
+
+void check_scan_options(const AtlasOptions& o) {
+  if (o.model.empty()) throw Error("atlas: --model is required");
+  if (o.corpus.empty()) throw Error("atlas: --corpus is required");
+  if (o.out_dir.empty()) throw Error("atlas: --out is required");
 }
 
 std::string part_file(const std::string& part) {
   return std::filesystem::is_directory(part) ? part + "/atlas.safetensors" : part;
 }
 
-int run_atlas_merge(const MergeOptions& o) {
-  if (o.parts.empty()) throw Error("atlas merge: no parts given");
-  // Settings first (cheap), so mismatched parts are refused before anything is loaded.
-  const AtlasSettings first = read_atlas_settings(part_file(o.parts[0]));
+// The parts' settings (cheap to read), so mismatched parts are refused before anything is loaded:
+// the same settings, every shard once. Returns the first part's.
+AtlasSettings check_atlas_parts(const std::vector<std::string>& parts) {
+  if (parts.empty()) throw Error("atlas merge: no parts given");
+  const AtlasSettings first = read_atlas_settings(part_file(parts[0]));
   std::vector<int> seen(static_cast<size_t>(first.shard_count), 0);
-  for (const auto& part : o.parts) {
+  for (const auto& part : parts) {
     const AtlasSettings s = read_atlas_settings(part_file(part));
     const std::string diff = first.difference(s);
     if (!diff.empty())
-      throw Error("atlas merge: " + quote_for_message(part, 300) + " and " + quote_for_message(o.parts[0], 300) +
+      throw Error("atlas merge: " + quote_for_message(part, 300) + " and " + quote_for_message(parts[0], 300) +
                   " differ in " + diff);
     if (seen[static_cast<size_t>(s.shard_index)]++)
       throw Error("atlas merge: shard " + std::to_string(s.shard_index) + "/" + std::to_string(s.shard_count) +
@@ -159,26 +172,74 @@ int run_atlas_merge(const MergeOptions& o) {
     if (!seen[i]) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
   if (!missing.empty())
     throw Error("atlas merge: missing shard(s) " + missing + " of " + std::to_string(first.shard_count));
+  return first;
+}
 
-  const std::string model = o.model.empty() ? first.model.value("path", "") : o.model;
-  Session session = open_session(model);
-  if (model_identity(session.model_dir, session.model->config()).fingerprint != first.model.value("fingerprint", ""))
-    throw Error("atlas merge: " + quote_for_message(model, 300) + " is not the model the parts were scanned with");
+// The checked parts merged into the state of the whole corpus, as one process scans it.
+AtlasState merge_atlas_parts(const std::vector<std::string>& parts, const Session& session) {
   std::optional<AtlasState> merged;
-  for (const auto& part : o.parts) {
+  for (const auto& part : parts) {
     LoadedAtlasState loaded = load_atlas_state(part_file(part), session.model->config());
     if (!loaded.extra.value("complete", false))
       throw Error("atlas merge: " + quote_for_message(part, 300) + " is an unfinished scan");
     if (!merged) merged = std::move(loaded.state);
     else merged->merge(loaded.state);
   }
-  merged->settings.shard_index = 0;  // the whole corpus, as one process scans it
+  merged->settings.shard_index = 0;
   merged->settings.shard_count = 1;
   merged->shards = {0};
-  write_atlas(o.out_dir, *merged, *session.tokenizer,
-              logit_effects(session.model_dir, session.model->config(), merged->layout));
-  std::cout << "atlas merge: " << o.parts.size() << " parts, " << merged->documents << " documents, "
-            << merged->tokens << " tokens -> " << o.out_dir << "\n";
+  return std::move(*merged);
+}
+
+// mpirun -np N: rank R scans shard R/N into OUT/ranks/part-R, the parts are sent to rank 0, which
+// merges them as `atlas merge` does and writes the atlas to OUT; only rank 0 prints.
+int run_atlas_on_ranks(const AtlasOptions& o) {
+  if (!o.shard.empty()) throw Error("--shard: not under mpirun (the ranks already split the scan)");
+  const int me = rank_index();
+  auto part_dir = [&](int rank) { return o.out_dir + "/ranks/part-" + std::to_string(rank); };
+  const AtlasSettings settings = scan_settings(o, Shard{me, rank_count()});
+  Session session = open_session(o.model);
+  save_atlas_part(part_dir(me), scan_atlas(o, settings, part_dir(me), session, me == 0));
+  send_to_rank0(me == 0 ? std::string() : bundle_folder(part_dir(me)),
+                [&](int rank, std::string&& bundle) { unbundle_folder(bundle, part_dir(rank)); });
+  if (me != 0) return 0;
+  std::vector<std::string> parts;
+  for (int r = 0; r < rank_count(); ++r) parts.push_back(part_dir(r));
+  check_atlas_parts(parts);
+  const AtlasState merged = merge_atlas_parts(parts, session);
+  write_whole_atlas(o.out_dir, merged, session);
+  std::cout << "atlas: " << rank_count() << " ranks, " << merged.documents << " documents, " << merged.tokens
+            << " tokens, " << merged.layout.total << " units -> " << o.out_dir << "\n";
+  return 0;
+}
+
+int run_atlas_scan(const AtlasOptions& o) {
+  check_scan_options(o);
+  if (rank_count() > 1) return run_atlas_on_ranks(o);
+  const AtlasSettings settings = scan_settings(o, o.shard.empty() ? Shard{} : parse_shard(o.shard));
+  Session session = open_session(o.model);
+  const AtlasState state = scan_atlas(o, settings, o.out_dir, session, true);
+  if (settings.shard_count > 1) {
+    save_atlas_part(o.out_dir, state);
+  } else {
+    write_whole_atlas(o.out_dir, state, session);
+    std::filesystem::remove(o.out_dir + kCheckpoint);
+  }
+  std::cout << "atlas: " << state.documents << " documents, " << state.tokens << " tokens, " << state.layout.total
+            << " units -> " << o.out_dir << "\n";
+  return 0;
+}
+
+int run_atlas_merge(const MergeOptions& o) {
+  const AtlasSettings first = check_atlas_parts(o.parts);
+  const std::string model = o.model.empty() ? first.model.value("path", "") : o.model;
+  Session session = open_session(model);
+  if (model_identity(session.model_dir, session.model->config()).fingerprint != first.model.value("fingerprint", ""))
+    throw Error("atlas merge: " + quote_for_message(model, 300) + " is not the model the parts were scanned with");
+  const AtlasState merged = merge_atlas_parts(o.parts, session);
+  write_whole_atlas(o.out_dir, merged, session);
+  std::cout << "atlas merge: " << o.parts.size() << " parts, " << merged.documents << " documents, "
+            << merged.tokens << " tokens -> " << o.out_dir << "\n";
   return 0;
 }
 
