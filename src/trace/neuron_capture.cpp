@@ -27,8 +27,8 @@ std::vector<std::vector<std::vector<float>>> capture_neurons(Model& model, const
             acts[r * ctx.width + static_cast<size_t>(n.index)];
     });
   }
-  for (const auto& [site, ks] : sae_sites)
-    hooks.add(site.point(), [&out, &neurons, site, ks](const HookContext& ctx, float* acts) {
+  for (const auto& entry : sae_sites)  // (no structured binding: clang 14 cannot capture one)
+    hooks.add(entry.first.point(), [&out, &neurons, site = entry.first, ks = entry.second](const HookContext& ctx, float* acts) {
       constexpr size_t kChunk = 64;  // rows computed at once
       std::vector<float> units;
       for (size_t r0 = 0; r0 < ctx.rows.size(); r0 += kChunk) {

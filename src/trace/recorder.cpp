@@ -67,9 +67,11 @@ void Recorder::attach(Hooks& hooks) {
     if (it == sae_sites.end()) it = sae_sites.insert(sae_sites.end(), {site.sae.get(), {}});
     it->second.push_back(static_cast<int>(s));
   }
-  for (const auto& [sae, sites] : sae_sites)
-    hooks.add(layout_.sites[static_cast<size_t>(sites[0])].point(),
-              [this, sae, sites](const HookContext& ctx, float* acts) { observe_sae(ctx, *sae, sites, acts); });
+  for (const auto& entry : sae_sites)  // (no structured binding: clang 14 cannot capture one)
+    hooks.add(layout_.sites[static_cast<size_t>(entry.second[0])].point(),
+              [this, sae = entry.first, sites = entry.second](const HookContext& ctx, float* acts) {
+                observe_sae(ctx, *sae, sites, acts);
+              });
 }
 
 bool Recorder::wanted(Positions p, const RowInfo& row) const {
