@@ -10,6 +10,10 @@ namespace nt {
 
 namespace {
 
+// Units folded together: one 64-byte line of a row's activations. A block's histograms (18 KiB)
+// stay in L1 and its activations over the step's rows in L2 while its records are copied.
+constexpr size_t kUnitBlock = 16;
+
 float floor_of(const std::vector<ContextRecord>& list, size_t capacity) {
   return list.size() < capacity ? -std::numeric_limits<float>::infinity() : list.back().value;
 }
@@ -33,15 +37,28 @@ void fill_window(ContextRecord& rec, const StepRows& rows, int r, size_t col, co
   for (int j = wb; j < we; ++j) rec.acts[static_cast<size_t>(j - wb)] = acts[static_cast<size_t>(j) * width + col];
 }
 
+}  // namespace
+
+// A slice's reusable buffers: the candidate rows of a block's units, and keep_records' own.
+struct FoldScratch {
+  std::vector<int> top[kUnitBlock], samples[kUnitBlock];
+  std::vector<ContextRecord> keys;
+  std::vector<size_t> order;
+  std::vector<float> spare;  // an evicted record's activations, reused for the next window
+};
+
+namespace {
+
 // Inserts the best `capacity` of the candidate rows into `list` (order `before`), copying a
 // window only for the candidates that are kept.
 template <class Before, class Key>
 void keep_records(const StepRows& rows, const std::vector<int>& candidates, std::vector<ContextRecord>& list,
-                  size_t capacity, Before before, Key key, size_t col, const float* acts, size_t width) {
-  std::vector<ContextRecord> keys;
-  keys.reserve(candidates.size());
+                  size_t capacity, Before before, Key key, size_t col, const float* acts, size_t width, FoldScratch& scratch) {
+  std::vector<ContextRecord>& keys = scratch.keys;
+  std::vector<size_t>& order = scratch.order;
+  keys.clear();
   for (int r : candidates) keys.push_back(key(r));
-  std::vector<size_t> order(keys.size());
+  order.resize(keys.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   const size_t keep = std::min(capacity, order.size());
   std::partial_sort(order.begin(), order.begin() + static_cast<long>(keep), order.end(),
@@ -49,8 +66,10 @@ void keep_records(const StepRows& rows, const std::vector<int>& candidates, std:
   for (size_t j = 0; j < keep; ++j) {
     ContextRecord& rec = keys[order[j]];
     if (list.size() >= capacity && !before(rec, list.back())) break;
+    rec.acts = std::move(scratch.spare);
     fill_window(rec, rows, candidates[order[j]], col, acts, width);
-    insert_bounded(list, std::move(rec), capacity, before);
+    scratch.spare.clear();
+    insert_bounded(list, std::move(rec), capacity, before, &scratch.spare);
   }
 }
 
@@ -82,70 +101,90 @@ void UnitUpdater::fold(const StepRows& rows, int site, int layer, const float* a
 }
 
 void UnitUpdater::fold_slice(const StepRows& rows, size_t unit0, size_t i0, size_t i1, const float* acts, size_t width) {
-  const size_t len = i1 - i0;
+  FoldScratch scratch;
+  for (size_t b = i0; b < i1; b += kUnitBlock) {
+    if (b + kUnitBlock <= i1) {
+      fold_block<kUnitBlock>(rows, unit0, b, acts, width, scratch);
+      continue;
+    }
+    for (size_t i = b; i < i1; ++i) fold_block<1>(rows, unit0, i, acts, width, scratch);
+  }
+}
+
+template <size_t N>
+void UnitUpdater::fold_block(const StepRows& rows, size_t unit0, size_t c0, const float* acts, size_t width, FoldScratch& scratch) {
+  const size_t u0 = unit0 + c0;
   const float threshold = static_cast<float>(state_.settings.threshold);
-  std::vector<double> sum(len, 0.0);
-  float* mn = state_.min.data() + unit0 + i0;
-  float* mx = state_.max.data() + unit0 + i0;
-  int64_t* pos = state_.positive.data() + unit0 + i0;
-  int64_t* above = state_.above.data() + unit0 + i0;
+  double sum[N] = {};
+  float mn[N], mx[N];
+  int64_t positive[N] = {}, above[N] = {};
+  std::copy_n(state_.min.data() + u0, N, mn);
+  std::copy_n(state_.max.data() + u0, N, mx);
   for (int r : rows.counted) {
-    const float* a = acts + static_cast<size_t>(r) * width + i0;
-    for (size_t i = 0; i < len; ++i) {
+    const float* a = acts + static_cast<size_t>(r) * width + c0;
+    for (size_t i = 0; i < N; ++i) {
       sum[i] += a[i];
       mn[i] = std::min(mn[i], a[i]);
       mx[i] = std::max(mx[i], a[i]);
-      pos[i] += a[i] > 0.0f;
+      positive[i] += a[i] > 0.0f;
       above[i] += a[i] > threshold;
     }
   }
+  std::copy_n(mn, N, state_.min.data() + u0);
+  std::copy_n(mx, N, state_.max.data() + u0);
   // The step's own central moments (two passes over its rows), merged into the state's.
   const double nb = static_cast<double>(rows.counted.size());
-  std::vector<double> m2(len, 0.0), m3(len, 0.0), m4(len, 0.0);
-  for (size_t i = 0; i < len; ++i) sum[i] /= nb;
+  double m2[N] = {}, m3[N] = {}, m4[N] = {};
+  for (size_t i = 0; i < N; ++i) sum[i] /= nb;
   for (int r : rows.counted) {
-    const float* a = acts + static_cast<size_t>(r) * width + i0;
-    for (size_t i = 0; i < len; ++i) {
+    const float* a = acts + static_cast<size_t>(r) * width + c0;
+    for (size_t i = 0; i < N; ++i) {
       const double d = a[i] - sum[i], d2 = d * d;
       m2[i] += d2;
       m3[i] += d2 * d;
       m4[i] += d2 * d2;
     }
   }
-  for (size_t i = 0; i < len; ++i)
-    merge_moments(state_.moments[unit0 + i0 + i], state_.tokens, Moments{sum[i], m2[i], m3[i], m4[i]},
+  for (size_t i = 0; i < N; ++i) {
+    state_.positive[u0 + i] += positive[i];
+    state_.above[u0 + i] += above[i];
+    merge_moments(state_.moments[u0 + i], state_.tokens, Moments{sum[i], m2[i], m3[i], m4[i]},
                   static_cast<int64_t>(rows.counted.size()));
+  }
 
   // Histogram and record candidates: a unit's floor (top) and ceiling (samples) rule out most
   // tokens with one comparison each. The step's candidates of a unit are cut to the best K (and
   // S) before any window is copied: a unit that rises along a document would otherwise copy a
   // window at every token.
   const size_t k = static_cast<size_t>(state_.settings.top_k), n_samples = static_cast<size_t>(state_.settings.samples);
-  int64_t* hist = state_.histogram.data() + (unit0 + i0) * kHistogramBins;
-  std::vector<std::vector<int>> top_rows(len), sample_rows(len);
+  int64_t* hist = state_.histogram.data() + u0 * kHistogramBins;
+  const float* floor = top_floor_.data() + u0;
+  const uint64_t* salt = salt_.data() + u0;
+  const uint64_t* ceiling = sample_ceiling_.data() + u0;
   for (int r : rows.counted) {
-    const float* a = acts + static_cast<size_t>(r) * width + i0;
+    const float* a = acts + static_cast<size_t>(r) * width + c0;
     const uint64_t th = rows.hash[static_cast<size_t>(r)];
-    for (size_t i = 0; i < len; ++i) {
+    for (size_t i = 0; i < N; ++i) {
       ++hist[i * kHistogramBins + static_cast<size_t>(histogram_bin(a[i]))];
-      const size_t u = unit0 + i0 + i;
-      if (a[i] >= top_floor_[u]) top_rows[i].push_back(r);
-      if (n_samples > 0 && sample_hash(th, salt_[u]) <= sample_ceiling_[u]) sample_rows[i].push_back(r);
+      if (a[i] >= floor[i]) scratch.top[i].push_back(r);
+      if (n_samples > 0 && sample_hash(th, salt[i]) <= ceiling[i]) scratch.samples[i].push_back(r);
     }
   }
-  for (size_t i = 0; i < len; ++i) {
-    const size_t u = unit0 + i0 + i, col = i0 + i;
-    if (!top_rows[i].empty()) {
-      keep_records(rows, top_rows[i], state_.top[u], k, top_before,
-                   [&](int r) { return record_key(rows, r, col, acts, width, 0); }, col, acts, width);
+  for (size_t i = 0; i < N; ++i) {
+    const size_t u = u0 + i, col = c0 + i;
+    if (!scratch.top[i].empty()) {
+      keep_records(rows, scratch.top[i], state_.top[u], k, top_before,
+                   [&](int r) { return record_key(rows, r, col, acts, width, 0); }, col, acts, width, scratch);
       top_floor_[u] = floor_of(state_.top[u], k);
+      scratch.top[i].clear();
     }
-    if (n_samples > 0 && !sample_rows[i].empty()) {
+    if (!scratch.samples[i].empty()) {
       keep_records(
-          rows, sample_rows[i], state_.samples[u], n_samples, sample_before,
+          rows, scratch.samples[i], state_.samples[u], n_samples, sample_before,
           [&](int r) { return record_key(rows, r, col, acts, width, sample_hash(rows.hash[static_cast<size_t>(r)], salt_[u])); },
-          col, acts, width);
+          col, acts, width, scratch);
       sample_ceiling_[u] = ceiling_of(state_.samples[u], n_samples);
+      scratch.samples[i].clear();
     }
   }
 }
