@@ -2,6 +2,7 @@
 //
 //   nt_bench [--shape gpt2|llama | --model DIR | --arch pythia-160m|gemma2-2b] [--threads 2]
 //            [--json FILE] [--quick] [--no-formats] [--tracing-only] [--sae]
+//            [--atlas-only [--corpus FILE] [--max-tokens N]]
 //
 // The model defaults to <folder of this binary>/bench-model/gpt2-small (GPT-2 small's shape), or
 // with --shape llama to bench-model/tinyllama (TinyLlama-1.1B's shape, bf16 in the file, float32
@@ -9,7 +10,8 @@
 // tools/make_random_model) when missing; --arch uses bench-model/<NAME>, a GPT-NeoX or Gemma-2
 // shape written likewise (src/io/random_family_model.h). --tracing-only runs only the batch-16
 // row, untraced and traced. --sae adds the SAE tracing rows (below); off by default, as the SAEs'
-// weights (~300 MB) would count in every other row's peak RSS.
+// weights (~300 MB) would count in every other row's peak RSS. --atlas-only runs only the atlas
+// rows (below): minutes, not seconds.
 //
 // Measures, in this order:
 //   prefill    one Model::forward step over a 128-token prompt (logits for the last row only, as
@@ -23,6 +25,8 @@
 //              untraced.
 //   SAE        with --sae: the same batch-16 generation with the recorder on one random SAE's
 //              24,576 latents, f32 and bf16 encoder, against the untraced row.
+//   atlas      with --atlas-only, only these: the atlas scan's corpus tokens/s against plain
+//              prefill of the same windows, and the scan's peak RSS (see ATLAS ROWS).
 //   memory     each float32 row's own peak RSS (VmHWM, reset before the row) against the weights
 //              plus the KV cache it reserves; the whole process's peak; weight bytes.
 //   formats    batch-1 decode with the model loaded as bf16 and as int8 (--weights), against the
@@ -57,6 +61,8 @@
 #include <thread>
 #include <vector>
 
+#include "atlas/atlas_scan.h"
+#include "atlas/document_windows.h"
 #include "hooks/hooks.h"
 #include "sae/sae.h"
 #include "tokenizer/tokenizer.h"
@@ -67,6 +73,7 @@
 #include "model/model.h"
 #include "model/weight_matrix.h"
 #include "runtime/generator.h"
+#include "runtime/session.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/malloc_tuning.h"
@@ -90,6 +97,9 @@ struct Options {
   bool formats = true;
   bool tracing_only = false;
   bool sae = false;
+  bool atlas_only = false;
+  std::string corpus = "../shared/corpora/wiki-heldout.jsonl";  // the atlas rows' (from the repository root)
+  int64_t max_tokens = 10000;                                    // the atlas rows' corpus tokens
   nt::RandomModelSpec spec;  // the default model's shape
   std::string arch;  // --arch: a random GPT-NeoX / Gemma-2 shape (random_family_model.h)
 };
@@ -426,6 +436,102 @@ double load_average() {
   return l;
 }
 
+std::string fmt_percent(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", v * 100);
+  return buf;
+}
+
+// ATLAS ROWS (--atlas-only): `neurontrace atlas` on mlp.hook_post + hook_resid_post (every unit,
+// every statistic, top-20 contexts and 20 samples, context 128, 8 windows per step) over the
+// first --max-tokens tokens of --corpus, against plain prefill of the same windows (the same
+// forward steps with no hook and no logits). The two alternate, round by round, so a burst of
+// other work on the machine falls on both. Each scan runs in a child process forked for it:
+// its peak RSS (VmHWM) is the scan's own (model included), whatever ran before it.
+struct AtlasRun {
+  int64_t tokens = 0;
+  size_t units = 0;
+  double seconds = 0;
+  long peak_rss = -1;
+};
+
+AtlasRun atlas_scan_in_child(const nt::Session& session, const std::string& corpus, int64_t max_tokens) {
+  int fds[2];
+  if (pipe(fds) != 0) throw nt::Error("pipe failed: " + std::string(std::strerror(errno)));
+  const pid_t pid = fork();
+  if (pid < 0) throw nt::Error("fork failed: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    close(fds[0]);
+    AtlasRun run;
+    try {
+      reset_peak_rss();  // a forked child starts with its parent's high-water mark
+      nt::AtlasSettings settings;
+      settings.sites = {nt::HookSite::MlpPost, nt::HookSite::ResidPost};
+      settings.max_tokens = max_tokens;
+      nt::AtlasState state(settings, nt::atlas_layout(settings, session.model->config()));
+      nt::CorpusReader reader({{corpus}});
+      const auto t0 = Clock::now();
+      nt::scan_corpus(session, reader, state, {}, 0, max_tokens);
+      run = {state.tokens, state.layout.total, seconds_since(t0), peak_rss_since_reset()};
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "nt_bench: error: %s\n", e.what());
+      _exit(1);
+    }
+    const bool ok = write(fds[1], &run, sizeof run) == static_cast<ssize_t>(sizeof run);
+    _exit(ok ? 0 : 1);
+  }
+  close(fds[1]);
+  AtlasRun run;
+  const bool got = read(fds[0], &run, sizeof run) == static_cast<ssize_t>(sizeof run);
+  close(fds[0]);
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0 || !got || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw nt::Error("the atlas scan of " + corpus + " failed");
+  return run;
+}
+
+// The windows the scan cuts from the first `max_tokens` tokens of the corpus (BOS included).
+std::vector<std::vector<int>> atlas_windows(const nt::Session& session, const std::string& corpus, int64_t max_tokens) {
+  const bool bos = session.tokenizer->add_bos();
+  const int capacity = nt::AtlasSettings{}.context - (bos ? 1 : 0);
+  nt::CorpusReader reader({{corpus}});
+  std::vector<std::vector<int>> windows;
+  for (int64_t budget = max_tokens; budget > 0;) {
+    auto doc = reader.next();
+    if (!doc) break;
+    std::vector<int> ids = session.tokenizer->encode(doc->text);
+    if (static_cast<int64_t>(ids.size()) > budget) ids.resize(static_cast<size_t>(budget));
+    budget -= static_cast<int64_t>(ids.size());
+    for (const nt::DocumentWindow& w : nt::document_windows(static_cast<int>(ids.size()), capacity)) {
+      std::vector<int> window(bos ? 1 : 0, session.tokenizer->bos_id());
+      window.insert(window.end(), ids.begin() + w.start, ids.begin() + w.end);
+      windows.push_back(std::move(window));
+    }
+  }
+  return windows;
+}
+
+// The windows through Model::forward, 8 per step, no hook, no logits; seconds.
+double plain_prefill_seconds(nt::Model& model, const std::vector<std::vector<int>>& windows) {
+  constexpr size_t kWindowsPerStep = 8;  // the scan's default batch
+  const auto t0 = Clock::now();
+  for (size_t i = 0; i < windows.size(); i += kWindowsPerStep) {
+    nt::KVCache cache(model.config());
+    nt::StepBatch batch;
+    for (size_t w = i; w < std::min(windows.size(), i + kWindowsPerStep); ++w) {
+      const int seq = static_cast<int>(w - i);
+      cache.open(seq, static_cast<int>(windows[w].size()));
+      for (size_t p = 0; p < windows[w].size(); ++p) {
+        batch.tokens.push_back(windows[w][p]);
+        batch.rows.push_back({seq, static_cast<int>(p), false, windows[w][p]});
+      }
+    }
+    model.forward(batch, cache, nullptr, nullptr);
+  }
+  return seconds_since(t0);
+}
+// END ATLAS ROWS
+
 // CPU seconds (user + system) this process has used so far.
 double cpu_seconds() {
   rusage ru{};
@@ -518,13 +624,18 @@ Options parse_args(int argc, char** argv) {
       o.tracing_only = true;
       continue;
     }
+    if (f == "--atlas-only") {
+      o.atlas_only = true;
+      continue;
+    }
     if (f == "--no-formats") {
       o.formats = false;
       continue;
     }
     if (f == "-h" || f == "--help") {
       std::puts("usage: nt_bench [--shape gpt2|llama | --model DIR | --arch pythia-160m|gemma2-2b] [--threads N]\n"
-                "                [--json FILE] [--quick] [--no-formats] [--tracing-only] [--sae]");
+                "                [--json FILE] [--quick] [--no-formats] [--tracing-only] [--sae]\n"
+                "                [--atlas-only [--corpus FILE] [--max-tokens N]]");
       std::exit(0);
     }
     if (i + 1 >= argc) throw nt::Error(f + ": missing value");
@@ -544,12 +655,72 @@ Options parse_args(int argc, char** argv) {
       o.threads = parse_int(f, v, 1, 256);
     } else if (f == "--json") {
       o.json_path = v;
+    } else if (f == "--corpus") {
+      o.corpus = v;
+    } else if (f == "--max-tokens") {
+      o.max_tokens = parse_int(f, v, 1, 1 << 30);
     } else {
       throw nt::Error("unknown option '" + f + "'");
     }
   }
   if (o.default_model) o.model_dir = exe_dir() + "/bench-model/" + (o.spec.arch == "llama" ? "tinyllama" : "gpt2-small");
   return o;
+}
+
+// --atlas-only: the atlas rows, printed and written (--json) on their own.
+void run_atlas_rows(const Options& opt) {
+  const double load_start = load_average();
+  const nt::Session session = nt::open_session(opt.model_dir, nt::WeightFormat::F32);
+  const auto windows = atlas_windows(session, opt.corpus, opt.max_tokens);
+  const int rounds = opt.quick ? 1 : 3;
+  AtlasRun atlas;
+  double prefill_s = 0;
+  std::vector<double> ratios;
+  for (int round = 0; round < rounds; ++round) {
+    const AtlasRun a = atlas_scan_in_child(session, opt.corpus, opt.max_tokens);
+    const double p = plain_prefill_seconds(*session.model, windows);
+    ratios.push_back(p / a.seconds);
+    const long rss = std::max(atlas.peak_rss, a.peak_rss);  // the highest over rounds
+    if (round == 0 || a.seconds < atlas.seconds) atlas = a;
+    atlas.peak_rss = rss;
+    if (round == 0 || p < prefill_s) prefill_s = p;
+  }
+  const double load_end = load_average();
+  const double atlas_rate = static_cast<double>(atlas.tokens) / atlas.seconds;
+  const double prefill_rate = static_cast<double>(atlas.tokens) / prefill_s;
+  std::printf("## nt_bench --atlas-only: %s\n\n", opt.model_dir.c_str());
+  std::printf("Corpus %s, first %ld tokens (%zu windows of at most %d tokens). Threads: %d. Load average (1 min) at "
+              "start %.2f, at end %.2f. Best of %d alternating round%s.\n\n",
+              opt.corpus.c_str(), static_cast<long>(atlas.tokens), windows.size(), nt::AtlasSettings{}.context,
+              opt.threads, load_start, load_end, rounds, rounds == 1 ? "" : "s");
+  std::printf("| Run | Corpus tokens | s | Corpus tokens/s | Peak RSS |\n|---|---|---|---|---|\n");
+  std::printf("| atlas: mlp.hook_post + hook_resid_post, %zu units, every statistic, top-20, 20 samples | %ld | %.1f | "
+              "%.0f | %.1f MB (the scan's process) |\n",
+              atlas.units, static_cast<long>(atlas.tokens), atlas.seconds, atlas_rate,
+              static_cast<double>(atlas.peak_rss) / 1e6);
+  std::printf("| plain prefill of the same windows (8 per step, no hook, no logits) | %ld | %.1f | %.0f | |\n\n",
+              static_cast<long>(atlas.tokens), prefill_s, prefill_rate);
+  std::string per_round;
+  for (double r : ratios) per_round += (per_round.empty() ? "" : ", ") + fmt_percent(r);
+  const double ratio = atlas_rate / prefill_rate;
+  std::printf("Atlas / plain prefill: %s best over best (goal >= 75%%: %s); per round %s.\n", fmt_percent(ratio).c_str(),
+              ratio >= 0.75 ? "met" : "NOT met", per_round.c_str());
+  if (opt.json_path.empty()) return;
+  const json j = {{"model", opt.model_dir},
+                  {"threads", opt.threads},
+                  {"load_average", {{"start", load_start}, {"end", load_end}}},
+                  {"corpus", opt.corpus},
+                  {"corpus_tokens", atlas.tokens},
+                  {"windows", windows.size()},
+                  {"units", atlas.units},
+                  {"atlas_seconds", atlas.seconds},
+                  {"atlas_tokens_per_s", atlas_rate},
+                  {"atlas_peak_rss_bytes", atlas.peak_rss},
+                  {"prefill_seconds", prefill_s},
+                  {"prefill_tokens_per_s", prefill_rate},
+                  {"atlas_over_prefill", ratio},
+                  {"atlas_over_prefill_per_round", ratios}};
+  nt::write_file_atomic(opt.json_path, j.dump(2) + "\n");
 }
 
 
@@ -564,6 +735,10 @@ int main(int argc, char** argv) {
 #endif
     nt::set_thread_count(opt.threads);
     ensure_model(opt);
+    if (opt.atlas_only) {
+      run_atlas_rows(opt);
+      return 0;
+    }
     const auto t_start = Clock::now();
     const double load_start = load_average();
     const double cpu_start = cpu_seconds();
