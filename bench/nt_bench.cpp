@@ -446,48 +446,60 @@ std::string fmt_percent(double v) {
 // every statistic, top-20 contexts and 20 samples, context 128, 8 windows per step) over the
 // first --max-tokens tokens of --corpus, against plain prefill of the same windows (the same
 // forward steps with no hook and no logits). The two alternate, round by round, so a burst of
-// other work on the machine falls on both. Each scan runs in a child process forked for it:
-// its peak RSS (VmHWM) is the scan's own (model included), whatever ran before it.
-struct AtlasRun {
+// other work on the machine falls on both. Each run is a child process forked for it that loads
+// the model itself (untimed; a fork does not copy the parent's pool threads, so the parent never
+// starts them): its peak RSS (VmHWM) is its own, model included. The scan's time includes
+// reading and tokenizing the corpus; the prefill's windows are cut before its clock starts.
+struct ChildRun {
   int64_t tokens = 0;
-  size_t units = 0;
+  size_t units = 0, windows = 0;
   double seconds = 0;
   long peak_rss = -1;
 };
 
-AtlasRun atlas_scan_in_child(const nt::Session& session, const std::string& corpus, int64_t max_tokens) {
+ChildRun run_in_child(const std::string& model_dir, const std::function<ChildRun(nt::Session&)>& run) {
   int fds[2];
   if (pipe(fds) != 0) throw nt::Error("pipe failed: " + std::string(std::strerror(errno)));
   const pid_t pid = fork();
   if (pid < 0) throw nt::Error("fork failed: " + std::string(std::strerror(errno)));
   if (pid == 0) {
     close(fds[0]);
-    AtlasRun run;
+    ChildRun result;
     try {
       reset_peak_rss();  // a forked child starts with its parent's high-water mark
-      nt::AtlasSettings settings;
-      settings.sites = {nt::HookSite::MlpPost, nt::HookSite::ResidPost};
-      settings.max_tokens = max_tokens;
-      nt::AtlasState state(settings, nt::atlas_layout(settings, session.model->config()));
-      nt::CorpusReader reader({{corpus}});
-      const auto t0 = Clock::now();
-      nt::scan_corpus(session, reader, state, {}, 0, max_tokens);
-      run = {state.tokens, state.layout.total, seconds_since(t0), peak_rss_since_reset()};
+      nt::Session session = nt::open_session(model_dir, nt::WeightFormat::F32);
+      result = run(session);
+      result.peak_rss = peak_rss_since_reset();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "nt_bench: error: %s\n", e.what());
       _exit(1);
     }
-    const bool ok = write(fds[1], &run, sizeof run) == static_cast<ssize_t>(sizeof run);
+    const bool ok = write(fds[1], &result, sizeof result) == static_cast<ssize_t>(sizeof result);
     _exit(ok ? 0 : 1);
   }
   close(fds[1]);
-  AtlasRun run;
-  const bool got = read(fds[0], &run, sizeof run) == static_cast<ssize_t>(sizeof run);
+  ChildRun result;
+  const bool got = read(fds[0], &result, sizeof result) == static_cast<ssize_t>(sizeof result);
   close(fds[0]);
   int status = 0;
   if (waitpid(pid, &status, 0) < 0 || !got || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw nt::Error("the atlas scan of " + corpus + " failed");
-  return run;
+    throw nt::Error("an atlas row's child process failed");
+  return result;
+}
+
+ChildRun atlas_scan(nt::Session& session, const std::string& corpus, int64_t max_tokens) {
+  nt::AtlasSettings settings;
+  settings.sites = {nt::HookSite::MlpPost, nt::HookSite::ResidPost};
+  settings.max_tokens = max_tokens;
+  nt::AtlasState state(settings, nt::atlas_layout(settings, session.model->config()));
+  nt::CorpusReader reader({{corpus}});
+  const auto t0 = Clock::now();
+  nt::scan_corpus(session, reader, state, {}, 0, max_tokens);
+  ChildRun r;
+  r.seconds = seconds_since(t0);
+  r.tokens = state.tokens;
+  r.units = state.layout.total;
+  return r;
 }
 
 // The windows the scan cuts from the first `max_tokens` tokens of the corpus (BOS included).
@@ -511,9 +523,11 @@ std::vector<std::vector<int>> atlas_windows(const nt::Session& session, const st
   return windows;
 }
 
-// The windows through Model::forward, 8 per step, no hook, no logits; seconds.
-double plain_prefill_seconds(nt::Model& model, const std::vector<std::vector<int>>& windows) {
+// The windows through Model::forward, 8 per step, no hook, no logits.
+ChildRun plain_prefill(nt::Session& session, const std::string& corpus, int64_t max_tokens) {
   constexpr size_t kWindowsPerStep = 8;  // the scan's default batch
+  const std::vector<std::vector<int>> windows = atlas_windows(session, corpus, max_tokens);
+  nt::Model& model = *session.model;
   const auto t0 = Clock::now();
   for (size_t i = 0; i < windows.size(); i += kWindowsPerStep) {
     nt::KVCache cache(model.config());
@@ -528,7 +542,10 @@ double plain_prefill_seconds(nt::Model& model, const std::vector<std::vector<int
     }
     model.forward(batch, cache, nullptr, nullptr);
   }
-  return seconds_since(t0);
+  ChildRun r;
+  r.seconds = seconds_since(t0);
+  r.windows = windows.size();
+  return r;
 }
 // END ATLAS ROWS
 
@@ -670,36 +687,36 @@ Options parse_args(int argc, char** argv) {
 // --atlas-only: the atlas rows, printed and written (--json) on their own.
 void run_atlas_rows(const Options& opt) {
   const double load_start = load_average();
-  const nt::Session session = nt::open_session(opt.model_dir, nt::WeightFormat::F32);
-  const auto windows = atlas_windows(session, opt.corpus, opt.max_tokens);
   const int rounds = opt.quick ? 1 : 3;
-  AtlasRun atlas;
-  double prefill_s = 0;
+  ChildRun atlas, prefill;
   std::vector<double> ratios;
   for (int round = 0; round < rounds; ++round) {
-    const AtlasRun a = atlas_scan_in_child(session, opt.corpus, opt.max_tokens);
-    const double p = plain_prefill_seconds(*session.model, windows);
-    ratios.push_back(p / a.seconds);
-    const long rss = std::max(atlas.peak_rss, a.peak_rss);  // the highest over rounds
-    if (round == 0 || a.seconds < atlas.seconds) atlas = a;
-    atlas.peak_rss = rss;
-    if (round == 0 || p < prefill_s) prefill_s = p;
+    const ChildRun a = run_in_child(opt.model_dir, [&](nt::Session& s) { return atlas_scan(s, opt.corpus, opt.max_tokens); });
+    const ChildRun p = run_in_child(opt.model_dir, [&](nt::Session& s) { return plain_prefill(s, opt.corpus, opt.max_tokens); });
+    ratios.push_back(p.seconds / a.seconds);
+    for (auto [best, run] : {std::pair{&atlas, &a}, std::pair{&prefill, &p}}) {
+      const long rss = std::max(best->peak_rss, run->peak_rss);  // the highest over rounds
+      if (round == 0 || run->seconds < best->seconds) *best = *run;
+      best->peak_rss = rss;
+    }
   }
+  const size_t n_windows = prefill.windows;
+  const double prefill_s = prefill.seconds;
   const double load_end = load_average();
   const double atlas_rate = static_cast<double>(atlas.tokens) / atlas.seconds;
   const double prefill_rate = static_cast<double>(atlas.tokens) / prefill_s;
   std::printf("## nt_bench --atlas-only: %s\n\n", opt.model_dir.c_str());
   std::printf("Corpus %s, first %ld tokens (%zu windows of at most %d tokens). Threads: %d. Load average (1 min) at "
               "start %.2f, at end %.2f. Best of %d alternating round%s.\n\n",
-              opt.corpus.c_str(), static_cast<long>(atlas.tokens), windows.size(), nt::AtlasSettings{}.context,
+              opt.corpus.c_str(), static_cast<long>(atlas.tokens), n_windows, nt::AtlasSettings{}.context,
               opt.threads, load_start, load_end, rounds, rounds == 1 ? "" : "s");
   std::printf("| Run | Corpus tokens | s | Corpus tokens/s | Peak RSS |\n|---|---|---|---|---|\n");
   std::printf("| atlas: mlp.hook_post + hook_resid_post, %zu units, every statistic, top-20, 20 samples | %ld | %.1f | "
-              "%.0f | %.1f MB (the scan's process) |\n",
+              "%.0f | %.1f MB |\n",
               atlas.units, static_cast<long>(atlas.tokens), atlas.seconds, atlas_rate,
               static_cast<double>(atlas.peak_rss) / 1e6);
-  std::printf("| plain prefill of the same windows (8 per step, no hook, no logits) | %ld | %.1f | %.0f | |\n\n",
-              static_cast<long>(atlas.tokens), prefill_s, prefill_rate);
+  std::printf("| plain prefill of the same windows (8 per step, no hook, no logits) | %ld | %.1f | %.0f | %.1f MB |\n\n",
+              static_cast<long>(atlas.tokens), prefill_s, prefill_rate, static_cast<double>(prefill.peak_rss) / 1e6);
   std::string per_round;
   for (double r : ratios) per_round += (per_round.empty() ? "" : ", ") + fmt_percent(r);
   const double ratio = atlas_rate / prefill_rate;
@@ -711,13 +728,14 @@ void run_atlas_rows(const Options& opt) {
                   {"load_average", {{"start", load_start}, {"end", load_end}}},
                   {"corpus", opt.corpus},
                   {"corpus_tokens", atlas.tokens},
-                  {"windows", windows.size()},
+                  {"windows", n_windows},
                   {"units", atlas.units},
                   {"atlas_seconds", atlas.seconds},
                   {"atlas_tokens_per_s", atlas_rate},
                   {"atlas_peak_rss_bytes", atlas.peak_rss},
                   {"prefill_seconds", prefill_s},
                   {"prefill_tokens_per_s", prefill_rate},
+                  {"prefill_peak_rss_bytes", prefill.peak_rss},
                   {"atlas_over_prefill", ratio},
                   {"atlas_over_prefill_per_round", ratios}};
   nt::write_file_atomic(opt.json_path, j.dump(2) + "\n");
