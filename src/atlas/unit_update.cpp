@@ -62,6 +62,7 @@ void keep_records(const StepRows& rows, const std::vector<int>& candidates, std:
   order.resize(keys.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   const size_t keep = std::min(capacity, order.size());
+  if (list.capacity() < capacity + 1) list.reserve(capacity + 1);  // insert_bounded's one over, no regrowth
   std::partial_sort(order.begin(), order.begin() + static_cast<long>(keep), order.end(),
                     [&](size_t a, size_t b) { return before(keys[a], keys[b]); });
   for (size_t j = 0; j < keep; ++j) {
