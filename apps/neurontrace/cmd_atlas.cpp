@@ -39,7 +39,7 @@ struct AtlasOptions {
 struct QueryOptions {
   std::string dir, model, csv;
   std::vector<std::string> words;
-  int window = 5;
+  int window = kConceptWindow;
   int rows = 20;
 };
 
@@ -244,19 +244,18 @@ int run_atlas_merge(const MergeOptions& o) {
 }
 
 int run_atlas_query(const QueryOptions& o) {
-  if (o.words.empty()) throw Error("--words: needs at least one word");
-  if (o.window < 0) throw Error("--window: must not be negative");
+  const std::vector<std::string> words = concept_words(o.words);
   const std::string file = part_file(o.dir);
   const AtlasSettings settings = read_atlas_settings(file);
   const std::string model = o.model.empty() ? settings.model.value("path", "") : o.model;
   const LoadedAtlasState loaded = load_atlas_state(file, load_model_config(model));
   const auto tokenizer = load_tokenizer(model);
-  const ConceptQuery q = concept_query(loaded.state, *tokenizer, o.words, o.window);
+  const ConceptQuery q = concept_query(loaded.state, *tokenizer, words, o.window);
   std::cout << concept_query_text(loaded.state, q, static_cast<size_t>(std::max(0, o.rows)));
   std::string csv = o.csv;
   if (csv.empty()) {
     csv = o.dir + "/concept";
-    for (const auto& w : o.words) csv += "_" + w;
+    for (const auto& w : words) csv += "_" + w;
     csv += ".csv";
   }
   write_output(csv, concept_query_csv(loaded.state, q));
@@ -294,7 +293,7 @@ Command add_atlas(CLI::App& app) {
   auto q = std::make_shared<QueryOptions>();
   CLI::App* query = cmd->add_subcommand("query", "Rank an atlas's units by how concentrated their top contexts are on a concept");
   query->add_option("dir", q->dir, "Atlas folder (or its atlas.safetensors)")->required();
-  query->add_option("--words", q->words, "Concept words (comma-separated)")->delimiter(',')->required();
+  add_words_option(*query, q->words)->required();
   query->add_option("--window", q->window, "A word counts within this many tokens of the context's token")
       ->capture_default_str();
   query->add_option("--rows", q->rows, "Rows of the table")->capture_default_str();
@@ -308,6 +307,8 @@ Command add_atlas(CLI::App& app) {
                              {"atlas.samples", "--samples"},
                              {"atlas.max_tokens", "--max-tokens"},
                              {"atlas.shard", "--shard"},
+                             {"atlas.words", "--words"},
+                             {"atlas.window", "--window"},
                              {"shard", "--shard"}},
                             [o, q, merge, query, run_merge] {
                               if (query->parsed()) return run_atlas_query(*q);
