@@ -2,6 +2,9 @@
 query write; bad input raises neurontrace.Error with the CLI's message."""
 import csv
 import os
+import signal
+import threading
+import time
 
 import pytest
 
@@ -108,3 +111,15 @@ def test_atlas_refuses_a_hooked_model(gpt2, tmp_path):
     with gpt2.hooks(fwd_hooks=[("blocks.0.mlp.hook_post", lambda act, hook: None)]):
         with pytest.raises(neurontrace.Error, match="reset_hooks"):
             neurontrace.atlas(gpt2, CORPUS, out=tmp_path, **FLAGS)
+
+
+def test_ctrl_c_stops_an_atlas_leaving_its_checkpoint(gpt2, tmp_path):
+    heldout = os.path.join(SHARED, "corpora", "wiki-heldout.jsonl")  # far longer than a second to scan
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        neurontrace.atlas(gpt2, heldout, out=tmp_path, context=48, checkpoint_every=1)
+    assert time.monotonic() - start < 0.5 + 1.0
+    timer.join()
+    assert (tmp_path / "atlas.checkpoint.safetensors").exists()  # the same call resumes from here
