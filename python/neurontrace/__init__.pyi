@@ -83,3 +83,12 @@ def trace(model: Model, prompts: Union[Sequence[str], str, PathLike[str]], conce
           std_floor: float = 0.0, max_new_tokens: int = 32, temperature: float = 0.0, top_k: int = 0,
           top_p: float = 1.0, seed: int = 0, stop_at_eos: bool = True, batch: int = 64,
           print_tables: bool = False) -> dict[str, Any]: ...
+def atlas(model: Model, corpus: Union[str, PathLike[str], Sequence[Union[str, PathLike[str]]]],
+          out: Union[str, PathLike[str]], sites: Union[str, Sequence[str]] = (),
+          sae: Union[str, PathLike[str], Sequence[Union[str, PathLike[str]]]] = (), text_field: str = "text",
+          skip_bad_lines: bool = False, context: int = 128, top: int = 20, samples: int = 20,
+          threshold: float = 1.0, max_tokens: int = 0, batch: int = 8, checkpoint_every: int = 100,
+          shard: str = "") -> dict[str, Any]: ...
+def atlas_query(dir: Union[str, PathLike[str]], words: Union[str, Sequence[str]], window: int = 5, rows: int = 20,
+                csv: Union[str, PathLike[str], None] = None, model: Union[str, PathLike[str], None] = None,
+                print_table: bool = False) -> list[dict[str, Any]]: ...

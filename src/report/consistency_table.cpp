@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "sae/sae.h"
 
 namespace nt {
@@ -96,19 +98,26 @@ std::string consistency_markdown(const std::vector<ConceptAnalysis>& analyses) {
 }
 
 std::string consistency_csv(const std::vector<ConceptAnalysis>& analyses) {
+  // The atlas columns only when a trace or study had an atlas (--atlas).
+  const bool atlas = std::any_of(analyses.begin(), analyses.end(),
+                                 [](const ConceptAnalysis& a) { return a.atlas_base_rate.has_value(); });
   std::string out =
       "concept,positions,site,rank,layer,neuron,occurrences,percent,mean_score,concept_mean,baseline_mean,"
-      "cohens_d,frac_above_baseline_p95,density,baseline_density,atlas_share,atlas_base_rate\n";
+      "cohens_d,frac_above_baseline_p95,density,baseline_density" +
+      std::string(atlas ? ",atlas_share,atlas_base_rate\n" : "\n");
   for (const auto& a : analyses)
     for (const auto& sc : a.sites)
-      for (const auto& r : sc.rows)
-        out += fmt::format("\"{}\",{},{},{},{},{},{},{:.4f},{:.6g},{:.6g},{},{},{},{:.6g},{},{},{}\n", a.concept_name,
+      for (const auto& r : sc.rows) {
+        out += fmt::format("\"{}\",{},{},{},{},{},{},{:.4f},{:.6g},{:.6g},{},{},{},{:.6g},{}", a.concept_name,
                            positions_name(a.positions), sc.site.name(), r.rank, r.neuron.layer, r.neuron.index,
                            r.occurrences, r.percent, r.mean_score, r.concept_mean,
                            vs_baseline(r.baseline_mean, "{:.6g}", ""), vs_baseline(r.cohens_d, "{:.6g}", ""),
                            vs_baseline(r.frac_above_p95, "{:.4f}", ""), r.density,
-                           vs_baseline(r.baseline_density, "{:.6g}", ""), vs_baseline(r.atlas_share, "{:.6g}", ""),
-                           vs_baseline(a.atlas_base_rate, "{:.6g}", ""));
+                           vs_baseline(r.baseline_density, "{:.6g}", ""));
+        if (atlas)
+          out += fmt::format(",{},{}", vs_baseline(r.atlas_share, "{:.6g}", ""), vs_baseline(a.atlas_base_rate, "{:.6g}", ""));
+        out += "\n";
+      }
   return out;
 }
 
