@@ -84,7 +84,7 @@ py::tuple atlas_query(const AtlasQueryOptions& o) {
   AtlasQueryResult r;
   {
     py::gil_scoped_release release;
-    r = query_atlas(o);
+    r = naming_kwargs([&] { return query_atlas(o); });
   }
   return py::make_tuple(r.table, r.csv_file, r.csv);
 }

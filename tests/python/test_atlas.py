@@ -101,6 +101,14 @@ def test_atlas_bad_options_named_as_keywords(gpt2, tmp_path):
         neurontrace.atlas(gpt2, CORPUS, out=tmp_path, shard="2/2")
 
 
+def test_atlas_query_bad_words_named_as_keywords(cli_atlas, tmp_path):
+    cli_out, _ = cli_atlas
+    with pytest.raises(neurontrace.Error, match=r"^words: has an empty word$"):
+        neurontrace.atlas_query(cli_out, words=["war", " "], csv=tmp_path / "q.csv")
+    with pytest.raises(neurontrace.Error, match=r"^window: must not be negative$"):
+        neurontrace.atlas_query(cli_out, words=["war"], window=-1, csv=tmp_path / "q.csv")
+
+
 def test_atlas_query_bad_input_has_cli_message(cli_atlas, tmp_path):
     with pytest.raises(neurontrace.Error) as e:
         neurontrace.atlas_query(tmp_path / "nothing", words=["war"])
