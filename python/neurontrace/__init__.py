@@ -12,17 +12,20 @@ Hook points use TransformerLens names (``m.hook_points``). Bad input raises ``ne
 computes; Ctrl-C stops a generation or a study between two steps (``KeyboardInterrupt``).
 """
 import contextlib
+import csv
+import io
 import json
 import os
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 
 from . import _core
 from ._core import Error, HookInfo, Sae
 
-__all__ = ["load", "trace", "steer", "study", "Model", "ActivationCache", "HookInfo", "Sae", "Error"]
+__all__ = ["load", "trace", "steer", "study", "atlas", "atlas_query", "Model", "ActivationCache", "HookInfo", "Sae", "Error"]
 
 
 def _prompt_list(prompts):
@@ -35,6 +38,29 @@ def _prompt_list(prompts):
     if prompts and all(isinstance(p, (int, np.integer)) for p in prompts):
         return [[int(p) for p in prompts]]
     return [p if isinstance(p, str) else [int(t) for t in p] for p in prompts]
+
+
+def _names(value):
+    """A name or path, or a list of them -> a list of str."""
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)]
+    return [os.fspath(v) for v in value]
+
+
+def _csv_table(text):
+    """A CSV table as a list of dicts; a column whose every value is a number holds numbers (int
+    or float), as pandas.read_csv reads it."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    for column in rows[0].keys() if rows else ():
+        for kind in (int, float):
+            try:
+                values = [kind(row[column]) for row in rows]
+            except ValueError:
+                continue
+            for row, value in zip(rows, values):
+                row[column] = value
+            break
+    return rows
 
 
 class ActivationCache(dict):
@@ -187,10 +213,10 @@ def study(config, out, model=None, print_tables=False):
         return json.load(f)
 
 
-def trace(model, prompts, concept="concept", baseline=None, sites=(), sae=(), positions=("generated",),
-          skip_first=False, select_words=(), select_regex="", select_window=0, normalize="subtract",
-          rank_by="mean", per_sample=10, rows=0, std_floor=0.0, max_new_tokens=32, temperature=0.0, top_k=0,
-          top_p=1.0, seed=0, stop_at_eos=True, batch=64, print_tables=False):
+def trace(model, prompts, concept="concept", baseline=None, baseline_atlas=None, atlas=None, words=(), sites=(),
+          sae=(), positions=("generated",), skip_first=False, select_words=(), select_regex="", select_window=0,
+          normalize="subtract", rank_by="mean", per_sample=10, rows=0, std_floor=0.0, max_new_tokens=32,
+          temperature=0.0, top_k=0, top_p=1.0, seed=0, stop_at_eos=True, batch=64, print_tables=False):
     """Trace a concept as ``neurontrace trace`` does (same options, named as its flags) and return
     its ``trace.json`` as Python objects: the config, model identity, prompts, generations, each
     sample's top neurons, the consistency tables (``result["results"][i]["sites"][j]["table"]``,
@@ -198,6 +224,9 @@ def trace(model, prompts, concept="concept", baseline=None, sites=(), sae=(), po
 
     ``model``: a loaded :class:`Model` (its hooks run as interventions before the recorder).
     ``prompts`` / ``baseline``: lists of texts, or paths of ``{"prompts": [...]}`` files.
+    ``baseline_atlas``: an atlas folder whose per-unit mean and spread replace baseline prompts
+    (``--baseline-atlas``). ``atlas`` and ``words`` (a list or a comma list): each reported neuron's
+    atlas concept share for those words (``--atlas DIR --words ...``), in every table.
     ``sites``: hook sites traced at every layer (none: ``hook_resid_post``, or only the SAEs' latents
     when ``sae`` is given). ``sae``: SAE folders, ``params.npz`` files or Hub ids (``--sae``), traced
     at their hook points (``<hook>.hook_sae_acts_post``); their fit is in ``result["sae_fit"]``.
@@ -210,6 +239,9 @@ def trace(model, prompts, concept="concept", baseline=None, sites=(), sae=(), po
             setattr(options, name + "_file", os.fspath(value))
         elif value is not None:
             setattr(options, name, list(value))
+    options.baseline_atlas = os.fspath(baseline_atlas) if baseline_atlas is not None else ""
+    options.atlas = os.fspath(atlas) if atlas is not None else ""
+    options.words = words.split(",") if isinstance(words, str) else list(words)
     options.sites = [sites] if isinstance(sites, str) else list(sites)
     options.saes = [os.fspath(sae)] if isinstance(sae, (str, os.PathLike)) else [os.fspath(s) for s in sae]
     options.positions = [positions] if isinstance(positions, str) else list(positions)
@@ -227,3 +259,68 @@ def trace(model, prompts, concept="concept", baseline=None, sites=(), sae=(), po
     if print_tables:
         print(tables, end="")
     return json.loads(text)
+
+
+def atlas(model, corpus, out, sites=(), sae=(), text_field="text", skip_bad_lines=False, context=128, top=20,
+          samples=20, threshold=1.0, max_tokens=0, batch=8, checkpoint_every=100, shard=""):
+    """Scan a corpus as ``neurontrace atlas`` does (same options, named as its flags) and write the
+    same atlas folder to ``out``: atlas.safetensors, summary.csv, units/ (one JSON and HTML page per
+    unit) and index.html; or, with ``shard="I/N"``, only the part's atlas.safetensors for
+    ``neurontrace atlas merge``. A killed or interrupted scan resumes from its checkpoint in ``out``.
+
+    ``model``: a loaded :class:`Model` without hooks. ``corpus``: a file or a list of files (JSONL,
+    the text in ``text_field``, or plain text; gzip'd or not). ``sites``: hook sites scanned at
+    every layer (none: ``mlp.hook_post``, or only the SAEs' latents when ``sae`` is given).
+    ``sae``: SAE folders, ``params.npz`` files or Hub ids whose latents are units too.
+    ``max_tokens``: stop after this many corpus tokens (0: all).
+
+    Returns a dict: ``out``, ``documents``, ``tokens``, ``units`` (count), ``skipped_lines``
+    (malformed JSONL lines skipped with ``skip_bad_lines``), ``part`` (a shard's part) and
+    ``summary``: summary.csv as a list of dicts, one per unit (site, layer, index, mean, std, min,
+    max, density, top_token; empty for a part).
+    """
+    options = _core._AtlasOptions()
+    options.corpus = _names(corpus)
+    options.out = os.fspath(out)
+    options.sites = [sites] if isinstance(sites, str) else list(sites)
+    options.saes = _names(sae)
+    options.text_field = text_field
+    options.skip_bad_lines = skip_bad_lines
+    options.context = context
+    options.top = top
+    options.samples = samples
+    options.threshold = threshold
+    options.max_tokens = max_tokens
+    options.batch = batch
+    options.checkpoint_every = checkpoint_every
+    options.shard = shard
+    result = {"out": options.out, **model._atlas(options), "summary": []}
+    if result["skipped_lines"]:
+        warnings.warn(f"skipped {result['skipped_lines']} malformed corpus line(s)")
+    if not result["part"]:
+        with open(os.path.join(options.out, "summary.csv"), encoding="utf-8") as f:
+            result["summary"] = _csv_table(f.read())
+    return result
+
+
+def atlas_query(dir, words, window=5, rows=20, csv=None, model=None, print_table=False):
+    """Rank an atlas's units by how concentrated their top contexts are on a concept, as
+    ``neurontrace atlas query DIR --words ...`` does, and return its CSV table (every unit) as a
+    list of dicts: rank, site, layer, index, share, base_rate, lift, contexts, max, best_context.
+
+    ``dir``: an atlas folder (or its atlas.safetensors). ``words``: the concept's words (a list, or
+    one comma-separated str). ``csv``: where the CSV is written (default:
+    ``DIR/concept_<words>.csv``). ``model``: the model folder for the tokenizer (default: the one
+    the atlas recorded). ``print_table``: also print the first ``rows`` rows as the CLI does.
+    """
+    options = _core._AtlasQueryOptions()
+    options.dir = os.fspath(dir)
+    options.words = words.split(",") if isinstance(words, str) else list(words)
+    options.window = window
+    options.rows = rows
+    options.csv = os.fspath(csv) if csv is not None else ""
+    options.model = os.fspath(model) if model is not None else ""
+    table, _, text = _core._atlas_query(options)
+    if print_table:
+        print(table, end="")
+    return _csv_table(text)

@@ -43,6 +43,7 @@ class Sae:
     def hook_name(self) -> str: ...
     def encode(self, x: npt.ArrayLike) -> npt.NDArray[np.float32]: ...
     def decode(self, f: npt.ArrayLike) -> npt.NDArray[np.float32]: ...
+    def forward(self, x: npt.ArrayLike) -> npt.NDArray[np.float32]: ...
 
 class Model:
     """A loaded model and its tokenizer (create it with load())."""
@@ -75,7 +76,9 @@ def steer(model: Model, prompts: Union[Sequence[str], str, PathLike[str]], ablat
           max_new_tokens: int = 32, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
           stop_at_eos: bool = True, batch: int = 64) -> dict[str, Any]: ...
 def trace(model: Model, prompts: Union[Sequence[str], str, PathLike[str]], concept: str = "concept",
-          baseline: Union[Sequence[str], str, PathLike[str], None] = None, sites: Union[str, Sequence[str]] = ...,
+          baseline: Union[Sequence[str], str, PathLike[str], None] = None,
+          baseline_atlas: Union[str, PathLike[str], None] = None, atlas: Union[str, PathLike[str], None] = None,
+          words: Union[str, Sequence[str]] = (), sites: Union[str, Sequence[str]] = ...,
           sae: Union[str, PathLike[str], Sequence[Union[str, PathLike[str]]]] = ...,
           positions: Union[str, Sequence[str]] = ..., skip_first: bool = False,
           select_words: Union[str, Sequence[str]] = (), select_regex: str = "", select_window: int = 0,
@@ -83,3 +86,12 @@ def trace(model: Model, prompts: Union[Sequence[str], str, PathLike[str]], conce
           std_floor: float = 0.0, max_new_tokens: int = 32, temperature: float = 0.0, top_k: int = 0,
           top_p: float = 1.0, seed: int = 0, stop_at_eos: bool = True, batch: int = 64,
           print_tables: bool = False) -> dict[str, Any]: ...
+def atlas(model: Model, corpus: Union[str, PathLike[str], Sequence[Union[str, PathLike[str]]]],
+          out: Union[str, PathLike[str]], sites: Union[str, Sequence[str]] = (),
+          sae: Union[str, PathLike[str], Sequence[Union[str, PathLike[str]]]] = (), text_field: str = "text",
+          skip_bad_lines: bool = False, context: int = 128, top: int = 20, samples: int = 20,
+          threshold: float = 1.0, max_tokens: int = 0, batch: int = 8, checkpoint_every: int = 100,
+          shard: str = "") -> dict[str, Any]: ...
+def atlas_query(dir: Union[str, PathLike[str]], words: Union[str, Sequence[str]], window: int = 5, rows: int = 20,
+                csv: Union[str, PathLike[str], None] = None, model: Union[str, PathLike[str], None] = None,
+                print_table: bool = False) -> list[dict[str, Any]]: ...
