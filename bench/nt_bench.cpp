@@ -2,6 +2,7 @@
 //
 //   nt_bench [--shape gpt2|llama | --model DIR | --arch pythia-160m|gemma2-2b] [--threads 2]
 //            [--json FILE] [--quick] [--no-formats] [--tracing-only] [--sae]
+//            [--atlas-only [--corpus FILE] [--max-tokens N]]
 //
 // The model defaults to <folder of this binary>/bench-model/gpt2-small (GPT-2 small's shape), or
 // with --shape llama to bench-model/tinyllama (TinyLlama-1.1B's shape, bf16 in the file, float32
@@ -9,7 +10,8 @@
 // tools/make_random_model) when missing; --arch uses bench-model/<NAME>, a GPT-NeoX or Gemma-2
 // shape written likewise (src/io/random_family_model.h). --tracing-only runs only the batch-16
 // row, untraced and traced. --sae adds the SAE tracing rows (below); off by default, as the SAEs'
-// weights (~300 MB) would count in every other row's peak RSS.
+// weights (~300 MB) would count in every other row's peak RSS. --atlas-only runs only the atlas
+// rows (below): minutes, not seconds.
 //
 // Measures, in this order:
 //   prefill    one Model::forward step over a 128-token prompt (logits for the last row only, as
@@ -23,6 +25,8 @@
 //              untraced.
 //   SAE        with --sae: the same batch-16 generation with the recorder on one random SAE's
 //              24,576 latents, f32 and bf16 encoder, against the untraced row.
+//   atlas      with --atlas-only, only these: the atlas scan's corpus tokens/s against plain
+//              prefill of the same windows, and the scan's peak RSS (see ATLAS ROWS).
 //   memory     each float32 row's own peak RSS (VmHWM, reset before the row) against the weights
 //              plus the KV cache it reserves; the whole process's peak; weight bytes.
 //   formats    batch-1 decode with the model loaded as bf16 and as int8 (--weights), against the
@@ -57,6 +61,8 @@
 #include <thread>
 #include <vector>
 
+#include "atlas/atlas_scan.h"
+#include "atlas/document_windows.h"
 #include "hooks/hooks.h"
 #include "sae/sae.h"
 #include "tokenizer/tokenizer.h"
@@ -67,6 +73,7 @@
 #include "model/model.h"
 #include "model/weight_matrix.h"
 #include "runtime/generator.h"
+#include "runtime/session.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/malloc_tuning.h"
@@ -90,6 +97,9 @@ struct Options {
   bool formats = true;
   bool tracing_only = false;
   bool sae = false;
+  bool atlas_only = false;
+  std::string corpus = "../shared/corpora/wiki-heldout.jsonl";  // the atlas rows' (from the repository root)
+  int64_t max_tokens = 10000;                                    // the atlas rows' corpus tokens
   nt::RandomModelSpec spec;  // the default model's shape
   std::string arch;  // --arch: a random GPT-NeoX / Gemma-2 shape (random_family_model.h)
 };
@@ -434,6 +444,123 @@ double cpu_seconds() {
          1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
+std::string fmt_percent(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", v * 100);
+  return buf;
+}
+
+// ATLAS ROWS (--atlas-only): `neurontrace atlas` on mlp.hook_post + hook_resid_post (every unit,
+// every statistic, top-20 contexts and 20 samples, context 128, 8 windows per step) over the
+// first --max-tokens tokens of --corpus, against plain prefill of the same windows (the same
+// forward steps with no hook and no logits). The two alternate, round by round, so a burst of
+// other work on the machine falls on both. Each run is a child process forked for it that loads
+// the model itself (untimed; a fork does not copy the parent's pool threads, so the parent never
+// starts them): its peak RSS (VmHWM) is its own, model included. The scan's time includes
+// reading and tokenizing the corpus; the prefill's windows are cut before its clock starts.
+struct ChildRun {
+  int64_t tokens = 0;
+  size_t units = 0, windows = 0;
+  double seconds = 0, cpu_seconds = 0;  // wall and CPU (user + system, every thread) time
+  long peak_rss = -1;
+};
+
+ChildRun run_in_child(const std::string& model_dir, const std::function<ChildRun(nt::Session&)>& run) {
+  int fds[2];
+  if (pipe(fds) != 0) throw nt::Error("pipe failed: " + std::string(std::strerror(errno)));
+  const pid_t pid = fork();
+  if (pid < 0) throw nt::Error("fork failed: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    close(fds[0]);
+    ChildRun result;
+    try {
+      reset_peak_rss();  // a forked child starts with its parent's high-water mark
+      nt::Session session = nt::open_session(model_dir, nt::WeightFormat::F32);
+      result = run(session);
+      result.peak_rss = peak_rss_since_reset();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "nt_bench: error: %s\n", e.what());
+      _exit(1);
+    }
+    const bool ok = write(fds[1], &result, sizeof result) == static_cast<ssize_t>(sizeof result);
+    _exit(ok ? 0 : 1);
+  }
+  close(fds[1]);
+  ChildRun result;
+  const bool got = read(fds[0], &result, sizeof result) == static_cast<ssize_t>(sizeof result);
+  close(fds[0]);
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0 || !got || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw nt::Error("an atlas row's child process failed");
+  return result;
+}
+
+ChildRun atlas_scan(nt::Session& session, const std::string& corpus, int64_t max_tokens) {
+  nt::AtlasSettings settings;
+  settings.sites = {nt::HookSite::MlpPost, nt::HookSite::ResidPost};
+  settings.max_tokens = max_tokens;
+  nt::AtlasState state(settings, nt::atlas_layout(settings, session.model->config()));
+  nt::CorpusReader reader({{corpus}});
+  const auto t0 = Clock::now();
+  const double cpu0 = cpu_seconds();
+  nt::scan_corpus(session, reader, state, {}, 0, max_tokens);
+  ChildRun r;
+  r.seconds = seconds_since(t0);
+  r.cpu_seconds = cpu_seconds() - cpu0;
+  r.tokens = state.tokens;
+  r.units = state.layout.total;
+  return r;
+}
+
+// The windows the scan cuts from the first `max_tokens` tokens of the corpus (BOS included).
+std::vector<std::vector<int>> atlas_windows(const nt::Session& session, const std::string& corpus, int64_t max_tokens) {
+  const bool bos = session.tokenizer->add_bos();
+  const int capacity = nt::AtlasSettings{}.context - (bos ? 1 : 0);
+  nt::CorpusReader reader({{corpus}});
+  std::vector<std::vector<int>> windows;
+  for (int64_t budget = max_tokens; budget > 0;) {
+    auto doc = reader.next();
+    if (!doc) break;
+    std::vector<int> ids = session.tokenizer->encode(doc->text);
+    if (static_cast<int64_t>(ids.size()) > budget) ids.resize(static_cast<size_t>(budget));
+    budget -= static_cast<int64_t>(ids.size());
+    for (const nt::DocumentWindow& w : nt::document_windows(static_cast<int>(ids.size()), capacity)) {
+      std::vector<int> window(bos ? 1 : 0, session.tokenizer->bos_id());
+      window.insert(window.end(), ids.begin() + w.start, ids.begin() + w.end);
+      windows.push_back(std::move(window));
+    }
+  }
+  return windows;
+}
+
+// The windows through Model::forward, 8 per step, no hook, no logits.
+ChildRun plain_prefill(nt::Session& session, const std::string& corpus, int64_t max_tokens) {
+  constexpr size_t kWindowsPerStep = 8;  // the scan's default batch
+  const std::vector<std::vector<int>> windows = atlas_windows(session, corpus, max_tokens);
+  nt::Model& model = *session.model;
+  const auto t0 = Clock::now();
+  const double cpu0 = cpu_seconds();
+  for (size_t i = 0; i < windows.size(); i += kWindowsPerStep) {
+    nt::KVCache cache(model.config());
+    nt::StepBatch batch;
+    for (size_t w = i; w < std::min(windows.size(), i + kWindowsPerStep); ++w) {
+      const int seq = static_cast<int>(w - i);
+      cache.open(seq, static_cast<int>(windows[w].size()));
+      for (size_t p = 0; p < windows[w].size(); ++p) {
+        batch.tokens.push_back(windows[w][p]);
+        batch.rows.push_back({seq, static_cast<int>(p), false, windows[w][p]});
+      }
+    }
+    model.forward(batch, cache, nullptr, nullptr);
+  }
+  ChildRun r;
+  r.seconds = seconds_since(t0);
+  r.cpu_seconds = cpu_seconds() - cpu0;
+  r.windows = windows.size();
+  return r;
+}
+// END ATLAS ROWS
+
 // The whole process's peak RSS so far (loading included), across the per-row resets.
 long process_peak_rss() { return std::max(g_process_peak_rss, peak_rss_since_reset()); }
 
@@ -518,13 +645,18 @@ Options parse_args(int argc, char** argv) {
       o.tracing_only = true;
       continue;
     }
+    if (f == "--atlas-only") {
+      o.atlas_only = true;
+      continue;
+    }
     if (f == "--no-formats") {
       o.formats = false;
       continue;
     }
     if (f == "-h" || f == "--help") {
       std::puts("usage: nt_bench [--shape gpt2|llama | --model DIR | --arch pythia-160m|gemma2-2b] [--threads N]\n"
-                "                [--json FILE] [--quick] [--no-formats] [--tracing-only] [--sae]");
+                "                [--json FILE] [--quick] [--no-formats] [--tracing-only] [--sae]\n"
+                "                [--atlas-only [--corpus FILE] [--max-tokens N]]");
       std::exit(0);
     }
     if (i + 1 >= argc) throw nt::Error(f + ": missing value");
@@ -544,12 +676,81 @@ Options parse_args(int argc, char** argv) {
       o.threads = parse_int(f, v, 1, 256);
     } else if (f == "--json") {
       o.json_path = v;
+    } else if (f == "--corpus") {
+      o.corpus = v;
+    } else if (f == "--max-tokens") {
+      o.max_tokens = parse_int(f, v, 1, 1 << 30);
     } else {
       throw nt::Error("unknown option '" + f + "'");
     }
   }
   if (o.default_model) o.model_dir = exe_dir() + "/bench-model/" + (o.spec.arch == "llama" ? "tinyllama" : "gpt2-small");
   return o;
+}
+
+// --atlas-only: the atlas rows, printed and written (--json) on their own.
+void run_atlas_rows(const Options& opt) {
+  const double load_start = load_average();
+  const int rounds = opt.quick ? 1 : 3;
+  ChildRun atlas, prefill;
+  std::vector<double> ratios;
+  for (int round = 0; round < rounds; ++round) {
+    const ChildRun a = run_in_child(opt.model_dir, [&](nt::Session& s) { return atlas_scan(s, opt.corpus, opt.max_tokens); });
+    const ChildRun p = run_in_child(opt.model_dir, [&](nt::Session& s) { return plain_prefill(s, opt.corpus, opt.max_tokens); });
+    ratios.push_back(p.seconds / a.seconds);
+    for (auto [best, run] : {std::pair{&atlas, &a}, std::pair{&prefill, &p}}) {
+      const long rss = std::max(best->peak_rss, run->peak_rss);  // the highest over rounds
+      const double cpu = round == 0 ? run->cpu_seconds : std::min(best->cpu_seconds, run->cpu_seconds);
+      if (round == 0 || run->seconds < best->seconds) *best = *run;
+      best->peak_rss = rss;
+      best->cpu_seconds = cpu;  // the least over rounds
+    }
+  }
+  const size_t n_windows = prefill.windows;
+  const double prefill_s = prefill.seconds;
+  const double load_end = load_average();
+  const double atlas_rate = static_cast<double>(atlas.tokens) / atlas.seconds;
+  const double prefill_rate = static_cast<double>(atlas.tokens) / prefill_s;
+  std::printf("## nt_bench --atlas-only: %s\n\n", opt.model_dir.c_str());
+  std::printf("Corpus %s, first %ld tokens (%zu windows of at most %d tokens). Threads: %d. Load average (1 min) at "
+              "start %.2f, at end %.2f. Best of %d alternating round%s.\n\n",
+              opt.corpus.c_str(), static_cast<long>(atlas.tokens), n_windows, nt::AtlasSettings{}.context,
+              opt.threads, load_start, load_end, rounds, rounds == 1 ? "" : "s");
+  std::printf("| Run | Corpus tokens | s | Corpus tokens/s | CPU s | Peak RSS |\n|---|---|---|---|---|---|\n");
+  std::printf("| atlas: mlp.hook_post + hook_resid_post, %zu units, every statistic, top-20, 20 samples | %ld | %.1f | "
+              "%.0f | %.1f | %.1f MB |\n",
+              atlas.units, static_cast<long>(atlas.tokens), atlas.seconds, atlas_rate, atlas.cpu_seconds,
+              static_cast<double>(atlas.peak_rss) / 1e6);
+  std::printf("| plain prefill of the same windows (8 per step, no hook, no logits) | %ld | %.1f | %.0f | %.1f | %.1f MB |\n\n",
+              static_cast<long>(atlas.tokens), prefill_s, prefill_rate, prefill.cpu_seconds,
+              static_cast<double>(prefill.peak_rss) / 1e6);
+  std::string per_round;
+  for (double r : ratios) per_round += (per_round.empty() ? "" : ", ") + fmt_percent(r);
+  const double ratio = atlas_rate / prefill_rate;
+  const double cpu_ratio = prefill.cpu_seconds / atlas.cpu_seconds;
+  std::printf("Atlas / plain prefill: %s best over best (goal >= 75%%: %s); per round %s; by CPU time %s (less\n"
+              "sensitive to other work on the machine).\n",
+              fmt_percent(ratio).c_str(), ratio >= 0.75 ? "met" : "NOT met", per_round.c_str(), fmt_percent(cpu_ratio).c_str());
+  if (opt.json_path.empty()) return;
+  const json j = {{"model", opt.model_dir},
+                  {"threads", opt.threads},
+                  {"load_average", {{"start", load_start}, {"end", load_end}}},
+                  {"corpus", opt.corpus},
+                  {"corpus_tokens", atlas.tokens},
+                  {"windows", n_windows},
+                  {"units", atlas.units},
+                  {"atlas_seconds", atlas.seconds},
+                  {"atlas_tokens_per_s", atlas_rate},
+                  {"atlas_peak_rss_bytes", atlas.peak_rss},
+                  {"prefill_seconds", prefill_s},
+                  {"prefill_tokens_per_s", prefill_rate},
+                  {"prefill_peak_rss_bytes", prefill.peak_rss},
+                  {"atlas_over_prefill", ratio},
+                  {"atlas_over_prefill_per_round", ratios},
+                  {"atlas_cpu_seconds", atlas.cpu_seconds},
+                  {"prefill_cpu_seconds", prefill.cpu_seconds},
+                  {"atlas_over_prefill_by_cpu_time", cpu_ratio}};
+  nt::write_file_atomic(opt.json_path, j.dump(2) + "\n");
 }
 
 
@@ -564,6 +765,10 @@ int main(int argc, char** argv) {
 #endif
     nt::set_thread_count(opt.threads);
     ensure_model(opt);
+    if (opt.atlas_only) {
+      run_atlas_rows(opt);
+      return 0;
+    }
     const auto t_start = Clock::now();
     const double load_start = load_average();
     const double cpu_start = cpu_seconds();

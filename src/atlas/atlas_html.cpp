@@ -9,6 +9,7 @@
 #include "atlas/histogram_bins.h"
 #include "atlas/unit_record.h"
 #include "report/base64.h"
+#include "util/message_text.h"
 #include "report/neuron_page.h"
 
 namespace nt {
@@ -18,7 +19,7 @@ namespace {
 constexpr const char* kStyle = R"(<style>
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}
-th{cursor:pointer;background:#f4f4f4}td.l,th.l{text-align:left}
+th{cursor:pointer;background:#f4f4f4}td.l,th.l{text-align:left}td:first-child{white-space:nowrap}
 .ctx{font-family:ui-monospace,monospace;font-size:13px;line-height:1.7;margin:4px 0 10px;white-space:pre-wrap;word-break:break-word}
 .ctx span{border-radius:2px}.ctx .max{outline:2px solid #000}
 .meta{color:#666;font-size:12px}h2{margin-top:1.4em}
@@ -40,6 +41,8 @@ std::string context_html(const ContextRecord& r, const Tokenizer& tokenizer, flo
   return out + "</div>\n";
 }
 
+// Log-count bars of the unit's non-empty bin range, with the activations at both ends and at 0
+// (when in range) under the bars, and the highest bin's count beside the top.
 std::string histogram_svg(const AtlasState& s, size_t unit) {
   const int64_t* h = s.histogram.data() + unit * kHistogramBins;
   int lo = kHistogramBins, hi = -1;
@@ -47,17 +50,43 @@ std::string histogram_svg(const AtlasState& s, size_t unit) {
     if (h[b]) lo = std::min(lo, b), hi = std::max(hi, b);
   if (hi < 0) return "<p>no tokens</p>";
   static const std::vector<double> edges = histogram_edges();
-  const double top = std::log10(1.0 + static_cast<double>(*std::max_element(h + lo, h + hi + 1)));
-  const int bar = std::max(4, 600 / (hi - lo + 1));
-  std::string out = fmt::format("<svg width={} height=130 style=\"background:#fafafa\">", bar * (hi - lo + 1));
+  const int64_t peak = *std::max_element(h + lo, h + hi + 1);
+  const double top = std::log10(1.0 + static_cast<double>(peak));
+  const int bar = std::max(4, 600 / (hi - lo + 1)), width = bar * (hi - lo + 1), left = 50;
+  std::string out = fmt::format("<svg width={} height=150 font-size=11><rect x={} y=0 width={} height=116 fill=\"#fafafa\"/>",
+                                left + width + 60, left, width);
   for (int b = lo; b <= hi; ++b) {
     const double height = top > 0 ? 110.0 * std::log10(1.0 + static_cast<double>(h[b])) / top : 0;
     const std::string range = fmt::format("{} .. {}", b == 0 ? std::string("-inf") : fmt::format("{:.4g}", edges[static_cast<size_t>(b - 1)]),
                                           b == kHistogramBins - 1 ? std::string("inf") : fmt::format("{:.4g}", edges[static_cast<size_t>(b)]));
-    out += fmt::format("<rect x={} y={:.1f} width={} height={:.1f} fill=\"{}\"><title>{}: {}</title></rect>", (b - lo) * bar,
-                       115 - height, bar - 1, height, b >= kHistogramCentre ? "#e8743b" : "#3b7be8", range, h[b]);
+    out += fmt::format("<rect x={} y={:.1f} width={} height={:.1f} fill=\"{}\"><title>{}: {} tokens</title></rect>", left + (b - lo) * bar,
+                       116 - height, bar - 1, height, b >= kHistogramCentre ? "#e8743b" : "#3b7be8", range, h[b]);
   }
-  return out + fmt::format("<text x=0 y=128 font-size=10>{:.3g}</text></svg>", s.min[unit]);
+  auto tick = [&](double x, const std::string& label, const char* anchor) {
+    return fmt::format("<line x1={0:.1f} x2={0:.1f} y1=116 y2=121 stroke=\"#444\"/><text x={0:.1f} y=134 text-anchor={1}>{2}</text>",
+                       x, anchor, label);
+  };
+  out += fmt::format("<line x1={} x2={} y1=116 y2=116 stroke=\"#444\"/>", left, left + width);
+  out += tick(left, fmt::format("{:.3g}", s.min[unit]), "start") + tick(left + width, fmt::format("{:.3g}", s.max[unit]), "end");
+  if (lo < kHistogramCentre && kHistogramCentre < hi)  // 0 between the extremes' bins: the centre bin's middle
+    out += tick(left + (kHistogramCentre - lo + 0.5) * bar, "0", "middle");
+  out += fmt::format("<text x={} y=10 text-anchor=end>{}</text><text x={} y=114 text-anchor=end>0</text>", left - 4, peak, left - 4);
+  return out + fmt::format("<text x={} y=148 fill=\"#666\">activation (bins of a quarter octave; bar height: tokens, log scale)</text></svg>", left);
+}
+
+// The bytes of token `i` of `ids`, widened over its neighbours to whole UTF-8 characters: a
+// token that starts inside a character takes the tokens before it that hold its start, one that
+// ends inside a character the tokens after it that complete it (a character spans at most 4).
+std::string whole_characters(const std::vector<int32_t>& ids, size_t i, const Tokenizer& tokenizer) {
+  auto continues = [](const std::string& t) { return !t.empty() && (static_cast<unsigned char>(t[0]) & 0xC0) == 0x80; };
+  std::string text = tokenizer.token_bytes(ids[i]);
+  for (size_t b = i; b > 0 && b + 3 > i && continues(text); --b) text = tokenizer.token_bytes(ids[b - 1]) + text;
+  for (size_t e = i + 1; e < ids.size() && e < i + 4 && sanitize_utf8(text) != text; ++e) {
+    const std::string next = tokenizer.token_bytes(ids[e]);
+    if (!continues(next)) break;
+    text += next;
+  }
+  return text;
 }
 
 std::string logit_table(const LogitEffect& e, const Tokenizer& tokenizer) {
@@ -65,8 +94,8 @@ std::string logit_table(const LogitEffect& e, const Tokenizer& tokenizer) {
   std::string out = "<table><tr><th class=l>pushed up</th><th></th><th class=l>pushed down</th><th></th></tr>";
   for (size_t i = 0; i < e.top_ids.size(); ++i)
     out += fmt::format("<tr><td class=l><code>{}</code></td><td>{:.4f}</td><td class=l><code>{}</code></td><td>{:.4f}</td></tr>",
-                       html_escape(tokenizer.token_bytes(e.top_ids[i])), e.top_values[i],
-                       html_escape(tokenizer.token_bytes(e.bottom_ids[i])), e.bottom_values[i]);
+                       html_escape(escape_for_message(tokenizer.token_bytes(e.top_ids[i]))), e.top_values[i],
+                       html_escape(escape_for_message(tokenizer.token_bytes(e.bottom_ids[i]))), e.bottom_values[i]);
   return out + "</table>";
 }
 
@@ -108,8 +137,9 @@ std::string atlas_index_data(const AtlasState& s, const Tokenizer& tokenizer) {
     const NeuronId id = s.layout.id(u);
     std::set<std::string> words;
     for (const auto& r : s.top[u]) {
-      std::string w = repair_token_texts({tokenizer.token_bytes((*r.tokens)[static_cast<size_t>(r.index)])})[0];
+      std::string w = whole_characters(*r.tokens, static_cast<size_t>(r.index), tokenizer);
       w.erase(0, w.find_first_not_of(" \n\t"));
+      w = escape_for_message(w);
       std::transform(w.begin(), w.end(), w.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
       if (!w.empty()) words.insert(w);
     }

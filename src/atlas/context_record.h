@@ -38,15 +38,19 @@ inline bool sample_before(const ContextRecord& a, const ContextRecord& b) {
 }
 
 // Inserts `r` into `list` (sorted by `before`, at most `capacity` long) when it belongs there;
-// a record equal to one already kept (same document and position) is not added twice.
+// a record equal to one already kept (same document and position) is not added twice. The
+// activations of a record pushed out go to `evicted` when given (a buffer for the next window).
 template <class Before>
-void insert_bounded(std::vector<ContextRecord>& list, ContextRecord&& r, size_t capacity, Before before) {
+void insert_bounded(std::vector<ContextRecord>& list, ContextRecord&& r, size_t capacity, Before before,
+                    std::vector<float>* evicted = nullptr) {
   auto it = list.begin();
   while (it != list.end() && before(*it, r)) ++it;
   if (it != list.end() && it->doc == r.doc && it->pos == r.pos) return;
   if (static_cast<size_t>(it - list.begin()) >= capacity) return;
   list.insert(it, std::move(r));
-  if (list.size() > capacity) list.pop_back();
+  if (list.size() <= capacity) return;
+  if (evicted) *evicted = std::move(list.back().acts);
+  list.pop_back();
 }
 
 // The per-unit hash for samples: a hash of the token's (document, position), mixed with a salt

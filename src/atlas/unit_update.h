@@ -20,6 +20,8 @@ struct StepRows {
   std::vector<WindowTokens> window_tokens;  // [windows]
 };
 
+struct FoldScratch;  // a slice's reusable buffers (unit_update.cpp)
+
 class UnitUpdater {
  public:
   explicit UnitUpdater(AtlasState& state);
@@ -30,6 +32,9 @@ class UnitUpdater {
 
  private:
   void fold_slice(const StepRows& rows, size_t unit0, size_t i0, size_t i1, const float* acts, size_t width);
+  // Units [c0, c0 + N) of the site and layer starting at flat unit `unit0`, over every counted row.
+  template <size_t N>
+  void fold_block(const StepRows& rows, size_t unit0, size_t c0, const float* acts, size_t width, FoldScratch& scratch);
   AtlasState& state_;
   std::vector<uint64_t> salt_;       // [units]
   std::vector<float> top_floor_;     // [units] value of the K-th top record (-inf until K are kept)
