@@ -11,7 +11,7 @@
 #include "atlas/atlas_output.h"
 #include "atlas/atlas_scan.h"
 #include "atlas/concept_query.h"
-#include "cluster/folder_bundle.h"
+#include "cluster/atlas_ranks.h"
 #include "cluster/ranks.h"
 #include "cluster/shard.h"
 #include "commands.h"
@@ -191,25 +191,22 @@ AtlasState merge_atlas_parts(const std::vector<std::string>& parts, const Sessio
   return std::move(*merged);
 }
 
-// mpirun -np N: rank R scans shard R/N into OUT/ranks/part-R, the parts are sent to rank 0, which
-// merges them as `atlas merge` does and writes the atlas to OUT; only rank 0 prints.
+// mpirun -np N: rank R scans shard R/N (and keeps it as a part in OUT/ranks/part-R), the ranks'
+// states are reduced to rank 0 (cluster/atlas_ranks.h), which writes the atlas to OUT; only rank
+// 0 prints.
 int run_atlas_on_ranks(const AtlasOptions& o) {
   if (!o.shard.empty()) throw Error("--shard: not under mpirun (the ranks already split the scan)");
   const int me = rank_index();
-  auto part_dir = [&](int rank) { return o.out_dir + "/ranks/part-" + std::to_string(rank); };
+  const std::string part_dir = o.out_dir + "/ranks/part-" + std::to_string(me);
   const AtlasSettings settings = scan_settings(o, Shard{me, rank_count()});
   Session session = open_session(o.model);
-  save_atlas_part(part_dir(me), scan_atlas(o, settings, part_dir(me), session, me == 0));
-  send_to_rank0(me == 0 ? std::string() : bundle_folder(part_dir(me)),
-                [&](int rank, std::string&& bundle) { unbundle_folder(bundle, part_dir(rank)); });
+  AtlasState state = scan_atlas(o, settings, part_dir, session, me == 0);
+  save_atlas_part(part_dir, state);
+  reduce_atlas_to_rank0(state);
   if (me != 0) return 0;
-  std::vector<std::string> parts;
-  for (int r = 0; r < rank_count(); ++r) parts.push_back(part_dir(r));
-  check_atlas_parts(parts);
-  const AtlasState merged = merge_atlas_parts(parts, session);
-  write_whole_atlas(o.out_dir, merged, session);
-  std::cout << "atlas: " << rank_count() << " ranks, " << merged.documents << " documents, " << merged.tokens
-            << " tokens, " << merged.layout.total << " units -> " << o.out_dir << "\n";
+  write_whole_atlas(o.out_dir, state, session);
+  std::cout << "atlas: " << rank_count() << " ranks, " << state.documents << " documents, " << state.tokens
+            << " tokens, " << state.layout.total << " units -> " << o.out_dir << "\n";
   return 0;
 }
 
