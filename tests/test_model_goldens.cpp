@@ -18,6 +18,7 @@
 #include "test_support.h"
 
 using namespace nt;
+using nt::test::read_json;
 using nt::test::shared_path;
 
 namespace {
@@ -26,8 +27,7 @@ namespace {
 float tolerance(const std::string& model) { return model == "gemma2-tiny" ? 1e-4f : 1e-5f; }
 
 nlohmann::json load_goldens(const std::string& model) {
-  std::ifstream in(shared_path("fixtures/models/" + model + "/goldens/goldens.json"));
-  return nlohmann::json::parse(in);
+  return read_json(shared_path("fixtures/models/" + model + "/goldens/goldens.json"));
 }
 
 float max_abs_diff(const float* a, const float* b, size_t n) {

@@ -24,6 +24,7 @@
 #include "util/error.h"
 
 using namespace nt;
+using nt::test::read_json;
 using nt::test::shared_path;
 using nt::test::TempDir;
 using nt::test::write_text;
@@ -36,10 +37,7 @@ const std::string kSaes = shared_path("fixtures/saes/gpt2-tiny");
 const std::string kTiny = shared_path("fixtures/models/gpt2-tiny");
 constexpr float kTol = 1e-5f;
 
-json sae_goldens() {
-  std::ifstream in(kSaes + "/goldens/goldens.json");
-  return json::parse(in);
-}
+json sae_goldens() { return read_json(kSaes + "/goldens/goldens.json"); }
 
 std::string error_of(const std::function<void()>& fn) {
   try {

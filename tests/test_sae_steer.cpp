@@ -21,6 +21,7 @@
 #include "util/error.h"
 
 using namespace nt;
+using nt::test::read_json;
 using nt::test::run_cli;
 using nt::test::shared_path;
 using nt::test::TempDir;
@@ -34,11 +35,6 @@ const std::string kTiny = shared_path("fixtures/models/gpt2-tiny");
 const std::string kSaes = shared_path("fixtures/saes/gpt2-tiny");
 const std::string kStandard = kSaes + "/standard-pre6/blocks.1.hook_resid_pre";
 const std::string kJumpRelu = kSaes + "/jumprelu-v6/blocks.0.hook_resid_post";
-
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  return json::parse(in);
-}
 
 json steering_goldens() { return read_json(kSaes + "/goldens/goldens.json")["steering"]; }
 

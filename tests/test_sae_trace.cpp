@@ -22,6 +22,7 @@
 
 using namespace nt;
 using nt::test::read_text;
+using nt::test::read_json;
 using nt::test::run_cli;
 using nt::test::shared_path;
 using nt::test::TempDir;
@@ -36,11 +37,6 @@ const std::string kTiny = shared_path("fixtures/models/gpt2-tiny");
 constexpr float kTol = 1e-5f;
 constexpr int kPrompts = 4;
 constexpr int kCopies = 3;  // the golden prompts traced this many times over
-
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  return json::parse(in);
-}
 
 std::vector<std::string> golden_prompt_texts() {
   std::vector<std::string> out;

@@ -14,6 +14,7 @@
 #include "util/error.h"
 
 using namespace nt;
+using nt::test::read_json;
 using nt::test::run_cli;
 using nt::test::shared_path;
 using nt::test::TempDir;
@@ -24,10 +25,7 @@ namespace {
 
 const std::string kTiny = shared_path("fixtures/models/gpt2-tiny");
 
-json goldens() {
-  std::ifstream in(kTiny + "/goldens/goldens.json");
-  return json::parse(in);
-}
+json goldens() { return read_json(kTiny + "/goldens/goldens.json"); }
 
 TEST(Steer, ZeroOnLastBlockReproducesGoldenAblation) {
   auto g = goldens();

@@ -12,6 +12,7 @@
 using nt::test::read_text;
 using nt::test::run_cli;
 using nt::test::shared_path;
+using nt::test::small_seed_study;
 using nt::test::TempDir;
 using nt::test::write_text;
 using json = nlohmann::ordered_json;
@@ -20,17 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string kTiny = shared_path("fixtures/models/gpt2-tiny");
-
-// The seed study as shipped, with short generations and few controls so the test stays quick.
-std::string small_seed_study(const TempDir& tmp) {
-  std::ifstream in(shared_path("experiments/seed-study.json"));
-  json cfg = json::parse(in);
-  cfg["generation"] = {{"max_new_tokens", 8}};
-  cfg["steer"]["controls"] = 4;
-  const std::string path = tmp.file("seed-study.json");
-  write_text(path, cfg.dump(2));
-  return path;
-}
 
 TEST(Study, SeedStudyProducesEveryArtefact) {
   TempDir tmp;

@@ -17,6 +17,7 @@
 using nt::test::read_text;
 using nt::test::run_cli;
 using nt::test::shared_path;
+using nt::test::small_seed_study;
 using nt::test::TempDir;
 using nt::test::write_text;
 using json = nlohmann::ordered_json;
@@ -25,17 +26,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string kTiny = shared_path("fixtures/models/gpt2-tiny");
-
-// The seed study (45 prompts in 5 groups) with short generations and few steering controls.
-std::string small_seed_study(const TempDir& tmp, int max_new_tokens = 8) {
-  std::ifstream in(shared_path("experiments/seed-study.json"));
-  json cfg = json::parse(in);
-  cfg["generation"] = {{"max_new_tokens", max_new_tokens}};
-  cfg["steer"]["controls"] = 4;
-  const std::string path = tmp.file("seed-study.json");
-  write_text(path, cfg.dump(2));
-  return path;
-}
 
 // Every output file under `dir`, by relative path: not the MPI ranks' parts, nor the checkpoints
 // (groups/), whose group sums of squares are accumulated in the order of the decoding steps, so a

@@ -91,4 +91,18 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+std::string small_seed_study(const TempDir& tmp, int max_new_tokens) {
+  nlohmann::ordered_json cfg = nlohmann::ordered_json::parse(read_text(shared_path("experiments/seed-study.json")));
+  cfg["generation"] = {{"max_new_tokens", max_new_tokens}};
+  cfg["steer"]["controls"] = 4;
+  const std::string path = tmp.file("seed-study.json");
+  write_text(path, cfg.dump(2));
+  return path;
+}
+
 }  // namespace nt::test

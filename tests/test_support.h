@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace nt::test {
 
 // Absolute path of something under ../shared (fixtures, models, experiments).
@@ -32,5 +34,10 @@ class TempDir {
 
 void write_text(const std::string& path, const std::string& text);
 std::string read_text(const std::string& path);
+nlohmann::json read_json(const std::string& path);
+
+// The seed study (../shared/experiments/seed-study.json: 45 prompts in 5 groups) with short
+// generations and 4 steering controls so a test stays quick, written into `tmp`; returns its path.
+std::string small_seed_study(const TempDir& tmp, int max_new_tokens = 8);
 
 }  // namespace nt::test

@@ -18,6 +18,7 @@
 #include "util/option_error.h"
 
 using namespace nt;
+using nt::test::read_json;
 using nt::test::run_cli;
 using nt::test::shared_path;
 using nt::test::TempDir;
@@ -41,11 +42,6 @@ Golden golden_prompt(int k) {
   return g;
 }
 
-json load_json(const std::string& path) {
-  std::ifstream in(path);
-  return json::parse(in);
-}
-
 const json& stats_for(const json& trace, const std::string& positions, const std::string& group, const std::string& site) {
   for (const auto& s : trace["neuron_stats"])
     if (s["positions"] == positions && s["group"] == group && s["site"] == site) return s;
@@ -59,7 +55,7 @@ TEST(Trace, PromptMeansMatchGoldenActivations) {
   auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--positions", "prompt", "--normalize", "none",
                     "--site", "hook_resid_post", "--site", "mlp.hook_post", "-n", "1", "--out", tmp.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  json trace = load_json(tmp.file("trace.json"));
+  json trace = read_json(tmp.file("trace.json"));
   Golden g = golden_prompt(0);
   const int L = 2, d = 64, m = 256;
   const json& resid = stats_for(trace, "prompt", "concept", "hook_resid_post");
@@ -107,7 +103,7 @@ TEST(Trace, TokenSelectionRecordsOnlyMatchingTokens) {
   auto r = run_cli({"trace", "-m", kTiny, "--prompts", tmp.file("p.json"), "--positions", "prompt", "--normalize", "none",
                     "--select-words", "name", "-n", "1", "--out", tmp.path(), "--dump-activations", tmp.file("d.safetensors")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  json trace = load_json(tmp.file("trace.json"));
+  json trace = read_json(tmp.file("trace.json"));
   const json& resid = stats_for(trace, "prompt", "concept", "hook_resid_post");
   EXPECT_EQ(resid["tokens"], 1);
   Golden g = golden_prompt(0);
@@ -393,7 +389,7 @@ TEST(TraceErrors, SelectionThatNeverMatches) {
   EXPECT_NE(r.out.find("no tokens recorded"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("nan"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("inf"), std::string::npos) << r.out;
-  json trace = load_json(tmp.file("trace.json"));
+  json trace = read_json(tmp.file("trace.json"));
   EXPECT_TRUE(trace["results"][0]["no_tokens_recorded"].get<bool>());
   EXPECT_TRUE(trace["results"][0]["sites"][0]["table"].empty());
   EXPECT_EQ(test::read_text(tmp.file("trace.json")).find("NaN"), std::string::npos);
@@ -415,7 +411,7 @@ TEST(Trace, NoBaselineColumnsAreMarkedNotMeasured) {
   const std::string before = row.substr(0, row.rfind(' '));
   EXPECT_EQ(before.find('%'), std::string::npos) << row;
   EXPECT_EQ(before.substr(before.find_last_not_of(' ') - 2, 3), "–") << row;
-  const json trace = load_json(tmp.file("trace.json"));
+  const json trace = read_json(tmp.file("trace.json"));
   for (const auto& t : trace["results"][0]["sites"][0]["table"]) {
     EXPECT_TRUE(t["baseline_mean"].is_null());
     EXPECT_TRUE(t["cohens_d"].is_null());
@@ -441,7 +437,7 @@ TEST(Trace, BaselineColumnsHoldMeasurements) {
                     "4", "--per-sample", "3", "--out", tmp.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.find("–"), std::string::npos) << r.out;
-  const json trace = load_json(tmp.file("trace.json"));
+  const json trace = read_json(tmp.file("trace.json"));
   for (const auto& t : trace["results"][0]["sites"][0]["table"]) {
     EXPECT_TRUE(t["baseline_mean"].is_number());
     EXPECT_TRUE(t["cohens_d"].is_number());
@@ -463,7 +459,7 @@ TEST(Trace, ZeroNewTokensTracesThePromptOnly) {
   EXPECT_NE(r.err.find("no tokens recorded for 'concept' at positions 'generated'"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("no tokens recorded for 'concept' at positions 'last'"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("nan"), std::string::npos) << r.out;
-  const json trace = load_json(tmp.file("trace.json"));
+  const json trace = read_json(tmp.file("trace.json"));
   ASSERT_EQ(trace["results"].size(), 3u);
   EXPECT_FALSE(trace["results"][0]["no_tokens_recorded"].get<bool>());
   EXPECT_EQ(trace["results"][0]["sites"][0]["table"].size(), 10u);

@@ -12,17 +12,20 @@ Hook points use TransformerLens names (``m.hook_points``). Bad input raises ``ne
 computes; Ctrl-C stops a generation or a study between two steps (``KeyboardInterrupt``).
 """
 import contextlib
+import csv
+import io
 import json
 import os
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 
 from . import _core
 from ._core import Error, HookInfo, Sae
 
-__all__ = ["load", "trace", "steer", "study", "Model", "ActivationCache", "HookInfo", "Sae", "Error"]
+__all__ = ["load", "trace", "steer", "study", "atlas", "atlas_query", "Model", "ActivationCache", "HookInfo", "Sae", "Error"]
 
 
 def _prompt_list(prompts):
@@ -35,6 +38,29 @@ def _prompt_list(prompts):
     if prompts and all(isinstance(p, (int, np.integer)) for p in prompts):
         return [[int(p) for p in prompts]]
     return [p if isinstance(p, str) else [int(t) for t in p] for p in prompts]
+
+
+def _names(value):
+    """A name or path, or a list of them -> a list of str."""
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)]
+    return [os.fspath(v) for v in value]
+
+
+def _csv_table(text):
+    """A CSV table as a list of dicts; a column whose every value is a number holds numbers (int
+    or float), as pandas.read_csv reads it."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    for column in rows[0].keys() if rows else ():
+        for kind in (int, float):
+            try:
+                values = [kind(row[column]) for row in rows]
+            except ValueError:
+                continue
+            for row, value in zip(rows, values):
+                row[column] = value
+            break
+    return rows
 
 
 class ActivationCache(dict):
@@ -227,3 +253,68 @@ def trace(model, prompts, concept="concept", baseline=None, sites=(), sae=(), po
     if print_tables:
         print(tables, end="")
     return json.loads(text)
+
+
+def atlas(model, corpus, out, sites=(), sae=(), text_field="text", skip_bad_lines=False, context=128, top=20,
+          samples=20, threshold=1.0, max_tokens=0, batch=8, checkpoint_every=100, shard=""):
+    """Scan a corpus as ``neurontrace atlas`` does (same options, named as its flags) and write the
+    same atlas folder to ``out``: atlas.safetensors, summary.csv, units/ (one JSON and HTML page per
+    unit) and index.html; or, with ``shard="I/N"``, only the part's atlas.safetensors for
+    ``neurontrace atlas merge``. A killed or interrupted scan resumes from its checkpoint in ``out``.
+
+    ``model``: a loaded :class:`Model` without hooks. ``corpus``: a file or a list of files (JSONL,
+    the text in ``text_field``, or plain text; gzip'd or not). ``sites``: hook sites scanned at
+    every layer (none: ``mlp.hook_post``, or only the SAEs' latents when ``sae`` is given).
+    ``sae``: SAE folders, ``params.npz`` files or Hub ids whose latents are units too.
+    ``max_tokens``: stop after this many corpus tokens (0: all).
+
+    Returns a dict: ``out``, ``documents``, ``tokens``, ``units`` (count), ``skipped_lines``
+    (malformed JSONL lines skipped with ``skip_bad_lines``), ``part`` (a shard's part) and
+    ``summary``: summary.csv as a list of dicts, one per unit (site, layer, index, mean, std, min,
+    max, density, top_token; empty for a part).
+    """
+    options = _core._AtlasOptions()
+    options.corpus = _names(corpus)
+    options.out = os.fspath(out)
+    options.sites = [sites] if isinstance(sites, str) else list(sites)
+    options.saes = _names(sae)
+    options.text_field = text_field
+    options.skip_bad_lines = skip_bad_lines
+    options.context = context
+    options.top = top
+    options.samples = samples
+    options.threshold = threshold
+    options.max_tokens = max_tokens
+    options.batch = batch
+    options.checkpoint_every = checkpoint_every
+    options.shard = shard
+    result = {"out": options.out, **model._atlas(options), "summary": []}
+    if result["skipped_lines"]:
+        warnings.warn(f"skipped {result['skipped_lines']} malformed corpus line(s)")
+    if not result["part"]:
+        with open(os.path.join(options.out, "summary.csv"), encoding="utf-8") as f:
+            result["summary"] = _csv_table(f.read())
+    return result
+
+
+def atlas_query(dir, words, window=5, rows=20, csv=None, model=None, print_table=False):
+    """Rank an atlas's units by how concentrated their top contexts are on a concept, as
+    ``neurontrace atlas query DIR --words ...`` does, and return its CSV table (every unit) as a
+    list of dicts: rank, site, layer, index, share, base_rate, lift, contexts, max, best_context.
+
+    ``dir``: an atlas folder (or its atlas.safetensors). ``words``: the concept's words (a list, or
+    one comma-separated str). ``csv``: where the CSV is written (default:
+    ``DIR/concept_<words>.csv``). ``model``: the model folder for the tokenizer (default: the one
+    the atlas recorded). ``print_table``: also print the first ``rows`` rows as the CLI does.
+    """
+    options = _core._AtlasQueryOptions()
+    options.dir = os.fspath(dir)
+    options.words = words.split(",") if isinstance(words, str) else list(words)
+    options.window = window
+    options.rows = rows
+    options.csv = os.fspath(csv) if csv is not None else ""
+    options.model = os.fspath(model) if model is not None else ""
+    table, _, text = _core._atlas_query(options)
+    if print_table:
+        print(table, end="")
+    return _csv_table(text)

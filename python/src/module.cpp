@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <iostream>
+#include <map>
 #include <optional>
 
 #include "python_hooks.h"
@@ -35,13 +36,15 @@ void translate_errors(std::exception_ptr p) {
 }
 
 // Runs `fn`, naming a bad option as the keyword argument that set it: "top_k: must be >= 0", where
-// the CLI says "--top-k: ..." and a study config "generation.top_k: ...".
+// the CLI says "--top-k: ..." and a study config "generation.top_k: ...". `renamed`: options whose
+// keyword is not their last name part ("atlas.top_k" is set by top=, as by --top).
 template <typename Fn>
-auto naming_kwargs(Fn fn) {
+auto naming_kwargs(Fn fn, const std::map<std::string, std::string>& renamed = {}) {
   try {
     return fn();
   } catch (const OptionError& e) {
-    throw Error(e.option.substr(e.option.rfind('.') + 1) + ": " + e.problem);
+    const auto it = renamed.find(e.option);
+    throw Error((it != renamed.end() ? it->second : e.option.substr(e.option.rfind('.') + 1)) + ": " + e.problem);
   }
 }
 
@@ -74,6 +77,16 @@ std::string study(const std::string& config_path, const std::string& out, const 
   const std::string report = run_study(so).report_path;
   if (print_tables) std::cout.flush();  // before Python prints anything more
   return report;
+}
+
+// `atlas query`: (the table's first rows as the CLI prints them, the CSV's path, the CSV).
+py::tuple atlas_query(const AtlasQueryOptions& o) {
+  AtlasQueryResult r;
+  {
+    py::gil_scoped_release release;
+    r = query_atlas(o);
+  }
+  return py::make_tuple(r.table, r.csv_file, r.csv);
 }
 
 }  // namespace
@@ -159,6 +172,34 @@ PYBIND11_MODULE(_core, m) {
         });
       });
 
+  // The atlas command's options (neurontrace.atlas sets them from its keyword arguments).
+  py::class_<AtlasRunOptions>(m, "_AtlasOptions")
+      .def(py::init<>())
+      .def_readwrite("corpus", &AtlasRunOptions::corpus)
+      .def_readwrite("text_field", &AtlasRunOptions::text_field)
+      .def_readwrite("skip_bad_lines", &AtlasRunOptions::skip_bad_lines)
+      .def_readwrite("sites", &AtlasRunOptions::sites)
+      .def_readwrite("saes", &AtlasRunOptions::saes)
+      .def_readwrite("context", &AtlasRunOptions::context)
+      .def_readwrite("top", &AtlasRunOptions::top_k)
+      .def_readwrite("samples", &AtlasRunOptions::samples)
+      .def_readwrite("threshold", &AtlasRunOptions::threshold)
+      .def_readwrite("max_tokens", &AtlasRunOptions::max_tokens)
+      .def_readwrite("batch", &AtlasRunOptions::batch)
+      .def_readwrite("checkpoint_every", &AtlasRunOptions::checkpoint_every)
+      .def_readwrite("shard", &AtlasRunOptions::shard)
+      .def_readwrite("out", &AtlasRunOptions::out_dir);
+
+  py::class_<AtlasQueryOptions>(m, "_AtlasQueryOptions")
+      .def(py::init<>())
+      .def_readwrite("dir", &AtlasQueryOptions::dir)
+      .def_readwrite("model", &AtlasQueryOptions::model)
+      .def_readwrite("csv", &AtlasQueryOptions::csv)
+      .def_readwrite("words", &AtlasQueryOptions::words)
+      .def_readwrite("window", &AtlasQueryOptions::window)
+      .def_readwrite("rows", &AtlasQueryOptions::rows);
+  m.def("_atlas_query", &atlas_query, py::arg("options"));
+
   bind_sae(m);
 
   py::class_<PythonModel>(m, "Model", "A loaded model (use neurontrace.load).")
@@ -181,6 +222,17 @@ PYBIND11_MODULE(_core, m) {
           py::arg("recompute") = false)
       .def("_trace", [](PythonModel& self, const ConceptTraceOptions& o) { return naming_kwargs([&] { return self.trace(o); }); })
       .def("_steer", [](PythonModel& self, const SteerRunOptions& o) { return naming_kwargs([&] { return self.steer(o); }); })
+      .def("_atlas",
+           [](PythonModel& self, const AtlasRunOptions& o) {
+             const AtlasRunSummary s = naming_kwargs([&] { return self.atlas(o); }, {{"atlas.top_k", "top"}});
+             py::dict d;
+             d["documents"] = s.documents;
+             d["tokens"] = s.tokens;
+             d["units"] = s.units;
+             d["skipped_lines"] = s.skipped_lines;
+             d["part"] = s.part;
+             return d;
+           })
       .def(
           "load_sae",
           [](PythonModel& self, const std::string& spec, bool sae_center, std::optional<double> sae_scale) {

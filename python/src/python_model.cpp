@@ -280,4 +280,13 @@ std::string PythonModel::steer(const SteerRunOptions& o) {
   return steer_json(result, id, o).dump(1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+AtlasRunSummary PythonModel::atlas(AtlasRunOptions o) {
+  if (!hooks_.empty()) throw Error("atlas scans the model as loaded, without hooks; call reset_hooks() first");
+  const AtlasSettings settings = plan_atlas(o);
+  o.progress = [](const ScanProgress&) { check_python_signals(); };
+  py::gil_scoped_release release;
+  Computing computing(*this);
+  return run_atlas(session_, o, settings);
+}
+
 }  // namespace nt::python

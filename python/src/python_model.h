@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "analysis/concept_trace.h"
+#include "atlas/atlas_run.h"
 #include "python_hooks.h"
 #include "runtime/generator.h"
 #include "runtime/session.h"
@@ -41,6 +42,9 @@ class PythonModel {
   // `neurontrace steer --json` on this model (which must have no hooks: the steering is the
   // intervention), as text.
   std::string steer(const SteerRunOptions& options);
+  // `neurontrace atlas` with this model (which must have no hooks: the atlas describes the model as
+  // loaded) into options.out_dir; Ctrl-C stops it between documents, leaving its checkpoint.
+  AtlasRunSummary atlas(AtlasRunOptions options);
 
   void add_hook(const std::string& name, py::function fn);
   void reset_hooks() { hooks_.clear(); }

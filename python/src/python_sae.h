@@ -19,6 +19,8 @@ struct PythonSae {
   py::array_t<float> encode(const py::array_t<float, py::array::c_style | py::array::forcecast>& x) const;
   // f @ W_dec + b_dec [rows, d_in] of acts f [rows, d_sae] (hook_sae_recons).
   py::array_t<float> decode(const py::array_t<float, py::array::c_style | py::array::forcecast>& f) const;
+  // decode(encode(x)) with the SAE's input normalization undone ([rows, d_in], SAELens's sae(x)).
+  py::array_t<float> forward(const py::array_t<float, py::array::c_style | py::array::forcecast>& x) const;
 };
 
 void bind_sae(py::module_& m);
