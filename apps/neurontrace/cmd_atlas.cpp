@@ -111,7 +111,7 @@ Command add_atlas(CLI::App& app) {
   auto q = std::make_shared<AtlasQueryOptions>();
   CLI::App* query = cmd->add_subcommand("query", "Rank an atlas's units by how concentrated their top contexts are on a concept");
   query->add_option("dir", q->dir, "Atlas folder (or its atlas.safetensors)")->required();
-  query->add_option("--words", q->words, "Concept words (comma-separated)")->delimiter(',')->required();
+  add_words_option(*query, q->words)->required();
   query->add_option("--window", q->window, "A word counts within this many tokens of the context's token")
       ->capture_default_str();
   query->add_option("--rows", q->rows, "Rows of the table")->capture_default_str();
@@ -126,6 +126,8 @@ Command add_atlas(CLI::App& app) {
                              {"atlas.batch", "--batch"},
                              {"atlas.max_tokens", "--max-tokens"},
                              {"atlas.shard", "--shard"},
+                             {"atlas.words", "--words"},
+                             {"atlas.window", "--window"},
                              {"shard", "--shard"}},
                             [o, q, merge, query, run_merge] {
                               if (query->parsed()) return run_atlas_query(*q);

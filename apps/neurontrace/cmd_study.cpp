@@ -15,7 +15,7 @@ namespace nt::cli {
 namespace {
 
 struct StudyCliOptions {
-  std::string config, model, out, shard;
+  std::string config, model, out, shard, atlas, baseline_atlas;
   std::vector<std::string> parts;
   std::string merge_out;
   bool quiet = false;
@@ -27,6 +27,8 @@ StudyOptions study_options(const StudyCliOptions& o, Progress& progress) {
   so.config_path = o.config;
   so.model = o.model;
   so.out_dir = o.out;
+  so.atlas = o.atlas;
+  so.baseline_atlas = o.baseline_atlas;
   so.progress = [&](const GenerationProgress& p) { progress.update(p); };
   so.tables = o.quiet ? nullptr : &std::cout;
   so.log = &std::cerr;
@@ -56,6 +58,16 @@ int run_study_command(const StudyCliOptions& o) {
   return 0;
 }
 
+// --atlas and --baseline-atlas, overriding the config's "atlas" and "baseline": {"atlas"}.
+void add_study_atlas_flags(CLI::App& cmd, StudyCliOptions& o) {
+  cmd.add_option("--atlas", o.atlas,
+                 "Atlas folder: the tables show each neuron's concept share, for each concept's \"words\" (default: "
+                 "its name); overrides the config's \"atlas\"");
+  cmd.add_option("--baseline-atlas", o.baseline_atlas,
+                 "Atlas folder: the tables normalize against its per-unit token mean and std (the baseline prompts "
+                 "still run for steering); overrides the config's \"baseline\": {\"atlas\"}");
+}
+
 }  // namespace
 
 Command add_study(CLI::App& app) {
@@ -68,10 +80,12 @@ Command add_study(CLI::App& app) {
                   "I/N: generate only shard I (from 0) of N of the prompt groups into --out (a part for "
                   "`study merge`)");
   cmd->add_flag("-q,--quiet", o->quiet, "Do not print the consistency tables");
+  add_study_atlas_flags(*cmd, *o);
   o->merge = cmd->add_subcommand("merge", "Make the study's report from the parts of `study --shard I/N` runs");
   o->merge->add_option("parts", o->parts, "The parts' folders (every shard once)")->required();
   o->merge->add_option("--out", o->merge_out, "Output folder")->required();
   o->merge->add_flag("-q,--quiet", o->quiet, "Do not print the consistency tables");
+  add_study_atlas_flags(*o->merge, *o);
   cmd->require_subcommand(0, 1);
   return {cmd, naming_flags({{"shard", "--shard"}}, [o] { return run_study_command(*o); })};
 }

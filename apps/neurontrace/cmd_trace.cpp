@@ -73,6 +73,10 @@ Command add_trace(CLI::App& app) {
   cmd->add_option("--baseline", o->trace.baseline_file, "Neutral baseline prompts, JSON {\"prompts\": [...]}");
   cmd->add_option("--baseline-atlas", o->trace.baseline_atlas,
                   "Atlas folder (neurontrace atlas --out): normalize against its per-unit token mean and std instead of baseline prompts");
+  cmd->add_option("--atlas", o->trace.atlas,
+                  "Atlas folder (neurontrace atlas --out): show each reported neuron's concept share of its top contexts "
+                  "(needs --words)");
+  add_words_option(*cmd, o->trace.words);
   cmd->add_option("--site", o->trace.sites,
                   "Hook site(s) to trace, every layer: hook_resid_post, mlp.hook_post, blocks.*.mlp.hook_pre, ... "
                   "(repeatable; the model must fire it; default hook_resid_post, or only the SAEs' latents with --sae); "
@@ -103,6 +107,7 @@ Command add_trace(CLI::App& app) {
                              {"trace.std_floor", "--std-floor"},
                              {"trace.normalize", "--normalize"},
                              {"trace.baseline_atlas", "--baseline-atlas"},
+                             {"atlas.words", "--words"},
                              {"trace.select_window", "--select-window"}},
                             [o] { return run_trace_command(*o); })};
 }

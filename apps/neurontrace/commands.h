@@ -27,6 +27,10 @@ void add_generation_flags(CLI::App& cmd, GenerationConfig& config);
 // Options of every command that opens an SAE (sae/sae_open.h): --sae-center, --sae-scale F.
 void add_sae_flags(CLI::App& cmd, SaeOpenOptions& options);
 
+// --words W1,W2,...: a concept's words (atlas/concept_query.h says how they match), for
+// atlas query and trace --atlas.
+CLI::Option* add_words_option(CLI::App& cmd, std::vector<std::string>& words);
+
 // The library names a bad option as the study config does ("trace.per_sample"); a command lists
 // its flags for those names. The returned runner rethrows such an nt::OptionError naming the flag
 // ("--per-sample: must be positive"); the generation flags are known to every command.

@@ -31,6 +31,12 @@ void add_sae_flags(CLI::App& cmd, SaeOpenOptions& options) {
       "The SAE release's norm_scaling_factor (normalize_activations expected_average_only_in)");
 }
 
+CLI::Option* add_words_option(CLI::App& cmd, std::vector<std::string>& words) {
+  return cmd.add_option("--words", words,
+                        "Concept words (comma-separated; whole words, case-insensitive, near the context's token)")
+      ->delimiter(',');
+}
+
 Runner naming_flags(FlagNames flags, Runner run) {
   return [flags = std::move(flags), run = std::move(run)] {
     try {

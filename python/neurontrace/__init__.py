@@ -213,10 +213,10 @@ def study(config, out, model=None, print_tables=False):
         return json.load(f)
 
 
-def trace(model, prompts, concept="concept", baseline=None, sites=(), sae=(), positions=("generated",),
-          skip_first=False, select_words=(), select_regex="", select_window=0, normalize="subtract",
-          rank_by="mean", per_sample=10, rows=0, std_floor=0.0, max_new_tokens=32, temperature=0.0, top_k=0,
-          top_p=1.0, seed=0, stop_at_eos=True, batch=64, print_tables=False):
+def trace(model, prompts, concept="concept", baseline=None, baseline_atlas=None, atlas=None, words=(), sites=(),
+          sae=(), positions=("generated",), skip_first=False, select_words=(), select_regex="", select_window=0,
+          normalize="subtract", rank_by="mean", per_sample=10, rows=0, std_floor=0.0, max_new_tokens=32,
+          temperature=0.0, top_k=0, top_p=1.0, seed=0, stop_at_eos=True, batch=64, print_tables=False):
     """Trace a concept as ``neurontrace trace`` does (same options, named as its flags) and return
     its ``trace.json`` as Python objects: the config, model identity, prompts, generations, each
     sample's top neurons, the consistency tables (``result["results"][i]["sites"][j]["table"]``,
@@ -224,6 +224,9 @@ def trace(model, prompts, concept="concept", baseline=None, sites=(), sae=(), po
 
     ``model``: a loaded :class:`Model` (its hooks run as interventions before the recorder).
     ``prompts`` / ``baseline``: lists of texts, or paths of ``{"prompts": [...]}`` files.
+    ``baseline_atlas``: an atlas folder whose per-unit mean and spread replace baseline prompts
+    (``--baseline-atlas``). ``atlas`` and ``words`` (a list or a comma list): each reported neuron's
+    atlas concept share for those words (``--atlas DIR --words ...``), in every table.
     ``sites``: hook sites traced at every layer (none: ``hook_resid_post``, or only the SAEs' latents
     when ``sae`` is given). ``sae``: SAE folders, ``params.npz`` files or Hub ids (``--sae``), traced
     at their hook points (``<hook>.hook_sae_acts_post``); their fit is in ``result["sae_fit"]``.
@@ -236,6 +239,9 @@ def trace(model, prompts, concept="concept", baseline=None, sites=(), sae=(), po
             setattr(options, name + "_file", os.fspath(value))
         elif value is not None:
             setattr(options, name, list(value))
+    options.baseline_atlas = os.fspath(baseline_atlas) if baseline_atlas is not None else ""
+    options.atlas = os.fspath(atlas) if atlas is not None else ""
+    options.words = words.split(",") if isinstance(words, str) else list(words)
     options.sites = [sites] if isinstance(sites, str) else list(sites)
     options.saes = [os.fspath(sae)] if isinstance(sae, (str, os.PathLike)) else [os.fspath(s) for s in sae]
     options.positions = [positions] if isinstance(positions, str) else list(positions)

@@ -76,7 +76,9 @@ def steer(model: Model, prompts: Union[Sequence[str], str, PathLike[str]], ablat
           max_new_tokens: int = 32, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
           stop_at_eos: bool = True, batch: int = 64) -> dict[str, Any]: ...
 def trace(model: Model, prompts: Union[Sequence[str], str, PathLike[str]], concept: str = "concept",
-          baseline: Union[Sequence[str], str, PathLike[str], None] = None, sites: Union[str, Sequence[str]] = ...,
+          baseline: Union[Sequence[str], str, PathLike[str], None] = None,
+          baseline_atlas: Union[str, PathLike[str], None] = None, atlas: Union[str, PathLike[str], None] = None,
+          words: Union[str, Sequence[str]] = (), sites: Union[str, Sequence[str]] = ...,
           sae: Union[str, PathLike[str], Sequence[Union[str, PathLike[str]]]] = ...,
           positions: Union[str, Sequence[str]] = ..., skip_first: bool = False,
           select_words: Union[str, Sequence[str]] = (), select_regex: str = "", select_window: int = 0,

@@ -84,7 +84,7 @@ py::tuple atlas_query(const AtlasQueryOptions& o) {
   AtlasQueryResult r;
   {
     py::gil_scoped_release release;
-    r = query_atlas(o);
+    r = naming_kwargs([&] { return query_atlas(o); });
   }
   return py::make_tuple(r.table, r.csv_file, r.csv);
 }
@@ -122,6 +122,9 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("baseline", &ConceptTraceOptions::baseline)
       .def_readwrite("prompts_file", &ConceptTraceOptions::prompts_file)
       .def_readwrite("baseline_file", &ConceptTraceOptions::baseline_file)
+      .def_readwrite("baseline_atlas", &ConceptTraceOptions::baseline_atlas)
+      .def_readwrite("atlas", &ConceptTraceOptions::atlas)
+      .def_readwrite("words", &ConceptTraceOptions::words)
       .def_readwrite("sites", &ConceptTraceOptions::sites)
       .def_readwrite("saes", &ConceptTraceOptions::saes)
       .def_readwrite("positions", &ConceptTraceOptions::positions)

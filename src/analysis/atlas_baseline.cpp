@@ -2,44 +2,26 @@
 
 #include <cmath>
 
-#include "atlas/atlas_state.h"
-#include "io/model_identity.h"
-#include "util/error.h"
-#include "util/message_text.h"
+#include "atlas/model_atlas.h"
+#include "util/option_error.h"
 
 namespace nt {
 
-namespace {
-
-// The atlas's site index of trace site `site`, or throws naming what the atlas has.
-size_t atlas_site(const NeuronLayout& atlas, const TraceSite& site, const std::string& file) {
-  for (size_t s = 0; s < atlas.sites.size(); ++s)
-    if (atlas.sites[s] == site) return s;
-  std::string has;
-  for (const auto& s : atlas.sites) has += (has.empty() ? "" : ", ") + s.name();
-  throw Error(quote_for_message(file, 300) + ": the atlas has no site " + site.name() + " (it has " + has + ")");
+void check_atlas_baseline(const AnalysisOptions& options) {
+  if (options.rank_by != RankBy::Mean)
+    throw OptionError("trace.baseline_atlas", "an atlas holds token means: it needs the mean ranked (--rank-by mean, "
+                                              "trace.rank_by \"mean\"; got " + rank_by_name(options.rank_by) + ")");
 }
 
-}  // namespace
-
 BaselineStats atlas_baseline(const std::string& dir, const Session& session, const NeuronLayout& layout) {
-  const std::string file = dir + "/atlas.safetensors";
-  const ModelConfig& config = session.model->config();
-  const AtlasSettings settings = read_atlas_settings(file);
-  if (settings.model.value("fingerprint", "") != model_identity(session.model_dir, config).fingerprint)
-    throw Error(quote_for_message(file, 300) + ": the atlas was scanned with another model (" +
-                quote_for_message(settings.model.value("path", ""), 300) + ")");
-  const AtlasState atlas = load_atlas_state(file, config).state;
+  const ModelAtlas atlas = load_model_atlas(dir, session, layout);
   BaselineStats b;
   b.from_atlas = true;
   b.mean.assign(layout.total, 0.0);
   b.std_tokens.assign(layout.total, 0.0);
-  for (size_t s = 0; s < layout.sites.size(); ++s) {
-    const size_t from = atlas.layout.offsets[atlas_site(atlas.layout, layout.sites[s], file)];
-    for (size_t u = 0; u < layout.site_size(static_cast<int>(s)); ++u) {
-      b.mean[layout.offsets[s] + u] = atlas.moments[from + u].mean;
-      b.std_tokens[layout.offsets[s] + u] = std::sqrt(atlas.variance(from + u));
-    }
+  for (size_t u = 0; u < layout.total; ++u) {
+    b.mean[u] = atlas.state.moments[atlas.units[u]].mean;
+    b.std_tokens[u] = std::sqrt(atlas.state.variance(atlas.units[u]));
   }
   return b;
 }

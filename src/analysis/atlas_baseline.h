@@ -12,6 +12,10 @@ namespace nt {
 
 // The baseline of `layout`'s units from DIR/atlas.safetensors. Throws nt::Error (one line naming
 // the atlas) when the atlas was scanned with another model (fingerprint) or lacks a traced site.
+// An atlas holds token means: the ranked statistic must be the mean. Throws
+// nt::OptionError("trace.baseline_atlas") otherwise.
+void check_atlas_baseline(const AnalysisOptions& options);
+
 BaselineStats atlas_baseline(const std::string& dir, const Session& session, const NeuronLayout& layout);
 
 }  // namespace nt

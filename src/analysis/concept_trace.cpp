@@ -1,10 +1,11 @@
 #include "analysis/concept_trace.h"
 
 #include "analysis/atlas_baseline.h"
-
+#include "analysis/atlas_share.h"
+#include "atlas/concept_query.h"
 #include "trace/neuron_layout.h"
-#include "util/option_error.h"
 #include "trace/trace_site.h"
+#include "util/option_error.h"
 
 namespace nt {
 
@@ -20,13 +21,14 @@ ConceptTracePlan plan_concept_trace(const ConceptTraceOptions& o) {
   plan.analysis.std_floor = o.std_floor;
   if (!o.baseline_atlas.empty() && (!o.baseline.empty() || !o.baseline_file.empty()))
     throw OptionError("trace.baseline_atlas", "give baseline prompts or a baseline atlas, not both");
-  if (!o.baseline_atlas.empty() && plan.analysis.rank_by != RankBy::Mean)
-    throw OptionError("trace.baseline_atlas", "an atlas holds token means: it needs --rank-by mean (got " + o.rank_by + ")");
+  if (!o.baseline_atlas.empty()) check_atlas_baseline(plan.analysis);
+  if (!o.atlas.empty()) concept_words(o.words);
+  if (o.atlas.empty() && !o.words.empty()) throw OptionError("atlas.words", "concept words need an atlas (--atlas DIR)");
   if (!o.select_words.empty() || !o.select_regex.empty())
     plan.selector = std::make_unique<TokenSelector>(o.select_words, o.select_regex, o.select_window);
   plan.config = {
       {"concept", o.concept_name}, {"prompts_file", o.prompts_file}, {"baseline_file", o.baseline_file},
-      {"baseline_atlas", o.baseline_atlas},
+      {"baseline_atlas", o.baseline_atlas}, {"atlas", o.atlas}, {"words", o.words},
       {"sites", plan.site_names}, {"saes", o.saes}, {"positions", o.positions}, {"skip_first", o.skip_first},
       {"token_selection", plan.selector ? plan.selector->describe() : ""}, {"normalize", o.normalize},
       {"rank_by", o.rank_by}, {"per_sample", o.per_sample}, {"std_floor", o.std_floor},
@@ -44,6 +46,9 @@ ConceptTrace run_concept_trace(Session& session, const ConceptTraceOptions& o, c
   check_analysis_options(plan.analysis, layout, has_baseline);
   // Checked and read before generating, so a wrong atlas fails fast.
   const BaselineStats atlas = o.baseline_atlas.empty() ? BaselineStats{} : atlas_baseline(o.baseline_atlas, session, layout);
+  const std::optional<AtlasShares> shares =
+      o.atlas.empty() ? std::nullopt
+                      : std::optional(atlas_shares(load_model_atlas(o.atlas, session, layout), o.words, *session.tokenizer));
   std::vector<PromptGroup> groups{{o.concept_name, o.prompts}};
   if (!o.baseline.empty()) groups.push_back({"baseline", o.baseline});
   RecorderOptions rec;
@@ -61,6 +66,7 @@ ConceptTrace run_concept_trace(Session& session, const ConceptTraceOptions& o, c
       baseline = compute_baseline(*t.run.recorder, s, baseline_group, t.run.seqs_of(baseline_group),
                                   plan.analysis.rank_by);
     t.analyses.push_back(analyze_concept(*t.run.recorder, s, o.concept_name, t.run.seqs_of(0), baseline, plan.analysis));
+    if (shares) add_atlas_shares(t.analyses.back(), *shares, layout);
   }
   t.sae_fits = fit_traced_saes(*session.model, sites, t.run.generations);
   return t;

@@ -24,6 +24,8 @@ struct ConceptTraceOptions {
   std::vector<std::string> baseline;             // empty: no baseline
   std::string prompts_file, baseline_file;       // where the prompts came from (trace.json's config)
   std::string baseline_atlas;  // atlas folder whose per-unit mean and std replace baseline prompts
+  std::string atlas;           // atlas folder whose concept shares of the reported neurons the tables show
+  std::vector<std::string> words;  // the concept's words for those shares (atlas/concept_query.h)
   std::vector<std::string> sites;  // none: hook_resid_post, or only the SAEs' latents when saes are given
   std::vector<std::string> saes;   // SAE paths or Hub ids (--sae), traced at their hook points
   std::vector<std::string> positions{"generated"};

@@ -63,6 +63,8 @@ struct ConsistencyRow {
   std::optional<double> cohens_d;        // (concept - baseline) / pooled sd over samples
   std::optional<double> frac_above_p95;  // share of concept samples above the baseline's 95th percentile
   std::optional<double> baseline_density;  // fraction of the baseline's recorded tokens with it active
+  // With --atlas: the share of the neuron's atlas top contexts on the concept (analysis/atlas_share.h).
+  std::optional<double> atlas_share;
 };
 
 struct SiteConsistency {
@@ -78,6 +80,7 @@ struct ConceptAnalysis {
   std::vector<SiteConsistency> sites;
   std::vector<std::string> warnings;
   bool no_tokens = false;  // nothing was recorded for this concept
+  std::optional<double> atlas_base_rate;  // with --atlas: the concept's share over random corpus tokens
 };
 
 // Baseline from the sequences `seqs`, all of recorder group `group` (empty `seqs`: no baseline).

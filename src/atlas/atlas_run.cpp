@@ -201,20 +201,19 @@ AtlasRunSummary merge_atlas(const std::vector<std::string>& parts, const std::st
 }
 
 AtlasQueryResult query_atlas(const AtlasQueryOptions& o) {
-  if (o.words.empty()) throw Error("--words: needs at least one word");
-  if (o.window < 0) throw Error("--window: must not be negative");
+  const std::vector<std::string> words = concept_words(o.words);
   const std::string file = part_file(o.dir);
   const AtlasSettings settings = read_atlas_settings(file);
   const std::string model = o.model.empty() ? settings.model.value("path", "") : o.model;
   const LoadedAtlasState loaded = load_atlas_state(file, load_model_config(model));
   const auto tokenizer = load_tokenizer(model);
-  const ConceptQuery q = concept_query(loaded.state, *tokenizer, o.words, o.window);
+  const ConceptQuery q = concept_query(loaded.state, *tokenizer, words, o.window);
   AtlasQueryResult result;
   result.table = concept_query_text(loaded.state, q, static_cast<size_t>(std::max(0, o.rows)));
   result.csv_file = o.csv;
   if (result.csv_file.empty()) {
     result.csv_file = o.dir + "/concept";
-    for (const auto& w : o.words) result.csv_file += "_" + w;
+    for (const auto& w : words) result.csv_file += "_" + w;
     result.csv_file += ".csv";
   }
   result.csv = concept_query_csv(loaded.state, q);

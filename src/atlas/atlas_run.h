@@ -10,6 +10,7 @@
 
 #include "atlas/atlas_scan.h"
 #include "atlas/atlas_settings.h"
+#include "atlas/concept_query.h"
 #include "runtime/session.h"
 
 namespace nt {
@@ -54,7 +55,7 @@ struct AtlasQueryOptions {
   std::string model;  // for the tokenizer; empty: the one the atlas recorded
   std::string csv;    // empty: DIR/concept_<words>.csv
   std::vector<std::string> words;
-  int window = 5;
+  int window = kConceptWindow;
   int rows = 20;
 };
 

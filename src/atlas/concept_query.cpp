@@ -3,36 +3,53 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <unordered_map>
+#include <cctype>
 
 #include "report/base64.h"
-#include "trace/token_selector.h"
+#include "util/option_error.h"
 
 namespace nt {
 
 namespace {
 
+bool word_byte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return std::isalnum(u) || u >= 0x80;
+}
+
+char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+
 class ConceptMatcher {
  public:
-  ConceptMatcher(const Tokenizer& tokenizer, const std::vector<std::string>& words, int window)
-      : tokenizer_(tokenizer), selector_(words, "", 0), window_(window) {}
-  // A concept word within `window` tokens of the record's token.
-  bool near(const ContextRecord& r) {
-    const int lo = std::max(0, r.index - window_), hi = std::min<int>(static_cast<int>(r.tokens->size()) - 1, r.index + window_);
-    for (int i = lo; i <= hi; ++i) {
-      const int32_t t = (*r.tokens)[static_cast<size_t>(i)];
-      auto it = cache_.find(t);
-      if (it == cache_.end()) it = cache_.emplace(t, selector_.matches(tokenizer_.token_bytes(t))).first;
-      if (it->second) return true;
+  ConceptMatcher(const Tokenizer& tokenizer, std::vector<std::string> words, int window)
+      : tokenizer_(tokenizer), words_(std::move(words)), window_(window) {}
+  // A concept word, as a whole word of the decoded text, overlapping a token within `window` tokens
+  // of the record's token. The text decoded reaches kMargin tokens further so that a word cut at
+  // the window's edge ("arm" of "army") is seen whole.
+  bool near(const ContextRecord& r) const {
+    const int n = static_cast<int>(r.tokens->size());
+    const int lo = std::max(0, r.index - window_), hi = std::min(n - 1, r.index + window_);
+    std::string text;
+    size_t from = 0, to = 0;  // bytes of tokens lo..hi in text
+    for (int i = std::max(0, lo - kMargin); i <= std::min(n - 1, hi + kMargin); ++i) {
+      if (i == lo) from = text.size();
+      for (char c : tokenizer_.token_bytes((*r.tokens)[static_cast<size_t>(i)])) text += lower(c);
+      if (i == hi) to = text.size();
     }
+    for (const std::string& w : words_)
+      for (size_t at = text.find(w); at != std::string::npos; at = text.find(w, at + 1)) {
+        const size_t end = at + w.size();
+        const bool whole = (at == 0 || !word_byte(text[at - 1])) && (end == text.size() || !word_byte(text[end]));
+        if (whole && at < to && end > from) return true;
+      }
     return false;
   }
 
  private:
+  static constexpr int kMargin = 8;
   const Tokenizer& tokenizer_;
-  TokenSelector selector_;
+  std::vector<std::string> words_;
   int window_;
-  std::unordered_map<int32_t, bool> cache_;
 };
 
 std::string snippet(const ContextRecord& r, const Tokenizer& tokenizer) {
@@ -52,8 +69,23 @@ std::string snippet(const ContextRecord& r, const Tokenizer& tokenizer) {
 
 }  // namespace
 
-ConceptQuery concept_query(const AtlasState& s, const Tokenizer& tokenizer, const std::vector<std::string>& words, int window) {
-  ConceptMatcher matcher(tokenizer, words, window);
+std::vector<std::string> concept_words(const std::vector<std::string>& words) {
+  if (words.empty()) throw OptionError("atlas.words", "needs at least one word");
+  std::vector<std::string> out;
+  for (const std::string& w : words) {
+    const size_t first = w.find_first_not_of(" \t"), last = w.find_last_not_of(" \t");
+    if (first == std::string::npos) throw OptionError("atlas.words", "has an empty word");
+    std::string t;
+    for (char c : w.substr(first, last - first + 1)) t += lower(c);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+ConceptQuery concept_shares(const AtlasState& s, const Tokenizer& tokenizer, const std::vector<std::string>& words,
+                            int window) {
+  if (window < 0) throw OptionError("atlas.window", "must not be negative");
+  const ConceptMatcher matcher(tokenizer, concept_words(words), window);
   ConceptQuery q;
   int64_t sampled = 0, hits = 0;
   for (size_t u = 0; u < s.layout.total; ++u) {
@@ -68,6 +100,12 @@ ConceptQuery concept_query(const AtlasState& s, const Tokenizer& tokenizer, cons
     q.units.push_back(std::move(c));
   }
   q.base_rate = sampled ? static_cast<double>(hits) / static_cast<double>(sampled) : 0.0;
+  return q;
+}
+
+ConceptQuery concept_query(const AtlasState& s, const Tokenizer& tokenizer, const std::vector<std::string>& words,
+                           int window) {
+  ConceptQuery q = concept_shares(s, tokenizer, words, window);
   std::stable_sort(q.units.begin(), q.units.end(), [&](const ConceptShare& a, const ConceptShare& b) {
     if (a.share != b.share) return a.share > b.share;
     return s.max[a.unit] > s.max[b.unit];

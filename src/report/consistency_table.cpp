@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "sae/sae.h"
 
 namespace nt {
@@ -23,6 +25,13 @@ std::string vs_baseline(const std::optional<double>& v, const char* spec, const 
   return v ? fmt::format(fmt::runtime(spec), *v * scale) : missing;
 }
 
+// What the atlas share column means, with the concept's base rate.
+std::string atlas_note(const ConceptAnalysis& a) {
+  return fmt::format("Atlas share: of each {}'s atlas top contexts, those with a concept word near the max token "
+                     "(base rate over random corpus tokens: {:.1f}%)",
+                     a.sites.empty() ? "unit" : a.sites.front().site.unit_noun(), 100.0 * a.atlas_base_rate.value_or(0.0));
+}
+
 }  // namespace
 
 std::string consistency_text(const ConceptAnalysis& a) {
@@ -42,14 +51,17 @@ std::string consistency_text(const ConceptAnalysis& a) {
     for (const auto& r : sc.rows)
       out += fmt::format("{:>4}  {:>5}  {:>{}}  {:>11}  {:>6.2f}%\n", r.rank, r.neuron.layer, r.neuron.index,
                          unit.size(), r.occurrences, r.percent);
+    const bool atlas = a.atlas_base_rate.has_value();
     out += "\nSelectivity\n";
-    out += fmt::format("Rank  {:<8}    Score  Concept mean  Baseline mean  Cohen's d  >p95 baseline  Density\n",
-                       unit_column(sc.site));
+    out += fmt::format("Rank  {:<8}    Score  Concept mean  Baseline mean  Cohen's d  >p95 baseline  Density{}\n",
+                       unit_column(sc.site), atlas ? "  Atlas share" : "");
     for (const auto& r : sc.rows)
-      out += fmt::format("{:>4}  {:<8}  {:>7.3f}  {:>12.4f}  {:>13}  {:>9}  {:>13}  {:>6.1f}%\n", r.rank,
+      out += fmt::format("{:>4}  {:<8}  {:>7.3f}  {:>12.4f}  {:>13}  {:>9}  {:>13}  {:>6.1f}%{}\n", r.rank,
                          unit_label(sc.site, r.neuron.layer, r.neuron.index), r.mean_score, r.concept_mean,
                          vs_baseline(r.baseline_mean, "{:.4f}"), vs_baseline(r.cohens_d, "{:.2f}"),
-                         vs_baseline(r.frac_above_p95, "{:.0f}%", "–", 100.0), 100.0 * r.density);
+                         vs_baseline(r.frac_above_p95, "{:.0f}%", "–", 100.0), 100.0 * r.density,
+                         atlas ? vs_baseline(r.atlas_share, "  {:>10.1f}%", "", 100.0) : "");
+    if (atlas) out += atlas_note(a) + "\n";
     out += "\n";
   }
   for (const auto& w : a.warnings) out += "warning: " + w + "\n";
@@ -67,15 +79,18 @@ std::string consistency_markdown(const std::vector<ConceptAnalysis>& analyses) {
         out += "No tokens recorded.\n\n";
         continue;
       }
+      const bool atlas = a.atlas_base_rate.has_value();
       out += fmt::format("| Rank | Layer | {} | Occurrences | % | Mean score | Concept mean | Baseline mean | Cohen's d | "
-                         "> baseline p95 | Density |\n",
-                         unit_column(sc.site));
-      out += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+                         "> baseline p95 | Density |{}\n",
+                         unit_column(sc.site), atlas ? " Atlas share |" : "");
+      out += fmt::format("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}\n", atlas ? "---:|" : "");
       for (const auto& r : sc.rows)
-        out += fmt::format("| {} | {} | {} | {} | {:.2f}% | {:.4f} | {:.4f} | {} | {} | {} | {:.1f}% |\n", r.rank,
+        out += fmt::format("| {} | {} | {} | {} | {:.2f}% | {:.4f} | {:.4f} | {} | {} | {} | {:.1f}% |{}\n", r.rank,
                            r.neuron.layer, r.neuron.index, r.occurrences, r.percent, r.mean_score, r.concept_mean,
                            vs_baseline(r.baseline_mean, "{:.4f}"), vs_baseline(r.cohens_d, "{:.2f}"),
-                           vs_baseline(r.frac_above_p95, "{:.0f}%", "–", 100.0), 100.0 * r.density);
+                           vs_baseline(r.frac_above_p95, "{:.0f}%", "–", 100.0), 100.0 * r.density,
+                           atlas ? vs_baseline(r.atlas_share, " {:.1f}% |", "", 100.0) : "");
+      if (atlas) (out += "\n") += atlas_note(a) + "\n";
       out += "\n";
     }
   }
@@ -83,18 +98,26 @@ std::string consistency_markdown(const std::vector<ConceptAnalysis>& analyses) {
 }
 
 std::string consistency_csv(const std::vector<ConceptAnalysis>& analyses) {
+  // The atlas columns only when a trace or study had an atlas (--atlas).
+  const bool atlas = std::any_of(analyses.begin(), analyses.end(),
+                                 [](const ConceptAnalysis& a) { return a.atlas_base_rate.has_value(); });
   std::string out =
       "concept,positions,site,rank,layer,neuron,occurrences,percent,mean_score,concept_mean,baseline_mean,"
-      "cohens_d,frac_above_baseline_p95,density,baseline_density\n";
+      "cohens_d,frac_above_baseline_p95,density,baseline_density" +
+      std::string(atlas ? ",atlas_share,atlas_base_rate\n" : "\n");
   for (const auto& a : analyses)
     for (const auto& sc : a.sites)
-      for (const auto& r : sc.rows)
-        out += fmt::format("\"{}\",{},{},{},{},{},{},{:.4f},{:.6g},{:.6g},{},{},{},{:.6g},{}\n", a.concept_name,
+      for (const auto& r : sc.rows) {
+        out += fmt::format("\"{}\",{},{},{},{},{},{},{:.4f},{:.6g},{:.6g},{},{},{},{:.6g},{}", a.concept_name,
                            positions_name(a.positions), sc.site.name(), r.rank, r.neuron.layer, r.neuron.index,
                            r.occurrences, r.percent, r.mean_score, r.concept_mean,
                            vs_baseline(r.baseline_mean, "{:.6g}", ""), vs_baseline(r.cohens_d, "{:.6g}", ""),
                            vs_baseline(r.frac_above_p95, "{:.4f}", ""), r.density,
                            vs_baseline(r.baseline_density, "{:.6g}", ""));
+        if (atlas)
+          out += fmt::format(",{},{}", vs_baseline(r.atlas_share, "{:.6g}", ""), vs_baseline(a.atlas_base_rate, "{:.6g}", ""));
+        out += "\n";
+      }
   return out;
 }
 

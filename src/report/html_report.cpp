@@ -156,12 +156,16 @@ std::string consistency_table_html(const PositionSection& s, size_t ci,
       out += "<p class=\"muted\">No tokens recorded: nothing to rank.</p>\n";
       continue;
     }
+    const bool atlas = a.atlas_base_rate.has_value();
     out += "<div class=\"scroll\"><table class=\"ct\">\n<colgroup><col class=\"n\"><col class=\"n\"><col class=\"n\">"
            "<col class=\"w\"><col class=\"w\"><col class=\"m\"><col class=\"w\"><col class=\"w\"><col class=\"m\">"
-           "<col class=\"n\"><col class=\"n\"><col class=\"s\"></colgroup>\n<thead><tr><th>Rank</th><th>Layer</th><th>" +
+           "<col class=\"n\"><col class=\"n\">" + std::string(atlas ? "<col class=\"n\">" : "") +
+           "<col class=\"s\"></colgroup>\n<thead><tr><th>Rank</th><th>Layer</th><th>" +
            std::string(sc.site.is_features() ? "Feature" : "Neuron") +
            "</th><th>Occurrences</th><th>%</th><th>Mean score</th><th>Concept mean</th><th>Baseline mean</th>"
-           "<th>Cohen&#39;s&nbsp;d</th><th>Density</th><th>&gt;p95</th><th class=\"l\">Also top for</th></tr></thead>\n<tbody>\n";
+           "<th>Cohen&#39;s&nbsp;d</th><th>Density</th><th>&gt;p95</th>" +
+           std::string(atlas ? "<th title=\"share of the neuron&#39;s atlas top contexts with a concept word\">Atlas share</th>" : "") +
+           "<th class=\"l\">Also top for</th></tr></thead>\n<tbody>\n";
     for (const auto& r : sc.rows) {
       const double pct = std::clamp(r.percent, 0.0, 100.0);
       std::string shared;
@@ -172,12 +176,18 @@ std::string consistency_table_html(const PositionSection& s, size_t ci,
       out += fmt::format(
           "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
           "<td class=\"pct\" style=\"background-image:linear-gradient(to right,#54aeff {:.1f}%,#eaeef2 {:.1f}%)\">{}%</td>"
-          "<td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td>{}%</td><td>{}</td><td class=\"l\">{}</td></tr>\n",
+          "<td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td>{}%</td><td>{}</td>{}<td class=\"l\">{}</td></tr>\n",
           r.rank, r.neuron.layer, r.neuron.index, r.occurrences, pct, pct, fixed(r.percent, 2), fixed(r.mean_score, 4),
           fixed(r.concept_mean, 4), fixed(r.baseline_mean, 4), std::abs(r.cohens_d.value_or(0.0)) >= 0.8 ? " class=\"strong\"" : "",
-          fixed(r.cohens_d, 2), fixed(100.0 * r.density, 1), fixed(r.frac_above_p95, 0, "%", 100.0), shared.empty() ? "<span class=\"muted\">&ndash;</span>" : shared);
+          fixed(r.cohens_d, 2), fixed(100.0 * r.density, 1), fixed(r.frac_above_p95, 0, "%", 100.0),
+          atlas ? "<td>" + fixed(r.atlas_share, 0, "%", 100.0) + "</td>" : "",
+          shared.empty() ? "<span class=\"muted\">&ndash;</span>" : shared);
     }
     out += "</tbody></table></div>\n";
+    if (atlas)
+      out += fmt::format("<p class=\"muted\">Atlas share: of each {}&#39;s atlas top contexts, those with a concept word "
+                         "near the max token; base rate over random corpus tokens {}%.</p>\n",
+                         esc(sc.site.unit_noun()), fixed(100.0 * *a.atlas_base_rate, 1));
   }
   if (!a.warnings.empty()) {
     out += "<div class=\"warn\"><ul>\n";

@@ -23,7 +23,7 @@ nlohmann::json analysis_json(const ConceptAnalysis& a) {
                        {"percent", r.percent}, {"mean_score", r.mean_score}, {"concept_mean", r.concept_mean},
                        {"baseline_mean", or_null(r.baseline_mean)}, {"cohens_d", or_null(r.cohens_d)},
                        {"frac_above_baseline_p95", or_null(r.frac_above_p95)}, {"density", r.density},
-                       {"baseline_density", or_null(r.baseline_density)}});
+                       {"baseline_density", or_null(r.baseline_density)}, {"atlas_share", or_null(r.atlas_share)}});
     nlohmann::json samples = nlohmann::json::array();
     for (const auto& s : sc.samples) {
       nlohmann::json top = nlohmann::json::array();
@@ -36,7 +36,7 @@ nlohmann::json analysis_json(const ConceptAnalysis& a) {
     sites.push_back(std::move(site));
   }
   return {{"concept", a.concept_name}, {"positions", positions_name(a.positions)}, {"no_tokens_recorded", a.no_tokens},
-          {"warnings", a.warnings}, {"sites", sites}};
+          {"warnings", a.warnings}, {"atlas_base_rate", or_null(a.atlas_base_rate)}, {"sites", sites}};
 }
 
 nlohmann::json trace_json(const TraceRun& run, const Tokenizer& tokenizer, const ModelIdentity& model,

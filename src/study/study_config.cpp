@@ -100,7 +100,7 @@ StudyConfig load_study_config(const std::string& path) {
   }
   const oj& j = c.raw;
   check_keys(j, "the study", {"description", "model", "generation", "trace", "overlap", "neuron_pages", "baseline",
-                              "concepts", "steer", "saes"},
+                              "concepts", "steer", "saes", "atlas"},
              path);
   try {
     c.description = get<std::string>(j, "description", "", "the study", path);
@@ -163,7 +163,14 @@ StudyConfig load_study_config(const std::string& path) {
       c.records_per_page = get<int>(j["neuron_pages"], "records", 5, "neuron_pages", path);
     }
     if (!j.contains("baseline")) throw Error(path + ": missing 'baseline' ({\"prompts\": [...]})");
+    if (j["baseline"].is_object() && !j["baseline"].contains("prompts"))
+      throw Error(path + ": baseline needs \"prompts\" (they also run with an atlas: steering's means, the report's texts)");
     c.baseline = prompt_list(j["baseline"], "baseline", path);
+    if (j["baseline"].is_object()) {
+      check_keys(j["baseline"], "baseline", {"prompts", "atlas"}, path);
+      c.baseline_atlas = get<std::string>(j["baseline"], "atlas", "", "baseline", path);
+    }
+    c.atlas = get<std::string>(j, "atlas", "", "the study", path);
     if (!j.contains("concepts") || !j["concepts"].is_object() || j["concepts"].empty())
       throw Error(path + ": missing 'concepts' ({\"name\": [prompts], ...})");
     for (const auto& [name, prompts] : j["concepts"].items()) {
@@ -171,7 +178,15 @@ StudyConfig load_study_config(const std::string& path) {
       // Concept names reach tables, warnings and the terminal: text only.
       if (escape_for_message(name, std::string::npos) != name)
         throw Error(path + ": concept name " + quote_for_message(name) + " has control characters or invalid UTF-8");
-      c.concepts.emplace_back(name, prompt_list(prompts, "concepts." + escape_for_message(name, 80), path));
+      const std::string where = "concepts." + escape_for_message(name, 80);
+      c.concepts.emplace_back(name, prompt_list(prompts, where, path));
+      c.concept_words.push_back({name});
+      if (!prompts.is_object()) continue;
+      check_keys(prompts, where, {"prompts", "words"}, path);
+      if (prompts.contains("words")) c.concept_words.back() = string_list(prompts["words"], where + ".words", path);
+      if (c.concept_words.back().empty()) throw Error(path + ": " + where + ".words has no words");
+      for (const std::string& w : c.concept_words.back())
+        if (w.find_first_not_of(" \t") == std::string::npos) throw Error(path + ": " + where + ".words has an empty word");
     }
     if (j.contains("steer")) {
       const oj& s = j["steer"];

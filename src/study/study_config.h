@@ -44,7 +44,14 @@ struct StudyConfig {
   int pages_per_concept = 3;   // neuron pages per concept and site
   int records_per_page = 5;    // texts shown per neuron page
   std::vector<std::string> baseline;
+  // "baseline": {"atlas": DIR}: the tables normalize against the atlas's per-unit mean and std
+  // (trace --baseline-atlas); the baseline prompts still run (steering's means, the report's texts).
+  std::string baseline_atlas;
   std::vector<std::pair<std::string, std::vector<std::string>>> concepts;  // in file order
+  // "atlas": DIR: the tables show each neuron's atlas concept share (trace --atlas), for the words
+  // of each concept (its "words", or its name): one list per concept, in the concepts' order.
+  std::string atlas;
+  std::vector<std::vector<std::string>> concept_words;
   std::optional<StudySteer> steer;
   nlohmann::ordered_json raw;  // the file's JSON, for the report
 };

@@ -7,6 +7,8 @@
 #include <memory>
 #include <ostream>
 
+#include "analysis/atlas_baseline.h"
+#include "analysis/atlas_share.h"
 #include "analysis/consistency.h"
 #include "analysis/overlap.h"
 #include "io/model_identity.h"
@@ -236,15 +238,34 @@ struct StudyAnalyses {
   std::vector<std::string> warnings;                      // "<positions>: <warning>"
 };
 
+// The atlases of "baseline": {"atlas"} and "atlas", read and checked before anything is generated.
+struct StudyAtlases {
+  std::optional<BaselineStats> baseline;  // replaces the baseline prompts' figures in the tables
+  std::vector<AtlasShares> shares;        // per concept; empty without "atlas"
+};
+
+StudyAtlases study_atlases(const StudyConfig& cfg, const Session& session) {
+  const NeuronLayout layout(cfg.sites, session.model->config());
+  StudyAtlases a;
+  if (!cfg.baseline_atlas.empty()) a.baseline = atlas_baseline(cfg.baseline_atlas, session, layout);
+  if (cfg.atlas.empty()) return a;
+  const ModelAtlas atlas = load_model_atlas(cfg.atlas, session, layout);
+  for (const auto& words : cfg.concept_words) a.shares.push_back(atlas_shares(atlas, words, *session.tokenizer));
+  return a;
+}
+
 // Prints each concept's tables to `tables` (when not null) as they are made.
-StudyAnalyses analyse(const StudyConfig& cfg, const Recorder& rec, const Groups& groups, std::ostream* tables) {
+StudyAnalyses analyse(const StudyConfig& cfg, const Recorder& rec, const Groups& groups, const StudyAtlases& atlases,
+                      std::ostream* tables) {
   StudyAnalyses an;
   an.per_setting.resize(cfg.positions.size());
   for (size_t s = 0; s < cfg.positions.size(); ++s) {
-    const BaselineStats base =
-        compute_baseline(rec, s, kBaselineGroup, groups.seqs[kBaselineGroup], cfg.analysis.rank_by);
+    const BaselineStats base = atlases.baseline ? *atlases.baseline
+                                                : compute_baseline(rec, s, kBaselineGroup, groups.seqs[kBaselineGroup],
+                                                                   cfg.analysis.rank_by);
     for (size_t g = 1; g < groups.names.size(); ++g) {
       ConceptAnalysis a = analyze_concept(rec, s, groups.names[g], groups.seqs[g], base, cfg.analysis);
+      if (!atlases.shares.empty()) add_atlas_shares(a, atlases.shares[g - 1], rec.layout());
       for (const auto& w : a.warnings) an.warnings.push_back(positions_name(cfg.positions[s]) + ": " + w);
       if (tables) *tables << consistency_text(a) << "\n";
       an.all.push_back(a);
@@ -675,6 +696,8 @@ void write_part(const StudyConfig& cfg, const ModelIdentity& identity, const Gro
 StudyOutcome run_study(const StudyOptions& opt) {
   if (opt.out_dir.empty()) throw Error("study needs --out DIR");
   StudyConfig cfg = load_study_config(opt.config_path);
+  if (!opt.atlas.empty()) cfg.atlas = opt.atlas;
+  if (!opt.baseline_atlas.empty()) cfg.baseline_atlas = opt.baseline_atlas;
   const std::string model_name = opt.model.empty() ? cfg.model : opt.model;
   if (model_name.empty()) throw Error(cfg.path + ": no model (set \"model\" or give --model)");
   Session session = open_session(model_name);
@@ -683,6 +706,7 @@ StudyOutcome run_study(const StudyOptions& opt) {
   try {
     for (const auto& sae : load_saes(cfg.saes, mc)) cfg.sites.emplace_back(sae, sae->hook_point(mc), SaeOutput::Latents);
     check_analysis_options(cfg.analysis, NeuronLayout(cfg.sites, mc), true);
+    if (!cfg.baseline_atlas.empty()) check_atlas_baseline(cfg.analysis);
   } catch (const Error& e) {
     throw Error(cfg.path + ": " + e.what());
   }
@@ -694,13 +718,14 @@ StudyOutcome run_study(const StudyOptions& opt) {
   const std::unique_ptr<Recorder> rec = study_recorder(cfg, session, groups, selector.get());
   const Checkpoints cps = study_checkpoints(cfg, identity, groups, opt.out_dir);
 
+  const StudyAtlases atlases = opt.shard ? StudyAtlases{} : study_atlases(cfg, session);
   StudyOutcome outcome;
   const auto generations = generate_and_record(cfg, session, groups, cps, *rec, opt, outcome);
   if (opt.shard) {
     write_part(cfg, identity, groups, opt);
     return outcome;
   }
-  StudyAnalyses analyses = analyse(cfg, *rec, groups, opt.tables);
+  StudyAnalyses analyses = analyse(cfg, *rec, groups, atlases, opt.tables);
   if (opt.log)
     for (const auto& w : analyses.warnings) *opt.log << "neurontrace: warning: " << w << "\n";
   StudyOverlaps overlap_results = overlaps(cfg, analyses, opt.out_dir);

@@ -19,6 +19,8 @@ struct StudyOptions {
   std::string config_path;
   std::string model;    // overrides the config's model when not empty
   std::string out_dir;  // required
+  std::string atlas;           // overrides the config's "atlas" when not empty (--atlas)
+  std::string baseline_atlas;  // overrides the config's "baseline": {"atlas"} when not empty (--baseline-atlas)
   std::function<void(const GenerationProgress&)> progress;
   std::ostream* tables = nullptr;  // where the consistency tables are printed (stdout), or null
   std::ostream* log = nullptr;     // diagnostics (stderr), or null

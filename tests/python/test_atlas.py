@@ -1,6 +1,7 @@
 """neurontrace.atlas and atlas_query from Python write and return what the CLI's atlas and atlas
 query write; bad input raises neurontrace.Error with the CLI's message."""
 import csv
+import json
 import os
 import signal
 import threading
@@ -101,6 +102,14 @@ def test_atlas_bad_options_named_as_keywords(gpt2, tmp_path):
         neurontrace.atlas(gpt2, CORPUS, out=tmp_path, shard="2/2")
 
 
+def test_atlas_query_bad_words_named_as_keywords(cli_atlas, tmp_path):
+    cli_out, _ = cli_atlas
+    with pytest.raises(neurontrace.Error, match=r"^words: has an empty word$"):
+        neurontrace.atlas_query(cli_out, words=["war", " "], csv=tmp_path / "q.csv")
+    with pytest.raises(neurontrace.Error, match=r"^window: must not be negative$"):
+        neurontrace.atlas_query(cli_out, words=["war"], window=-1, csv=tmp_path / "q.csv")
+
+
 def test_atlas_query_bad_input_has_cli_message(cli_atlas, tmp_path):
     with pytest.raises(neurontrace.Error) as e:
         neurontrace.atlas_query(tmp_path / "nothing", words=["war"])
@@ -123,3 +132,26 @@ def test_ctrl_c_stops_an_atlas_leaving_its_checkpoint(gpt2, tmp_path):
     assert time.monotonic() - start < 0.5 + 1.0
     timer.join()
     assert (tmp_path / "atlas.checkpoint.safetensors").exists()  # the same call resumes from here
+
+
+def test_trace_with_atlas_equals_cli(cli_atlas, gpt2, tmp_path):
+    """trace's atlas options from Python (atlas, words, baseline_atlas) give the CLI's trace.json."""
+    cli_out, _ = cli_atlas
+    prompts = ["The war began when", "The army attacked the"]
+    prompts_file = tmp_path / "war.json"
+    prompts_file.write_text('{"prompts": ["The war began when", "The army attacked the"]}')
+    status, _, err = run_cli("trace", "-m", MODEL, "--concept", "war", "--prompts", str(prompts_file), "--site",
+                             "mlp.hook_post", "--baseline-atlas", str(cli_out), "--normalize", "zscore",
+                             "--atlas", str(cli_out), "--words", "war,army", "--per-sample", "3", "-n", "4",
+                             "--out", str(tmp_path / "cli"))
+    assert status == 0, err
+    with open(tmp_path / "cli" / "trace.json", encoding="utf-8") as f:
+        expected = json.load(f)
+    result = neurontrace.trace(gpt2, str(prompts_file), concept="war", sites=["mlp.hook_post"],
+                               baseline_atlas=cli_out, normalize="zscore", atlas=cli_out, words="war,army",
+                               per_sample=3, max_new_tokens=4)
+    assert result == expected
+    assert "atlas_share" in result["results"][0]["sites"][0]["table"][0]
+    assert neurontrace.trace(gpt2, prompts, concept="war", sites=["mlp.hook_post"], baseline_atlas=cli_out,
+                             normalize="zscore", atlas=cli_out, words=["war", "army"], per_sample=3,
+                             max_new_tokens=4)["results"] == expected["results"]
