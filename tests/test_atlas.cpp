@@ -17,7 +17,11 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "atlas/atlas_state.h"
+#include "atlas/record_bytes.h"
 #include "atlas_compare.h"
+#include "io/model_config.h"
+#include "util/error.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "sae/sae.h"
@@ -227,6 +231,46 @@ TEST(Atlas, ThreeShardsMergeToTheSingleProcessAtlas) {
   EXPECT_NE(r.err.find("differ in settings"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_FALSE(fs::exists(dir.file("bad")));
+}
+
+// The records of a part as the MPI ranks send them (record_bytes.h): a range of units read back
+// into an empty state gives the same records, and cut bytes are refused.
+TEST(Atlas, RecordBytesCarryAPartsRecords) {
+  nt::test::TempDir dir;
+  auto r = run_cli(scan_args(dir.file("part-1"), {"--shard", "0/3"}));  // the slice is in document 0
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nt::ModelConfig config = nt::load_model_config(model_dir());
+  const nt::AtlasState part = nt::load_atlas_state(dir.file("part-1/atlas.safetensors"), config).state;
+  const size_t begin = 5, end = part.layout.total - 3;
+  const std::string bytes = nt::records_to_bytes(part, begin, end);
+  EXPECT_LE(bytes.size(), (end - begin) * nt::max_record_bytes_per_unit(part.settings));
+  nt::AtlasState copy(part.settings, part.layout);
+  nt::merge_records_bytes(copy, begin, end, bytes, "test");
+  auto same = [](const std::vector<nt::ContextRecord>& a, const std::vector<nt::ContextRecord>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].value != b[i].value || a[i].doc != b[i].doc || a[i].pos != b[i].pos || a[i].index != b[i].index ||
+          a[i].hash != b[i].hash || *a[i].tokens != *b[i].tokens || a[i].acts != b[i].acts)
+        return false;
+    return true;
+  };
+  size_t kept = 0;
+  for (size_t u = 0; u < part.layout.total; ++u) {
+    const bool in_range = u >= begin && u < end;
+    EXPECT_TRUE(same(copy.top[u], in_range ? part.top[u] : std::vector<nt::ContextRecord>{})) << u;
+    EXPECT_TRUE(same(copy.samples[u], in_range ? part.samples[u] : std::vector<nt::ContextRecord>{})) << u;
+    kept += copy.top[u].size() + copy.samples[u].size();
+  }
+  EXPECT_GT(kept, (end - begin) * (kTop + kSamples) / 2);
+  for (size_t cut : {size_t{1}, size_t{7}, bytes.size() / 2}) {
+    nt::AtlasState target(part.settings, part.layout);
+    try {
+      nt::merge_records_bytes(target, begin, end, std::string_view(bytes).substr(0, bytes.size() - cut), "rank 1");
+      ADD_FAILURE() << "cut by " << cut << " accepted";
+    } catch (const nt::Error& e) {
+      EXPECT_STREQ(e.what(), "rank 1: malformed atlas records");
+    }
+  }
 }
 
 pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log) {

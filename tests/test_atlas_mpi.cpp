@@ -1,10 +1,16 @@
-// mpirun -np 2 neurontrace atlas on gpt2-tiny over the sample corpus: each rank scans one shard,
-// rank 0 gathers and merges the parts; the atlas must equal one process's scan of the same slice.
+// mpirun neurontrace atlas on gpt2-tiny over the sample corpus: each rank scans one shard, the
+// ranks' statistics are reduced to rank 0 by an MPI_Op and their records gathered there; the atlas
+// must equal one process's scan of the same slice. Three ranks, so that the reduction combines
+// more than a pair and its rank order matters.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,9 +21,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> scan_args(const std::string& out, const std::vector<std::string>& more = {}) {
+// The sample corpus's first 16 documents cut to their first 60 words (about 80 tokens), so that
+// every rank scans several documents (the sample's documents are thousands of tokens long).
+std::string short_documents(const nt::test::TempDir& dir) {
+  std::ifstream in(nt::test::shared_path("corpora/wiki-sample.jsonl"));
+  std::ofstream out(dir.file("short.jsonl"));
+  std::string line;
+  for (int doc = 0; doc < 16 && std::getline(in, line); ++doc) {
+    std::istringstream words(nlohmann::json::parse(line)["text"].get<std::string>());
+    std::string text, word;
+    for (int w = 0; w < 60 && words >> word; ++w) text += (w ? " " : "") + word;
+    out << nlohmann::json{{"text", text}}.dump() << "\n";
+  }
+  return dir.file("short.jsonl");
+}
+
+std::vector<std::string> scan_args(const std::string& corpus, const std::string& out,
+                                   const std::vector<std::string>& more = {}) {
   std::vector<std::string> a{"--threads", "1", "atlas", "-m", nt::test::shared_path("fixtures/models/gpt2-tiny"),
-                             "--corpus", nt::test::shared_path("corpora/wiki-sample.jsonl"), "--site", "mlp.hook_post",
+                             "--corpus", corpus, "--site", "mlp.hook_post",
                              "--site", "hook_resid_post", "--context", "32", "--top", "5", "--samples", "6",
                              "--max-tokens", "1200", "--out", out};
   a.insert(a.end(), more.begin(), more.end());
@@ -26,37 +48,49 @@ std::vector<std::string> scan_args(const std::string& out, const std::vector<std
 
 // Open MPI's own allocations at MPI_Init are reported as leaks by LeakSanitizer, so leak checking
 // is off for the ranks (as in test_study_shards).
-nt::test::CliResult mpirun_atlas(const std::vector<std::string>& args) {
+nt::test::CliResult mpirun_atlas(const std::vector<std::string>& args, int ranks) {
   const char* asan = std::getenv("ASAN_OPTIONS");
   const std::string asan_options = std::string("ASAN_OPTIONS=") + (asan ? std::string(asan) + ":" : "") + "detect_leaks=0";
-  std::vector<std::string> a{"-np", "2", "--oversubscribe", "--allow-run-as-root", "-x", asan_options, NT_CLI_PATH};
+  std::vector<std::string> a{"-np", std::to_string(ranks), "--oversubscribe", "--allow-run-as-root", "-x", asan_options, NT_CLI_PATH};
   a.insert(a.end(), args.begin(), args.end());
   return nt::test::run_program(NT_MPIEXEC, a);
 }
 
-TEST(AtlasMpi, TwoRanksEqualOneProcess) {
+TEST(AtlasMpi, ThreeRanksEqualOneProcess) {
   if (std::string(NT_MPIEXEC).empty()) GTEST_SKIP() << "built without MPI (NT_MPI off)";
   nt::test::TempDir dir;
-  auto r = nt::test::run_cli(scan_args(dir.file("one")));
+  const std::string corpus = short_documents(dir);
+  auto r = nt::test::run_cli(scan_args(corpus, dir.file("one")));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = mpirun_atlas(scan_args(dir.file("mpi")));
+  r = mpirun_atlas(scan_args(corpus, dir.file("mpi")), 3);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;  // rank 0 only
-  EXPECT_NE(r.out.find("atlas: 2 ranks, "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("atlas: 3 ranks, 14 documents, 1200 tokens, "), std::string::npos) << r.out;
   nt::test::expect_same_atlas(dir.file("one/atlas.safetensors"), dir.file("mpi/atlas.safetensors"));
-  for (const char* unit : {"hook_resid_post/L0N7.json", "mlp.hook_post/L1N3.json"})
-    EXPECT_EQ(nt::test::read_text(dir.file(std::string("one/units/") + unit)),
-              nt::test::read_text(dir.file(std::string("mpi/units/") + unit)))
-        << unit;
-  EXPECT_TRUE(fs::exists(dir.file("mpi/ranks/part-1/atlas.safetensors")));
-  EXPECT_FALSE(fs::exists(dir.file("mpi/ranks/part-1/atlas.checkpoint.safetensors")));
+  // The unit JSON: the moments' figures to 1e-12 (they are merged in another order than one
+  // process accumulates them; relative for mean and variance, and for the shape figures, which
+  // are of order 1 and cancel near 0, absolute), everything else equal.
+  for (const char* unit : {"hook_resid_post/L0N7.json", "mlp.hook_post/L1N3.json"}) {
+    auto one = nlohmann::json::parse(nt::test::read_text(dir.file(std::string("one/units/") + unit)));
+    auto mpi = nlohmann::json::parse(nt::test::read_text(dir.file(std::string("mpi/units/") + unit)));
+    for (const char* field : {"mean", "variance", "skewness", "kurtosis"}) {
+      const double a = one.at(field).get<double>(), b = mpi.at(field).get<double>();
+      const bool shape = std::string(field) == "skewness" || std::string(field) == "kurtosis";
+      EXPECT_NEAR(a, b, 1e-12 * (shape ? std::max(1.0, std::abs(a)) : std::abs(a))) << unit << " " << field;
+      one.erase(field);
+      mpi.erase(field);
+    }
+    EXPECT_EQ(one, mpi) << unit;
+  }
+  EXPECT_TRUE(fs::exists(dir.file("mpi/ranks/part-2/atlas.safetensors")));  // each rank keeps its part
+  EXPECT_FALSE(fs::exists(dir.file("mpi/ranks/part-2/atlas.checkpoint.safetensors")));
 }
 
 // A rank that fails ends the whole job (MPI_Abort) with its one-line error.
 TEST(AtlasMpi, FailedRankEndsTheJob) {
   if (std::string(NT_MPIEXEC).empty()) GTEST_SKIP() << "built without MPI (NT_MPI off)";
   nt::test::TempDir dir;
-  auto r = mpirun_atlas(scan_args(dir.file("mpi"), {"--shard", "0/2"}));
+  auto r = mpirun_atlas(scan_args(nt::test::shared_path("corpora/wiki-sample.jsonl"), dir.file("mpi"), {"--shard", "0/2"}), 2);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("neurontrace: error: --shard: not under mpirun (the ranks already split the scan)\n"),
             std::string::npos)

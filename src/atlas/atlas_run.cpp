@@ -9,7 +9,7 @@
 #include "atlas/concept_query.h"
 #include "atlas/corpus_reader.h"
 #include "atlas/logit_effects.h"
-#include "cluster/folder_bundle.h"
+#include "cluster/atlas_ranks.h"
 #include "cluster/ranks.h"
 #include "cluster/shard.h"
 #include "io/model_config.h"
@@ -129,23 +129,18 @@ AtlasRunSummary summary_of(const AtlasState& state) {
   return s;
 }
 
-// mpirun -np N: rank R scans shard R/N into OUT/ranks/part-R, the parts are sent to rank 0, which
-// merges them as `atlas merge` does and writes the atlas to OUT.
+// mpirun -np N: rank R scans shard R/N (and keeps it as a part in OUT/ranks/part-R), the ranks'
+// states are reduced to rank 0 (cluster/atlas_ranks.h), which writes the atlas to OUT.
 AtlasRunSummary run_atlas_on_ranks(const Session& session, const AtlasRunOptions& o, const AtlasSettings& settings) {
   const int me = rank_index();
-  auto part_dir = [&](int rank) { return o.out_dir + "/ranks/part-" + std::to_string(rank); };
-  ScanResult scan = scan_atlas(o, settings, part_dir(me), session, me == 0);
-  save_atlas_part(part_dir(me), scan.state);
-  send_to_rank0(me == 0 ? std::string() : bundle_folder(part_dir(me)),
-                [&](int rank, std::string&& bundle) { unbundle_folder(bundle, part_dir(rank)); });
+  const std::string part_dir = o.out_dir + "/ranks/part-" + std::to_string(me);
+  ScanResult scan = scan_atlas(o, settings, part_dir, session, me == 0);
+  save_atlas_part(part_dir, scan.state);
   AtlasRunSummary summary = summary_of(scan.state);
+  reduce_atlas_to_rank0(scan.state);
   if (me == 0) {
-    std::vector<std::string> parts;
-    for (int r = 0; r < rank_count(); ++r) parts.push_back(part_dir(r));
-    check_atlas_parts(parts);
-    const AtlasState merged = merge_atlas_parts(parts, session);
-    write_whole_atlas(o.out_dir, merged, session);
-    summary = summary_of(merged);
+    write_whole_atlas(o.out_dir, scan.state, session);
+    summary = summary_of(scan.state);
   }
   summary.ranks = rank_count();
   summary.skipped_lines = scan.skipped_lines;

@@ -1,7 +1,7 @@
 #pragma once
 // `neurontrace atlas` as library calls, run by the CLI and by the Python module: scan a corpus into
 // an atlas folder (atlas_output.h), or one shard of it into a part; under mpirun, every rank scans
-// a shard and rank 0 merges the parts; merge the parts of a sharded scan (`atlas merge`); rank an
+// a shard and rank 0 merges their states; merge the parts of a sharded scan (`atlas merge`); rank an
 // atlas's units by a concept (`atlas query`, concept_query.h).
 #include <cstdint>
 #include <functional>
@@ -42,8 +42,8 @@ struct AtlasRunSummary {
 // (nt::OptionError for a bad value) for what is wrong before loading a model.
 AtlasSettings plan_atlas(const AtlasRunOptions& options);
 // Scans `settings`' shard of the corpus into options.out_dir, resuming from the checkpoint a killed
-// scan left there, and writes the atlas (a part when sharded). Under mpirun, the ranks' parts are
-// sent to rank 0, which merges them into the atlas; the other ranks return after sending.
+// scan left there, and writes the atlas (a part when sharded). Under mpirun, the ranks' states are
+// reduced to rank 0 (cluster/atlas_ranks.h), which writes the atlas; the other ranks return after.
 AtlasRunSummary run_atlas(const Session& session, const AtlasRunOptions& options, const AtlasSettings& settings);
 
 // `atlas merge`: the parts (folders or their atlas.safetensors) of one sharded scan into the atlas of

@@ -22,23 +22,44 @@ AtlasState::AtlasState(AtlasSettings s, NeuronLayout l)
       top(layout.total),
       samples(layout.total) {}
 
-void AtlasState::merge(const AtlasState& o) {
-  const std::string diff = settings.difference(o.settings);
+void check_disjoint_parts(const AtlasSettings& a, const std::vector<int>& a_shards, const AtlasSettings& b,
+                          const std::vector<int>& b_shards) {
+  const std::string diff = a.difference(b);
   if (!diff.empty()) throw Error("parts differ in " + diff);
-  for (int s : o.shards)
-    if (std::find(shards.begin(), shards.end(), s) != shards.end())
-      throw Error("shard " + std::to_string(s) + "/" + std::to_string(settings.shard_count) + " is given twice");
+  for (int s : b_shards)
+    if (std::find(a_shards.begin(), a_shards.end(), s) != a_shards.end())
+      throw Error("shard " + std::to_string(s) + "/" + std::to_string(a.shard_count) + " is given twice");
+}
+
+UnitStatistics AtlasState::statistics(size_t u) const {
+  UnitStatistics s{tokens, moments[u], min[u], max[u], positive[u], above[u], {}};
+  std::copy_n(histogram.begin() + static_cast<std::ptrdiff_t>(u * kHistogramBins), kHistogramBins, s.histogram.begin());
+  return s;
+}
+
+void AtlasState::set_statistics(size_t u, const UnitStatistics& s) {
+  moments[u] = s.moments;
+  min[u] = s.min;
+  max[u] = s.max;
+  positive[u] = s.positive;
+  above[u] = s.above;
+  std::copy(s.histogram.begin(), s.histogram.end(), histogram.begin() + static_cast<std::ptrdiff_t>(u * kHistogramBins));
+}
+
+void AtlasState::merge_records(size_t u, const std::vector<ContextRecord>& o_top, const std::vector<ContextRecord>& o_samples) {
   const size_t k = static_cast<size_t>(settings.top_k), n_samples = static_cast<size_t>(settings.samples);
+  for (const auto& r : o_top) insert_bounded(top[u], ContextRecord(r), k, top_before);
+  for (const auto& r : o_samples) insert_bounded(samples[u], ContextRecord(r), n_samples, sample_before);
+}
+
+void AtlasState::merge(const AtlasState& o) {
+  check_disjoint_parts(settings, shards, o.settings, o.shards);
   for (size_t u = 0; u < layout.total; ++u) {
-    merge_moments(moments[u], tokens, o.moments[u], o.tokens);
-    min[u] = std::min(min[u], o.min[u]);
-    max[u] = std::max(max[u], o.max[u]);
-    positive[u] += o.positive[u];
-    above[u] += o.above[u];
-    for (const auto& r : o.top[u]) insert_bounded(top[u], ContextRecord(r), k, top_before);
-    for (const auto& r : o.samples[u]) insert_bounded(samples[u], ContextRecord(r), n_samples, sample_before);
+    UnitStatistics s = statistics(u);
+    merge_unit_statistics(s, o.statistics(u));
+    set_statistics(u, s);
+    merge_records(u, o.top[u], o.samples[u]);
   }
-  for (size_t i = 0; i < histogram.size(); ++i) histogram[i] += o.histogram[i];
   tokens += o.tokens;
   documents += o.documents;
   shards.insert(shards.end(), o.shards.begin(), o.shards.end());

@@ -13,6 +13,7 @@
 #include "atlas/atlas_settings.h"
 #include "atlas/context_record.h"
 #include "atlas/moments.h"
+#include "atlas/unit_statistics.h"
 #include "trace/neuron_layout.h"
 
 namespace nt {
@@ -33,14 +34,25 @@ struct AtlasState {
 
   AtlasState(AtlasSettings settings, NeuronLayout layout);
 
-  // Throws nt::Error "<what>: parts differ in <field>" when `other` is not a disjoint part of the
-  // same scan (settings differ, or a shard index is in both).
+  // Throws nt::Error "parts differ in <field>" when `other` is not a disjoint part of the same
+  // scan (settings differ, or a shard index is in both).
   void merge(const AtlasState& other);
+  // A unit's statistics (count = tokens), and setting them (all but the count: `tokens` is the
+  // state's, the same for every unit).
+  UnitStatistics statistics(size_t unit) const;
+  void set_statistics(size_t unit, const UnitStatistics& s);
+  // Adds another part's records of `unit` to its bounded lists.
+  void merge_records(size_t unit, const std::vector<ContextRecord>& top, const std::vector<ContextRecord>& samples);
   // Variance (population), skewness and excess kurtosis of a unit (0 when undefined).
   double variance(size_t unit) const;
   double skewness(size_t unit) const;
   double kurtosis(size_t unit) const;
 };
+
+// The checks of AtlasState::merge on parts given by their settings and shards only: throws nt::Error
+// "parts differ in <field>" or "shard I/N is given twice".
+void check_disjoint_parts(const AtlasSettings& a, const std::vector<int>& a_shards, const AtlasSettings& b,
+                          const std::vector<int>& b_shards);
 
 // The state as safetensors (layout in README "Atlas"), written atomically; `extra` goes into the
 // metadata beside the settings (a checkpoint's resume point). load_atlas_state refuses a file that
