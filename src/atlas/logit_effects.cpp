@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "io/model_weights.h"
+#include "model/kernels.h"
 #include "sae/sae.h"
 #include "util/thread_pool.h"
 
@@ -44,54 +45,74 @@ bool residual_width(HookSite s) {
          s == HookSite::MlpOut;
 }
 
-// The `count` largest and smallest entries of `logits`.
-LogitEffect extremes(const std::vector<float>& logits, int count) {
-  std::vector<int> order(logits.size());
+// The `count` largest and smallest of logits[0 .. V).
+LogitEffect extremes(const float* logits, size_t V, int count) {
+  std::vector<int> order(V);
   std::iota(order.begin(), order.end(), 0);
-  const size_t k = std::min(order.size(), static_cast<size_t>(count));
+  const size_t k = std::min(V, static_cast<size_t>(count));
   LogitEffect e;
   auto by = [&](bool up) {
     std::partial_sort(order.begin(), order.begin() + static_cast<long>(k), order.end(), [&](int a, int b) {
-      const float x = logits[static_cast<size_t>(a)], y = logits[static_cast<size_t>(b)];
+      const float x = logits[a], y = logits[b];
       return up ? (x != y ? x > y : a < b) : (x != y ? x < y : a < b);
     });
     return std::vector<int>(order.begin(), order.begin() + static_cast<long>(k));
   };
   e.top_ids = by(true);
   e.bottom_ids = by(false);
-  for (int id : e.top_ids) e.top_values.push_back(logits[static_cast<size_t>(id)]);
-  for (int id : e.bottom_ids) e.bottom_values.push_back(logits[static_cast<size_t>(id)]);
+  for (int id : e.top_ids) e.top_values.push_back(logits[id]);
+  for (int id : e.bottom_ids) e.bottom_values.push_back(logits[id]);
   return e;
 }
 
-// The `count` extremes of dir · W_U ([C] . [V, C]).
-LogitEffect direction_effect(const std::vector<float>& dir, const float* wu, size_t V, int count) {
-  const size_t C = dir.size();
-  std::vector<float> logits(V);
-  for (size_t v = 0; v < V; ++v) {
-    float acc = 0;
-    for (size_t d = 0; d < C; ++d) acc += dir[d] * wu[v * C + d];
-    logits[v] = acc;
+// Directions in the residual stream ([C] each, the final norm's gain folded in) and the units they
+// belong to; their effects are computed together, through the forward pass's matrix product.
+struct Directions {
+  std::vector<float> rows;    // [units.size(), C]
+  std::vector<size_t> units;  // flat unit index of each row
+};
+
+// out[unit] = the `count` extremes of direction · W_U, for every direction: kChunk directions at a
+// time through the kernels' product with the unembedding (logits [kChunk, V]), then each row's
+// extremes in parallel. (GPT-2 small's 36,864 MLP neurons: 1.4e12 multiply-adds.)
+void add_effects(const Directions& dirs, const Matrix& unembed, int count, std::vector<LogitEffect>& out) {
+  constexpr size_t kChunk = 128;
+  const size_t C = static_cast<size_t>(unembed.in()), V = static_cast<size_t>(unembed.out());
+  std::vector<float> logits;
+  for (size_t b = 0; b < dirs.units.size(); b += kChunk) {
+    const size_t n = std::min(kChunk, dirs.units.size() - b);
+    logits.resize(n * V);
+    linear(dirs.rows.data() + b * C, static_cast<int>(n), unembed, nullptr, logits.data());
+    thread_pool().parallel_for(n, 1, [&](size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; ++i) out[dirs.units[b + i]] = extremes(logits.data() + i * V, V, count);
+    });
   }
-  return extremes(logits, count);
 }
 
-// An SAE latent f at a residual-width hook: (scale_f W_dec[f] ⊙ g) · W_U, what one unit of the
-// latent adds to the residual stream (decoder_scale: 1, or 1 / ||W_dec[f]|| for TopK SAEs that
-// rescale by the decoder norm).
-void sae_effects(const NeuronLayout& layout, int s, const float* gain, const float* wu, const ModelConfig& c, int count,
-                 std::vector<LogitEffect>& out) {
+// The directions of a site's units at `layer` (site index s): an MLP neuron's W_out row, a residual
+// dimension's unit vector, an SAE latent's scale_f W_dec[f] (decoder_scale: 1, or 1 / ||W_dec[f]||
+// for TopK SAEs that rescale by the decoder norm) — each times the gain.
+Directions site_directions(const NeuronLayout& layout, int s, int layer, const float* wo, const Names& names,
+                           const float* gain, const ModelConfig& c) {
   const TraceSite& site = layout.sites[static_cast<size_t>(s)];
-  const size_t C = static_cast<size_t>(c.d_model), V = static_cast<size_t>(c.vocab_size);
-  thread_pool().parallel_for(static_cast<size_t>(site.sae->d_sae()), 8, [&](size_t b, size_t e) {
-    std::vector<float> dir(C);
-    for (size_t f = b; f < e; ++f) {
-      const float* row = site.sae->decoder_row(static_cast<int>(f));
-      const float scale = site.sae->decoder_scale(static_cast<int>(f));
+  const size_t C = static_cast<size_t>(c.d_model), M = static_cast<size_t>(c.d_mlp);
+  const size_t width = site.is_sae() ? static_cast<size_t>(site.sae->d_sae()) : site.hook == HookSite::MlpPost ? M : C;
+  Directions dirs;
+  dirs.rows.assign(width * C, 0.0f);
+  for (size_t n = 0; n < width; ++n) {
+    float* dir = dirs.rows.data() + n * C;
+    if (site.is_sae()) {
+      const float* row = site.sae->decoder_row(static_cast<int>(n));
+      const float scale = site.sae->decoder_scale(static_cast<int>(n));
       for (size_t d = 0; d < C; ++d) dir[d] = gain[d] * scale * row[d];
-      out[layout.flat({s, site.layer, static_cast<int>(f)})] = direction_effect(dir, wu, V, count);
+    } else if (wo) {
+      for (size_t d = 0; d < C; ++d) dir[d] = gain[d] * (names.out_is_in_out ? wo[n * C + d] : wo[d * M + n]);
+    } else {
+      dir[n] = gain[n];
     }
-  });
+    dirs.units.push_back(layout.flat({s, layer, static_cast<int>(n)}));
+  }
+  return dirs;
 }
 
 }  // namespace
@@ -102,35 +123,27 @@ std::vector<LogitEffect> logit_effects(const std::string& model_dir, const Model
   Names names;
   if (!names_for(c, names)) return out;
   ModelWeights w(model_dir);
-  const size_t C = static_cast<size_t>(c.d_model), M = static_cast<size_t>(c.d_mlp), V = static_cast<size_t>(c.vocab_size);
   const float* gain = w.get(names.gain, {c.d_model});
-  const float* wu = w.get(names.unembed, {c.vocab_size, c.d_model});  // [V, C]
+  const Matrix unembed(w.get(names.unembed, {c.vocab_size, c.d_model}), c.d_model, c.vocab_size, WeightLayout::OutIn);
   for (size_t s = 0; s < layout.sites.size(); ++s) {
-    const HookSite site = layout.sites[s].hook;
-    if (layout.sites[s].is_sae()) {
-      if (layout.sites[s].is_features() && residual_width(site)) sae_effects(layout, static_cast<int>(s), gain, wu, c, count, out);
+    const TraceSite& site = layout.sites[s];
+    const int si = static_cast<int>(s);
+    if (site.is_sae()) {
+      if (site.is_features() && residual_width(site.hook))
+        add_effects(site_directions(layout, si, site.layer, nullptr, names, gain, c), unembed, count, out);
       continue;
     }
-    if (site != HookSite::MlpPost && !residual_width(site)) continue;
+    if (site.hook != HookSite::MlpPost && !residual_width(site.hook)) continue;
     for (int l = 0; l < c.n_layer; ++l) {
-      if (site != HookSite::MlpPost && l > 0) {  // a dimension's effect is the same at every layer
-        for (size_t i = 0; i < C; ++i)
-          out[layout.flat({static_cast<int>(s), l, static_cast<int>(i)})] = out[layout.flat({static_cast<int>(s), 0, static_cast<int>(i)})];
+      if (site.hook != HookSite::MlpPost && l > 0) {  // a dimension's effect is the same at every layer
+        for (int i = 0; i < c.d_model; ++i) out[layout.flat({si, l, i})] = out[layout.flat({si, 0, i})];
         continue;
       }
-      const float* wo = site == HookSite::MlpPost
+      const float* wo = site.hook == HookSite::MlpPost
                             ? w.get(layer_name(names.out, l), names.out_is_in_out ? std::vector<int64_t>{c.d_mlp, c.d_model}
                                                                                   : std::vector<int64_t>{c.d_model, c.d_mlp})
                             : nullptr;
-      const size_t width = site == HookSite::MlpPost ? M : C;
-      thread_pool().parallel_for(width, 8, [&](size_t b, size_t e) {
-        std::vector<float> dir(C);
-        for (size_t n = b; n < e; ++n) {
-          for (size_t d = 0; d < C; ++d)
-            dir[d] = gain[d] * (wo ? (names.out_is_in_out ? wo[n * C + d] : wo[d * M + n]) : static_cast<float>(d == n));
-          out[layout.flat({static_cast<int>(s), l, static_cast<int>(n)})] = direction_effect(dir, wu, V, count);
-        }
-      });
+      add_effects(site_directions(layout, si, l, wo, names, gain, c), unembed, count, out);
     }
   }
   return out;
