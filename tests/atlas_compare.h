@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "io/safetensors.h"
+#include "test_support.h"
 
 namespace nt::test {
 
@@ -37,6 +40,22 @@ inline void expect_same_atlas(const std::string& a_path, const std::string& b_pa
       ASSERT_EQ(0, std::memcmp(a.data(t), b.data(u), t.end - t.begin)) << t.name;
     }
   }
+}
+
+// Two units' JSON files: the moments' figures to 1e-12 (a merge adds them up in another order than
+// one process; relative for mean and variance, and for the shape figures, which are of order 1 and
+// cancel near 0, absolute), everything else (records, histogram, density, logit effects) equal.
+inline void expect_same_unit_json(const std::string& a_path, const std::string& b_path) {
+  auto a = nlohmann::json::parse(read_text(a_path));
+  auto b = nlohmann::json::parse(read_text(b_path));
+  for (const std::string field : {"mean", "variance", "skewness", "kurtosis"}) {
+    const double x = a.at(field).get<double>(), y = b.at(field).get<double>();
+    const bool shape = field == "skewness" || field == "kurtosis";
+    EXPECT_NEAR(x, y, 1e-12 * (shape ? std::max(1.0, std::abs(x)) : std::abs(x))) << b_path << " " << field;
+    a.erase(field);
+    b.erase(field);
+  }
+  EXPECT_EQ(a, b) << b_path;
 }
 
 }  // namespace nt::test

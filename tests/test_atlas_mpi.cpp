@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,20 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The sample corpus's first 16 documents cut to their first 60 words (about 80 tokens), so that
-// every rank scans several documents (the sample's documents are thousands of tokens long).
-std::string short_documents(const nt::test::TempDir& dir) {
-  std::ifstream in(nt::test::shared_path("corpora/wiki-sample.jsonl"));
-  std::ofstream out(dir.file("short.jsonl"));
-  std::string line;
-  for (int doc = 0; doc < 16 && std::getline(in, line); ++doc) {
-    std::istringstream words(nlohmann::json::parse(line)["text"].get<std::string>());
-    std::string text, word;
-    for (int w = 0; w < 60 && words >> word; ++w) text += (w ? " " : "") + word;
-    out << nlohmann::json{{"text", text}}.dump() << "\n";
-  }
-  return dir.file("short.jsonl");
-}
+// 16 documents of 60 words (about 80 tokens), so that every rank scans several documents.
+std::string short_documents(const nt::test::TempDir& dir) { return nt::test::short_sample_documents(dir, 16, 60); }
 
 std::vector<std::string> scan_args(const std::string& corpus, const std::string& out,
                                    const std::vector<std::string>& more = {}) {
@@ -67,21 +54,8 @@ TEST(AtlasMpi, ThreeRanksEqualOneProcess) {
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;  // rank 0 only
   EXPECT_NE(r.out.find("atlas: 3 ranks, 14 documents, 1200 tokens, "), std::string::npos) << r.out;
   nt::test::expect_same_atlas(dir.file("one/atlas.safetensors"), dir.file("mpi/atlas.safetensors"));
-  // The unit JSON: the moments' figures to 1e-12 (they are merged in another order than one
-  // process accumulates them; relative for mean and variance, and for the shape figures, which
-  // are of order 1 and cancel near 0, absolute), everything else equal.
-  for (const char* unit : {"hook_resid_post/L0N7.json", "mlp.hook_post/L1N3.json"}) {
-    auto one = nlohmann::json::parse(nt::test::read_text(dir.file(std::string("one/units/") + unit)));
-    auto mpi = nlohmann::json::parse(nt::test::read_text(dir.file(std::string("mpi/units/") + unit)));
-    for (const char* field : {"mean", "variance", "skewness", "kurtosis"}) {
-      const double a = one.at(field).get<double>(), b = mpi.at(field).get<double>();
-      const bool shape = std::string(field) == "skewness" || std::string(field) == "kurtosis";
-      EXPECT_NEAR(a, b, 1e-12 * (shape ? std::max(1.0, std::abs(a)) : std::abs(a))) << unit << " " << field;
-      one.erase(field);
-      mpi.erase(field);
-    }
-    EXPECT_EQ(one, mpi) << unit;
-  }
+  for (const std::string unit : {"hook_resid_post/L0N7.json", "mlp.hook_post/L1N3.json"})
+    nt::test::expect_same_unit_json(dir.file("one/units/" + unit), dir.file("mpi/units/" + unit));
   EXPECT_TRUE(fs::exists(dir.file("mpi/ranks/part-2/atlas.safetensors")));  // each rank keeps its part
   EXPECT_FALSE(fs::exists(dir.file("mpi/ranks/part-2/atlas.checkpoint.safetensors")));
 }

@@ -96,6 +96,19 @@ nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(in);
 }
 
+std::string short_sample_documents(const TempDir& tmp, int documents, int words) {
+  std::ifstream in(shared_path("corpora/wiki-sample.jsonl"));
+  std::ofstream out(tmp.file("short.jsonl"));
+  std::string line;
+  for (int doc = 0; doc < documents && std::getline(in, line); ++doc) {
+    std::istringstream stream(nlohmann::json::parse(line)["text"].get<std::string>());
+    std::string text, word;
+    for (int w = 0; w < words && stream >> word; ++w) text += (w ? " " : "") + word;
+    out << nlohmann::json{{"text", text}}.dump() << "\n";
+  }
+  return tmp.file("short.jsonl");
+}
+
 std::string small_seed_study(const TempDir& tmp, int max_new_tokens) {
   nlohmann::ordered_json cfg = nlohmann::ordered_json::parse(read_text(shared_path("experiments/seed-study.json")));
   cfg["generation"] = {{"max_new_tokens", max_new_tokens}};

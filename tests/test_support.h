@@ -40,4 +40,9 @@ nlohmann::json read_json(const std::string& path);
 // generations and 4 steering controls so a test stays quick, written into `tmp`; returns its path.
 std::string small_seed_study(const TempDir& tmp, int max_new_tokens = 8);
 
+// The sample corpus's (../shared/corpora/wiki-sample.jsonl) first `documents` documents cut to
+// their first `words` words, written into `tmp` as JSONL; returns its path. Its documents are
+// thousands of tokens long: a sharded scan of a short slice of it would give all to one shard.
+std::string short_sample_documents(const TempDir& tmp, int documents, int words);
+
 }  // namespace nt::test
