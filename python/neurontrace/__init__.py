@@ -47,6 +47,11 @@ def _names(value):
     return [os.fspath(v) for v in value]
 
 
+def _words(value):
+    """Concept words as the --words flag takes them (a comma list) or a list -> a list of str."""
+    return value.split(",") if isinstance(value, str) else list(value)
+
+
 def _csv_table(text):
     """A CSV table as a list of dicts; a column whose every value is a number holds numbers (int
     or float), as pandas.read_csv reads it."""
@@ -241,9 +246,9 @@ def trace(model, prompts, concept="concept", baseline=None, baseline_atlas=None,
             setattr(options, name, list(value))
     options.baseline_atlas = os.fspath(baseline_atlas) if baseline_atlas is not None else ""
     options.atlas = os.fspath(atlas) if atlas is not None else ""
-    options.words = words.split(",") if isinstance(words, str) else list(words)
+    options.words = _words(words)
     options.sites = [sites] if isinstance(sites, str) else list(sites)
-    options.saes = [os.fspath(sae)] if isinstance(sae, (str, os.PathLike)) else [os.fspath(s) for s in sae]
+    options.saes = _names(sae)
     options.positions = [positions] if isinstance(positions, str) else list(positions)
     options.skip_first = skip_first
     options.select_words = [select_words] if isinstance(select_words, str) else list(select_words)
@@ -315,7 +320,7 @@ def atlas_query(dir, words, window=5, rows=20, csv=None, model=None, print_table
     """
     options = _core._AtlasQueryOptions()
     options.dir = os.fspath(dir)
-    options.words = words.split(",") if isinstance(words, str) else list(words)
+    options.words = _words(words)
     options.window = window
     options.rows = rows
     options.csv = os.fspath(csv) if csv is not None else ""
