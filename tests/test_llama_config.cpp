@@ -188,6 +188,13 @@ TEST(LlamaConfig, Errors) {
   g["layer_norm_epsilon"] = 1e-5;
   g["vocab_size"] = 1 << 25;
   expect_error([&] { load_config(dir, g); }, "vocab_size 33554432 is out of range");
+  // A huge n_embd: 4 * n_embd (the default n_inner) would overflow int; with n_inner given it
+  // must not even be computed (the fuzzer's find, caught by UBSan in the sanitizer pass).
+  g["vocab_size"] = 1000;
+  g["n_embd"] = 1 << 30;
+  expect_error([&] { load_config(dir, g); }, path + ": field 'n_embd' is too large");
+  g["n_inner"] = 64;
+  expect_error([&] { load_config(dir, g); }, "is out of range");
 
   j = llama_config();
   j["model_type"] = "gemma";

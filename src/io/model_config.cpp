@@ -56,10 +56,15 @@ void parse_gpt2(const json& j, const std::string& path, ModelConfig& c) {
   c.vocab_size = get_int(j, path, "vocab_size", 0, true);
   c.n_ctx = get_int(j, path, "n_positions", get_int(j, path, "n_ctx", 0, false), false);
   if (c.n_ctx == 0) throw Error(path + ": missing field 'n_positions'");
-  // The default n_inner is 4 * n_embd, which must not overflow (n_embd may be up to 2^30).
-  if (c.d_model > (1 << 28) && (!j.contains("n_inner") || j["n_inner"].is_null()))
+  // n_inner defaults to 4 * n_embd, which must not overflow (n_embd may be up to 2^30); the
+  // default is computed only when it is used.
+  if (j.contains("n_inner") && !j["n_inner"].is_null()) {
+    c.d_mlp = get_int(j, path, "n_inner", 0, true);
+  } else if (c.d_model > (1 << 28)) {
     throw Error(path + ": field 'n_embd' is too large (4 * n_embd, the default n_inner, overflows)");
-  c.d_mlp = get_int(j, path, "n_inner", 4 * c.d_model, false);
+  } else {
+    c.d_mlp = 4 * c.d_model;
+  }
   c.norm_eps = get_float(j, path, "", "layer_norm_epsilon", 1e-5f, false);
   c.activation = j.value("activation_function", std::string("gelu_new"));
   if (c.activation != "gelu_new" && c.activation != "gelu_pytorch_tanh")
