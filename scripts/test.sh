@@ -2,6 +2,7 @@
 # Sets up the machine, builds everything and runs the whole test suite (ctest).
 #   scripts/test.sh                    Release build in build/ (-march=native)
 #   scripts/test.sh --sanitize         AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
+#                                      (clang, -O1 -g1)
 #   scripts/test.sh --arch x86-64-v3   Release build for that CPU level instead of this machine's, in
 #                                      build-x86-64-v3/ (x86-64-v3: the AVX2 + FMA kernels, not the
 #                                      AVX-512 ones), with the test programs whose code has an AVX2
@@ -18,7 +19,11 @@ flags=(-DCMAKE_BUILD_TYPE=Release)
 case "${1:-}" in
   --sanitize)
     build=build-asan
-    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DNT_SANITIZE=ON -DNT_BENCH=OFF)
+    # clang at -O1 with line tables (-g1: file:line in every report): the same checks as gcc's
+    # -O2 -g build, compiled ~5x faster (a 92 s test file takes 18 s), which is most of CI's time.
+    export CC=clang CXX=clang++
+    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+           -DNT_SANITIZE=ON -DNT_BENCH=OFF)
     # Leaks in fontconfig's / cairo's process-wide caches are theirs (scripts/lsan.supp).
     export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

@@ -444,7 +444,8 @@ TEST(SaeLoading, NpyHeaderReader) {
       {npy(3, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 12), "unsupported .npy version 3.0"},
       {std::vector<uint8_t>{'P', 'K'}, "no \\x93NUMPY magic"},
   };
-  for (const auto& [bytes, expected] : bad) {
+  for (const auto& [bad_bytes, expected] : bad) {
+    const std::vector<uint8_t>& bytes = bad_bytes;  // clang 14 lambdas cannot capture a structured binding
     const std::string e = error_of([&] { parse_npy(bytes, "x.npy"); });
     EXPECT_NE(e.find(expected), std::string::npos) << e;
     EXPECT_EQ(e.rfind("x.npy: ", 0), 0u) << e;
