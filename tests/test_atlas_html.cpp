@@ -1,10 +1,11 @@
 // The atlas's HTML on a hand-built state: the histogram's axis labels and token texts that split a
-// UTF-8 character across tokens (the index shows the whole character, never U+FFFD).
+// UTF-8 character across tokens (the index and summary.csv show the whole character, never U+FFFD).
 #include <gtest/gtest.h>
 
 #include <limits>
 
 #include "atlas/atlas_html.h"
+#include "atlas/atlas_output.h"
 #include "atlas/histogram_bins.h"
 #include "io/model_config.h"
 #include "report/base64.h"
@@ -48,9 +49,17 @@ TEST(AtlasHtml, IndexShowsACharacterSplitAcrossTokensWhole) {
       const std::string t = tok->token_bytes(ids[i]);
       if (nt::sanitize_utf8(t) == t) continue;  // whole characters only
       const std::vector<int32_t> window(ids.begin(), ids.end());
-      const std::string data = nt::atlas_index_data(state_with(window, static_cast<int>(i)), *tok);
+      const nt::AtlasState s = state_with(window, static_cast<int>(i));
+      const std::string data = nt::atlas_index_data(s, *tok);
       EXPECT_EQ(data.find("\xef\xbf\xbd"), std::string::npos) << data.substr(0, 300);
       EXPECT_NE(data.find(ch), std::string::npos) << data.substr(0, 300);
+      // summary.csv's top_token, unit 0's row: the whole character too.
+      nt::test::TempDir dir;
+      nt::write_atlas(dir.path(), s, *tok, {});
+      const std::string csv = nt::test::read_text(dir.file("summary.csv"));
+      const std::string row0 = csv.substr(csv.find('\n') + 1, csv.find('\n', csv.find('\n') + 1) - csv.find('\n') - 1);
+      EXPECT_EQ(row0.find("\xef\xbf\xbd"), std::string::npos) << row0;
+      EXPECT_NE(row0.find(ch), std::string::npos) << row0;
       return;
     }
   }

@@ -74,21 +74,6 @@ std::string histogram_svg(const AtlasState& s, size_t unit) {
   return out + fmt::format("<text x={} y=148 fill=\"#666\">activation (bins of a quarter octave; bar height: tokens, log scale)</text></svg>", left);
 }
 
-// The bytes of token `i` of `ids`, widened over its neighbours to whole UTF-8 characters: a
-// token that starts inside a character takes the tokens before it that hold its start, one that
-// ends inside a character the tokens after it that complete it (a character spans at most 4).
-std::string whole_characters(const std::vector<int32_t>& ids, size_t i, const Tokenizer& tokenizer) {
-  auto continues = [](const std::string& t) { return !t.empty() && (static_cast<unsigned char>(t[0]) & 0xC0) == 0x80; };
-  std::string text = tokenizer.token_bytes(ids[i]);
-  for (size_t b = i; b > 0 && b + 3 > i && continues(text); --b) text = tokenizer.token_bytes(ids[b - 1]) + text;
-  for (size_t e = i + 1; e < ids.size() && e < i + 4 && sanitize_utf8(text) != text; ++e) {
-    const std::string next = tokenizer.token_bytes(ids[e]);
-    if (!continues(next)) break;
-    text += next;
-  }
-  return text;
-}
-
 std::string logit_table(const LogitEffect& e, const Tokenizer& tokenizer) {
   if (e.top_ids.empty()) return "<p>none for this site or model</p>";
   std::string out = "<table><tr><th class=l>pushed up</th><th></th><th class=l>pushed down</th><th></th></tr>";

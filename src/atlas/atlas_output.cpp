@@ -61,7 +61,7 @@ void write_atlas(const std::string& dir, const AtlasState& s, const Tokenizer& t
     std::string top_token;
     if (!s.top[u].empty()) {
       const auto& r = s.top[u].front();
-      top_token = repair_token_texts({tokenizer.token_bytes((*r.tokens)[static_cast<size_t>(r.index)])})[0];
+      top_token = sanitize_utf8(whole_characters(*r.tokens, static_cast<size_t>(r.index), tokenizer));
     }
     std::string quoted = "\"";
     for (char c : top_token) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);

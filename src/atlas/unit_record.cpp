@@ -138,4 +138,16 @@ std::string UnitRecordWriter::json(const AtlasState& s, size_t unit, const Logit
   return out;
 }
 
+std::string whole_characters(const std::vector<int32_t>& ids, size_t i, const Tokenizer& tokenizer) {
+  auto continues = [](const std::string& t) { return !t.empty() && (static_cast<unsigned char>(t[0]) & 0xC0) == 0x80; };
+  std::string text = tokenizer.token_bytes(ids[i]);
+  for (size_t b = i; b > 0 && b + 3 > i && continues(text); --b) text = tokenizer.token_bytes(ids[b - 1]) + text;
+  for (size_t e = i + 1; e < ids.size() && e < i + 4 && sanitize_utf8(text) != text; ++e) {
+    const std::string next = tokenizer.token_bytes(ids[e]);
+    if (!continues(next)) break;
+    text += next;
+  }
+  return text;
+}
+
 }  // namespace nt

@@ -27,6 +27,12 @@ std::vector<double> quantile_boundaries(const AtlasState& state, size_t unit);
 // Writes unit records as JSON text. Records are most of an atlas's bytes (a window of tokens and
 // activations each), so their JSON is put together from each token's text escaped once; a window
 // where a character is split over tokens gets its texts repaired first (report/base64.h).
+// The bytes of token `i` of `ids`, widened over its neighbours to whole UTF-8 characters: a
+// token that starts inside a character takes the tokens before it that hold its start, one that
+// ends inside a character the tokens after it that complete it (a character spans at most 4).
+// How the index, its search words and summary.csv show the token a record stands for.
+std::string whole_characters(const std::vector<int32_t>& ids, size_t i, const Tokenizer& tokenizer);
+
 class UnitRecordWriter {
  public:
   explicit UnitRecordWriter(const Tokenizer& tokenizer);
