@@ -21,6 +21,7 @@
 #include "atlas/record_bytes.h"
 #include "atlas_compare.h"
 #include "io/model_config.h"
+#include "io/random_model.h"
 #include "util/error.h"
 #include "io/safetensors.h"
 #include "model/model.h"
@@ -43,8 +44,8 @@ constexpr int kContext = 32, kTop = 5, kSamples = 6;
 constexpr int64_t kMaxTokens = 1200;
 
 std::vector<std::string> scan_args(const std::string& out, const std::vector<std::string>& more = {},
-                                   const std::string& corpus_path = corpus()) {
-  std::vector<std::string> a{"--threads", "2", "atlas", "-m", model_dir(), "--corpus", corpus_path,
+                                   const std::string& corpus_path = corpus(), const std::string& model = model_dir()) {
+  std::vector<std::string> a{"--threads", "2", "atlas", "-m", model, "--corpus", corpus_path,
                              "--site", "mlp.hook_post", "--site", "hook_resid_post", "--context", std::to_string(kContext),
                              "--top", std::to_string(kTop), "--samples", std::to_string(kSamples),
                              "--max-tokens", std::to_string(kMaxTokens), "--out", out};
@@ -88,14 +89,15 @@ Windows cut_windows(const nt::Tokenizer& tok) {
   return w;
 }
 
-TEST(Atlas, StatisticsAndTopContextsMatchANaiveScan) {
+// Scans `model_path` (a GPT-2 model) and checks the atlas against the model run here.
+void expect_atlas_matches_naive_scan(const std::string& model_path) {
   nt::test::TempDir dir;
-  const auto r = run_cli(scan_args(dir.file("atlas")));
+  const auto r = run_cli(scan_args(dir.file("atlas"), {}, corpus(), model_path));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nt::SafetensorsFile f(dir.file("atlas/atlas.safetensors"));
 
-  auto model = nt::load_model(model_dir());
-  auto tok = nt::load_tokenizer(model_dir());
+  auto model = nt::load_model(model_path);
+  auto tok = nt::load_tokenizer(model_path);
   const Windows w = cut_windows(*tok);
   const nt::ModelConfig& c = model->config();
   std::vector<nt::CaptureNeuron> units;  // the atlas's unit order: site, layer, index
@@ -177,7 +179,7 @@ TEST(Atlas, StatisticsAndTopContextsMatchANaiveScan) {
   for (const char* key : {"mean", "variance", "skewness", "kurtosis", "density", "histogram"}) EXPECT_TRUE(j.contains(key)) << key;
 
   // Logit effects of L1N3, computed here: (c_proj[3] * ln_f gain) . wte^T, top and bottom 10.
-  nt::SafetensorsFile weights(model_dir() + "/model.safetensors");
+  nt::SafetensorsFile weights(model_path + "/model.safetensors");
   auto get = [&](const std::string& name) {
     const nt::TensorInfo* t = weights.find(name);
     if (!t) t = weights.find("transformer." + name);
@@ -199,6 +201,23 @@ TEST(Atlas, StatisticsAndTopContextsMatchANaiveScan) {
     EXPECT_NEAR(effects["bottom"][i][1].get<double>(), logits[V - 1 - i].first, 1e-4);
   }
   EXPECT_EQ(effects["top"][0][0].get<std::string>(), tok->token_bytes(logits[0].second));
+}
+
+TEST(Atlas, StatisticsAndTopContextsMatchANaiveScan) { expect_atlas_matches_naive_scan(model_dir()); }
+
+// Site widths that are not a multiple of the fold's 16-unit blocks (n_embd 40, n_inner 72): the
+// last units of each site go through the one-unit path.
+TEST(Atlas, SitesWiderThanWholeBlocksMatchANaiveScan) {
+  nt::test::TempDir dir;
+  nt::RandomModelSpec spec;
+  spec.layers = 2;
+  spec.width = 40;
+  spec.heads = 4;
+  spec.mlp = 72;
+  spec.ctx = 64;
+  spec.seed = 7;
+  nt::write_random_model(dir.file("model"), spec, nt::default_random_model_tokenizer_dir("gpt2"));
+  expect_atlas_matches_naive_scan(dir.file("model"));
 }
 
 TEST(Atlas, ThreeShardsMergeToTheSingleProcessAtlas) {
