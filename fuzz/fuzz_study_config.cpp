@@ -18,7 +18,7 @@ namespace {
 using nt::fuzz::fail;
 
 void check(const nt::StudyConfig& c) {
-  if (c.baseline.empty()) fail("study without baseline prompts accepted");
+  if (c.baseline.empty() && c.baseline_atlas.empty()) fail("study without baseline prompts or atlas accepted");
   if (c.concepts.empty()) fail("study without concepts accepted");
   for (const auto& p : c.baseline)
     if (p.empty()) fail("empty baseline prompt accepted");

@@ -284,4 +284,37 @@ TEST_F(AtlasShare, StudyBaselineAtlasNormalizesAsTraceDoes) {
   EXPECT_NE(m.err.find("--rank-by mean"), std::string::npos) << m.err;
 }
 
+// "baseline": {"atlas": DIR} alone, no prompts: the same tables as with prompts beside it, and
+// mean-ablation steering takes each neuron's atlas mean.
+TEST_F(AtlasShare, StudyWithAnAtlasBaselineAloneSteersWithTheAtlasMeans) {
+  json cfg = study_config(atlas());
+  cfg["trace"]["normalize"] = "zscore";
+  cfg["concepts"].erase("the");
+  cfg["steer"] = {{"concept", "war"}, {"prompt", "The soldiers marched"}, {"top_n", 2}, {"mode", "mean"},
+                  {"controls", 2}, {"max_new_tokens", 4}};
+  write_text(dir_->file("study-both.json"), cfg.dump());
+  cfg["baseline"].erase("prompts");
+  write_text(dir_->file("study-atlas.json"), cfg.dump());
+  for (const char* name : {"study-both", "study-atlas"}) {
+    const auto r = run_cli({"study", "-q", dir_->file(std::string(name) + ".json"), "--out", dir_->file(name)});
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
+  }
+  EXPECT_EQ(read_text(dir_->file("study-atlas/consistency.csv")), read_text(dir_->file("study-both/consistency.csv")));
+  const json iv = json::parse(read_text(dir_->file("study-atlas/steering.json")))["intervention"];
+  ASSERT_EQ(iv["neurons"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const json& n = iv["neurons"][i];
+    const std::string unit = "L" + std::to_string(n["layer"].get<int>()) + "N" + std::to_string(n["neuron"].get<int>());
+    const double mean = json::parse(read_text(atlas() + "/units/mlp.hook_post/" + unit + ".json"))["mean"].get<double>();
+    EXPECT_NEAR(iv["means"][i].get<double>(), mean, 1e-6 * (1 + std::abs(mean))) << unit;
+  }
+  EXPECT_EQ(iv, json::parse(read_text(dir_->file("study-both/steering.json")))["intervention"]);
+  // Neither prompts nor an atlas: refused.
+  cfg["baseline"] = json::object();
+  write_text(dir_->file("study-none.json"), cfg.dump());
+  const auto none = run_cli({"study", "-q", dir_->file("study-none.json"), "--out", dir_->file("study-none")});
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.err.find("baseline needs \"prompts\" or \"atlas\""), std::string::npos) << none.err;
+}
+
 }  // namespace

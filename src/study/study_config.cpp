@@ -162,14 +162,18 @@ StudyConfig load_study_config(const std::string& path) {
       c.pages_per_concept = get<int>(j["neuron_pages"], "per_concept", 3, "neuron_pages", path);
       c.records_per_page = get<int>(j["neuron_pages"], "records", 5, "neuron_pages", path);
     }
-    if (!j.contains("baseline")) throw Error(path + ": missing 'baseline' ({\"prompts\": [...]})");
-    if (j["baseline"].is_object() && !j["baseline"].contains("prompts"))
-      throw Error(path + ": baseline needs \"prompts\" (they also run with an atlas: steering's means, the report's texts)");
-    c.baseline = prompt_list(j["baseline"], "baseline", path);
-    if (j["baseline"].is_object()) {
-      check_keys(j["baseline"], "baseline", {"prompts", "atlas"}, path);
-      c.baseline_atlas = get<std::string>(j["baseline"], "atlas", "", "baseline", path);
+    // The baseline: prompts, an atlas's corpus statistics, or both (the prompts then still give
+    // the report their texts; without them steering takes its means from the atlas).
+    if (!j.contains("baseline"))
+      throw Error(path + ": missing 'baseline' ({\"prompts\": [...]} or {\"atlas\": \"DIR\"})");
+    const oj& base = j["baseline"];
+    if (base.is_object()) {
+      check_keys(base, "baseline", {"prompts", "atlas"}, path);
+      c.baseline_atlas = get<std::string>(base, "atlas", "", "baseline", path);
+      if (!base.contains("prompts") && c.baseline_atlas.empty())
+        throw Error(path + ": baseline needs \"prompts\" or \"atlas\"");
     }
+    if (!base.is_object() || base.contains("prompts")) c.baseline = prompt_list(base, "baseline", path);
     c.atlas = get<std::string>(j, "atlas", "", "the study", path);
     if (!j.contains("concepts") || !j["concepts"].is_object() || j["concepts"].empty())
       throw Error(path + ": missing 'concepts' ({\"name\": [prompts], ...})");

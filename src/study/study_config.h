@@ -43,9 +43,10 @@ struct StudyConfig {
   int overlap_top_n = 10;
   int pages_per_concept = 3;   // neuron pages per concept and site
   int records_per_page = 5;    // texts shown per neuron page
-  std::vector<std::string> baseline;
+  std::vector<std::string> baseline;  // may be empty when baseline_atlas is given
   // "baseline": {"atlas": DIR}: the tables normalize against the atlas's per-unit mean and std
-  // (trace --baseline-atlas); the baseline prompts still run (steering's means, the report's texts).
+  // (trace --baseline-atlas), and steering's means are the atlas's; baseline prompts, when also
+  // given, still run (their texts in the report).
   std::string baseline_atlas;
   std::vector<std::pair<std::string, std::vector<std::string>>> concepts;  // in file order
   // "atlas": DIR: the tables show each neuron's atlas concept share (trace --atlas), for the words

@@ -168,6 +168,7 @@ std::vector<int> restore_groups(const Checkpoints& cps, const Groups& groups, co
                                 std::vector<char>& skip, StudyOutcome& outcome) {
   std::vector<int> remaining(groups.names.size(), 0);
   for (size_t g = 0; g < groups.names.size(); ++g) {
+    if (groups.seqs[g].empty()) continue;  // no baseline prompts (an atlas baseline): nothing to keep
     if (!wanted[g]) {
       for (int s : groups.seqs[g]) skip[static_cast<size_t>(s)] = 1;
       continue;
@@ -485,10 +486,21 @@ size_t steering_site(const StudyConfig& cfg, const StudySteer& st) {
   return static_cast<size_t>(std::find(cfg.sites.begin(), cfg.sites.end(), *st.site) - cfg.sites.begin());
 }
 
+// Every traced unit's baseline mean at setting s: the atlas's when the baseline is an atlas, else
+// the baseline prompts' token mean.
+std::vector<double> baseline_means(const Recorder& rec, const StudyAtlases& atlases, size_t s) {
+  if (atlases.baseline) return atlases.baseline->mean;
+  const TokenStats& base_tokens = rec.group(s, kBaselineGroup);
+  std::vector<double> means(rec.layout().total);
+  for (size_t u = 0; u < means.size(); ++u) means[u] = base_tokens.mean(u);
+  return means;
+}
+
 // The intervention on the concept's top neurons at setting s and the site, with the baseline's
 // per-neuron means (for mean ablation and the controls).
 SteeringOptions steering_options(const StudyConfig& cfg, const StudySteer& st, const ModelConfig& mc,
-                                 const Recorder& rec, const ConceptAnalysis& ca, size_t s, size_t site) {
+                                 const std::vector<double>& means, const NeuronLayout& layout,
+                                 const ConceptAnalysis& ca, size_t s, size_t site) {
   const auto& rows = ca.sites[site].rows;
   if (static_cast<int>(rows.size()) < st.top_n)
     throw Error(cfg.path + ": steer.top_n " + std::to_string(st.top_n) + " but concept '" + st.concept_name +
@@ -502,10 +514,9 @@ SteeringOptions steering_options(const StudyConfig& cfg, const StudySteer& st, c
   parse_mode(st.mode, so.intervention);
   so.intervention.where = parse_where(st.where);
   const int width = site_width(cfg.sites[site].hook, mc);
-  const TokenStats& base_tokens = rec.group(s, kBaselineGroup);
-  const size_t offset = rec.layout().offsets[site];
+  const size_t offset = layout.offsets[site];
   for (size_t i = 0; i < static_cast<size_t>(mc.n_layer) * width; ++i)
-    so.site_means.push_back(static_cast<float>(base_tokens.mean(offset + i)));
+    so.site_means.push_back(static_cast<float>(means[offset + i]));
   if (so.intervention.mode == InterventionMode::Mean)
     for (const auto& n : so.intervention.neurons)
       so.intervention.means.push_back(so.site_means[static_cast<size_t>(n.layer) * width + n.index]);
@@ -552,8 +563,8 @@ struct StudySteering {
 };
 
 // Writes steering.json.
-StudySteering steering(const StudyConfig& cfg, Session& session, const Recorder& rec, const StudyAnalyses& an,
-                       const std::string& out_dir) {
+StudySteering steering(const StudyConfig& cfg, Session& session, const Recorder& rec, const StudyAtlases& atlases,
+                       const StudyAnalyses& an, const std::string& out_dir) {
   StudySteering out;
   if (!cfg.steer) return out;
   const StudySteer& st = *cfg.steer;
@@ -561,7 +572,8 @@ StudySteering steering(const StudyConfig& cfg, Session& session, const Recorder&
   const size_t site = steering_site(cfg, st);
   const ConceptAnalysis& ca = *std::find_if(an.per_setting[s].begin(), an.per_setting[s].end(),
                                             [&](const ConceptAnalysis& a) { return a.concept_name == st.concept_name; });
-  const SteeringOptions so = steering_options(cfg, st, session.model->config(), rec, ca, s, site);
+  const SteeringOptions so =
+      steering_options(cfg, st, session.model->config(), baseline_means(rec, atlases, s), rec.layout(), ca, s, site);
   const SteeringResult sr = run_steering(session, st.prompts, so);
   out.result = steering_json(sr);
   out.result["concept"] = st.concept_name;
@@ -621,6 +633,7 @@ std::vector<ConceptTexts> generated_texts(const StudyResults& r) {
     }
     out.push_back(std::move(ct));
   }
+  if (r.groups.seqs[kBaselineGroup].empty()) return out;  // an atlas baseline alone: no texts
   ConceptTexts base;
   base.concept_name = "baseline";
   for (int sq : r.groups.seqs[kBaselineGroup])
@@ -644,7 +657,11 @@ StudyReport study_report(StudyResults&& r) {
   report.description = cfg.description;
   report.config_json = cfg.raw.dump(2);
   report.model_description = r.identity.describe();
-  report.facts = {{"prompts", fmt::format("{} concepts × their prompts, {} baseline prompts", cfg.concepts.size(), cfg.baseline.size())},
+  const std::string baseline = cfg.baseline_atlas.empty() ? fmt::format("{} baseline prompts", cfg.baseline.size())
+                               : cfg.baseline.empty()      ? "the atlas " + cfg.baseline_atlas + " as baseline"
+                                                           : fmt::format("{} baseline prompts (texts; the atlas {} as baseline)",
+                                                                         cfg.baseline.size(), cfg.baseline_atlas);
+  report.facts = {{"prompts", fmt::format("{} concepts × their prompts, {}", cfg.concepts.size(), baseline)},
                   {"generation", generation_fact(cfg.gen)},
                   {"normalization", normalization_name(cfg.analysis.normalization) + ", ranked by " +
                                         rank_by_name(cfg.analysis.rank_by) + ", top " + std::to_string(cfg.analysis.top_k) +
@@ -730,7 +747,7 @@ StudyOutcome run_study(const StudyOptions& opt) {
     for (const auto& w : analyses.warnings) *opt.log << "neurontrace: warning: " << w << "\n";
   StudyOverlaps overlap_results = overlaps(cfg, analyses, opt.out_dir);
   StudyPages pages = neuron_pages(cfg, session, groups, *rec, generations, analyses, selector != nullptr, opt.out_dir);
-  StudySteering steered = steering(cfg, session, *rec, analyses, opt.out_dir);
+  StudySteering steered = steering(cfg, session, *rec, atlases, analyses, opt.out_dir);
   std::vector<SiteFit> fits = fit_traced_saes(*session.model, cfg.sites, generations);
   if (opt.log)
     for (const SiteFit& f : fits) *opt.log << "neurontrace: SAE fit, " << sae_fit_text(f) << "\n";
