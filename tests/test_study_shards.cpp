@@ -205,3 +205,22 @@ TEST_F(StudyShards, MpiFailedRankEndsTheJob) {
   EXPECT_NE(r.err.find("neurontrace: error: " + dir_.file("absent.json") + ": study config not found\n"), std::string::npos)
       << r.err;
 }
+
+// Started by a launcher as one of 2 processes that are not an MPI job of 2 ranks (here PMI_SIZE,
+// MPICH's and Slurm's variable, which Open MPI does not read; a build without MPI under Open MPI's
+// mpirun is the same case): refused before anything runs, instead of two copies of the whole job.
+TEST(RankLaunch, ProcessesThatAreNotAnMpiJobAreRefused) {
+  TempDir dir;
+  ASSERT_EQ(setenv("PMI_SIZE", "2", 1), 0);
+  auto r = run_cli({"study", "-q", small_seed_study(dir), "--out", dir.file("out")});
+  unsetenv("PMI_SIZE");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("neurontrace: error: started as one of 2 processes (PMI_SIZE=2) that do not form an MPI job"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir.file("out")));
+  ASSERT_EQ(setenv("PMI_SIZE", "1", 1), 0);  // one process: nothing to refuse
+  r = run_cli({"--version"});
+  unsetenv("PMI_SIZE");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}

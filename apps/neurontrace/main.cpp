@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "cluster/rank_launch.h"
 #include "cluster/ranks.h"
 #include "commands.h"
 #include "model/weight_matrix.h"
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   nt::RankSession ranks(argc, argv);
   int status = 1;
   try {
+    nt::check_rank_launch();
     status = run_cli(argc, argv);
   } catch (const std::bad_alloc&) {
     report_error("out of memory");
