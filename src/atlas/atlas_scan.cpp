@@ -126,7 +126,9 @@ void scan_corpus(const Session& session, CorpusReader& reader, AtlasState& state
       progress.tokens = state.tokens;
       control.progress(progress);
     }
-    if (control.checkpoint_every > 0 && ++since_checkpoint >= control.checkpoint_every && control.checkpoint) {
+    // Every N of this shard's own documents: a shard saves its state (as large as a whole scan's)
+    // no more often than one process scanning everything would.
+    if (mine && control.checkpoint_every > 0 && ++since_checkpoint >= control.checkpoint_every && control.checkpoint) {
       batcher.run(batcher.queued());  // a checkpoint is a batch boundary in every run
       control.checkpoint(state, doc->index + 1, budget);
       since_checkpoint = 0;
