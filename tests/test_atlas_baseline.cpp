@@ -33,15 +33,17 @@ std::vector<T> tensor(const nt::SafetensorsFile& f, const std::string& name) {
 }
 
 struct AtlasBaseline {
-  std::vector<double> mean, std;
+  std::vector<double> mean, std, density;
 };
 
-// Mean and population standard deviation per unit, straight from the atlas's arrays.
+// Mean, population standard deviation and density (share of tokens > 0) per unit, straight from
+// the atlas's arrays.
 AtlasBaseline read_atlas(const std::string& dir) {
   nt::SafetensorsFile f(dir + "/atlas.safetensors");
-  AtlasBaseline a{tensor<double>(f, "mean"), tensor<double>(f, "m2")};
+  AtlasBaseline a{tensor<double>(f, "mean"), tensor<double>(f, "m2"), {}};
   const double tokens = static_cast<double>(tensor<int64_t>(f, "counts")[0]);
   for (double& v : a.std) v = std::sqrt(v / tokens);
+  for (int64_t n : tensor<int64_t>(f, "positive")) a.density.push_back(static_cast<double>(n) / tokens);
   return a;
 }
 
@@ -107,6 +109,8 @@ TEST(AtlasBaseline, ScoresAreTheSampleMeansNormalizedByTheAtlas) {
       for (const auto& [p, m] : means) sum += score(p, u);
       EXPECT_NEAR(row["mean_score"].get<double>(), sum / 3, 1e-4 * std::max(1.0, std::abs(sum / 3))) << normalize;
       EXPECT_TRUE(row["cohens_d"].is_null()) << "an atlas has no baseline samples";
+      EXPECT_NEAR(row["baseline_mean"].get<double>(), atlas.mean[u], 1e-9 * (1 + std::abs(atlas.mean[u])));
+      EXPECT_NEAR(row["baseline_density"].get<double>(), atlas.density[u], 1e-12);
     }
     EXPECT_EQ(trace["config"]["baseline_atlas"], dir.file("atlas"));
   }

@@ -1,8 +1,9 @@
 #pragma once
 // A trace's baseline from an atlas (--baseline-atlas): each traced unit's mean and standard
 // deviation over the atlas's corpus tokens stand in for the baseline prompts' figures, so
-// `subtract` takes the atlas mean and `zscore` its mean and standard deviation. The atlas has no
-// samples, so the per-sample comparisons (Cohen's d, share above the baseline's p95) stay empty.
+// `subtract` takes the atlas mean and `zscore` its mean and standard deviation; the tables show
+// the atlas's mean and density (share of tokens > 0) as the baseline's. The atlas has no samples,
+// so the per-sample comparisons (Cohen's d, share above the baseline's p95) stay empty.
 #include <string>
 
 #include "analysis/consistency.h"

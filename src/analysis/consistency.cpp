@@ -167,6 +167,10 @@ void add_selectivity(ConsistencyRow& row, const Recorder& rec, size_t setting, c
   double sum = 0.0;
   for (double v : values) sum += v;
   row.concept_mean = sum / nc;
+  if (baseline.from_atlas) {  // the corpus's token mean and density; no samples to compare with
+    row.baseline_mean = baseline.mean[flat];
+    row.baseline_density = baseline.density[flat];
+  }
   if (baseline.n_samples == 0) return;
   double ss = 0.0;
   int above = 0;
