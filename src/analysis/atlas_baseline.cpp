@@ -1,6 +1,5 @@
 #include "analysis/atlas_baseline.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "atlas/model_atlas.h"
@@ -21,11 +20,10 @@ BaselineStats atlas_baseline(const std::string& dir, const Session& session, con
   b.mean.assign(layout.total, 0.0);
   b.std_tokens.assign(layout.total, 0.0);
   b.density.assign(layout.total, 0.0);
-  const double tokens = static_cast<double>(std::max<int64_t>(1, atlas.state.tokens));
   for (size_t u = 0; u < layout.total; ++u) {
     b.mean[u] = atlas.state.moments[atlas.units[u]].mean;
     b.std_tokens[u] = std::sqrt(atlas.state.variance(atlas.units[u]));
-    b.density[u] = static_cast<double>(atlas.state.positive[atlas.units[u]]) / tokens;
+    b.density[u] = atlas.state.density(atlas.units[u]);
   }
   return b;
 }

@@ -117,7 +117,6 @@ std::string atlas_index_data(const AtlasState& s, const Tokenizer& tokenizer) {
   nlohmann::json sites = nlohmann::json::array();
   for (const TraceSite& site : s.layout.sites) sites.push_back(site.name());
   nlohmann::json rows = nlohmann::json::array();
-  const double n = static_cast<double>(std::max<int64_t>(1, s.tokens));
   for (size_t u = 0; u < s.layout.total; ++u) {
     const NeuronId id = s.layout.id(u);
     std::set<std::string> words;
@@ -131,7 +130,7 @@ std::string atlas_index_data(const AtlasState& s, const Tokenizer& tokenizer) {
     std::string joined;
     for (const auto& w : words) joined += (joined.empty() ? "" : " ") + w;
     const double sd = std::sqrt(s.variance(u));
-    rows.push_back({id.site, id.layer, id.index, static_cast<double>(s.positive[u]) / n, s.tokens ? s.max[u] : 0.0f,
+    rows.push_back({id.site, id.layer, id.index, s.density(u), s.tokens ? s.max[u] : 0.0f,
                     s.moments[u].mean, sd > 0 ? (s.max[u] - s.moments[u].mean) / sd : 0.0, joined, s.layout.label(id)});
   }
   return "const ATLAS = " +

@@ -67,7 +67,7 @@ void write_atlas(const std::string& dir, const AtlasState& s, const Tokenizer& t
     for (char c : top_token) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
     csv += fmt::format("{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}\"\n", site, id.layer, id.index, s.moments[u].mean,
                        std::sqrt(s.variance(u)), s.min[u], s.max[u],
-                       static_cast<double>(s.positive[u]) / static_cast<double>(std::max<int64_t>(1, s.tokens)), quoted);
+                       s.density(u), quoted);
   }
   sync_folder(staging);
   std::filesystem::remove_all(dir + "/units");

@@ -66,6 +66,10 @@ void AtlasState::merge(const AtlasState& o) {
   std::sort(shards.begin(), shards.end());
 }
 
+double AtlasState::density(size_t u) const {
+  return static_cast<double>(positive[u]) / static_cast<double>(std::max<int64_t>(1, tokens));
+}
+
 double AtlasState::variance(size_t u) const { return tokens > 0 ? moments[u].m2 / static_cast<double>(tokens) : 0.0; }
 
 double AtlasState::skewness(size_t u) const {

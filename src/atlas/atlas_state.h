@@ -44,6 +44,7 @@ struct AtlasState {
   // Adds another part's records of `unit` to its bounded lists.
   void merge_records(size_t unit, const std::vector<ContextRecord>& top, const std::vector<ContextRecord>& samples);
   // Variance (population), skewness and excess kurtosis of a unit (0 when undefined).
+  double density(size_t unit) const;  // share of the scanned tokens above zero
   double variance(size_t unit) const;
   double skewness(size_t unit) const;
   double kurtosis(size_t unit) const;

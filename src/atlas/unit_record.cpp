@@ -113,7 +113,7 @@ std::string UnitRecordWriter::json(const AtlasState& s, size_t unit, const Logit
       {"count", s.tokens},
       {"min", s.tokens ? nlohmann::json(s.min[unit]) : nlohmann::json(nullptr)},
       {"max", s.tokens ? nlohmann::json(s.max[unit]) : nlohmann::json(nullptr)},
-      {"density", {{"above_zero", static_cast<double>(s.positive[unit]) / n},
+      {"density", {{"above_zero", s.density(unit)},
                    {"above_threshold", static_cast<double>(s.above[unit]) / n},
                    {"threshold", s.settings.threshold}}},
       {"logit_effects", logits},
